@@ -1,0 +1,1 @@
+"""Analysis of EAE ensembles: coefficient statistics, latent dynamics and reports."""
