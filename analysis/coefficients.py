@@ -1,0 +1,273 @@
+"""Statistics of the ensemble of SINDy coefficient matrices Ξ.
+
+Per coefficient (term k of equation j): mean, std, quantiles, the peaks of a Gaussian kernel
+density estimate (the dominant one is the paper's "mode"), the inclusion probability
+P(|ξ| > threshold) and the paper's significance rule (|mean| > threshold **and**
+|mode| > threshold). Jointly: a Gaussian-mixture clustering of the significant coefficients into
+modes, the number of components chosen by BIC and then merged while any two are not clearly
+separated (Ashman's D below ``min_separation``), so that a skewed but unimodal cloud is not
+reported as several modes.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from scipy.signal import find_peaks
+from scipy.stats import gaussian_kde
+from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
+
+__all__ = [
+    "KdeModes",
+    "CoefficientStats",
+    "ModeClustering",
+    "kde_modes",
+    "coefficient_stats",
+    "find_modes",
+]
+
+
+class KdeModes(NamedTuple):
+    """Peaks of a 1-D KDE.
+
+    Attributes:
+      peaks: (n_peaks,) peak locations, highest density first.
+      heights: (n_peaks,) density at the peaks.
+      grid, density: (grid_size,) the evaluated KDE, or None for a (near-)constant sample.
+    """
+
+    peaks: np.ndarray
+    heights: np.ndarray
+    grid: np.ndarray | None
+    density: np.ndarray | None
+
+
+def kde_modes(
+    samples: np.ndarray,
+    *,
+    grid_size: int = 512,
+    min_prominence: float = 0.05,
+    min_height: float = 0.1,
+    bw_method: str | float = "scott",
+) -> KdeModes:
+    """Local maxima of a Gaussian KDE that are real features of the distribution.
+
+    A local maximum counts when its density is at least ``min_height`` times the highest one and
+    its prominence at least ``min_prominence`` times the highest density, so ripples in the tails
+    are not peaks. Locations are refined by a parabola through the three grid points.
+
+    Args:
+      samples: (n,) values.
+      grid_size: number of evaluation points.
+      min_prominence, min_height: relative peak criteria (fractions of the maximum density).
+      bw_method: passed to ``scipy.stats.gaussian_kde``.
+
+    Returns:
+      ``KdeModes``. A sample with (numerically) zero spread has one peak at its mean and no curve.
+    """
+    x = np.asarray(samples, dtype=float).ravel()
+    mean = float(x.mean())
+    spread = float(x.std())
+    if spread <= 1e-12 * max(1.0, abs(mean)) or np.unique(x).size < 3:
+        return KdeModes(np.array([mean]), np.array([np.inf]), None, None)
+    try:
+        kde = gaussian_kde(x, bw_method=bw_method)
+    except np.linalg.LinAlgError:
+        return KdeModes(np.array([mean]), np.array([np.inf]), None, None)
+    bw = float(np.sqrt(kde.covariance[0, 0]))
+    lo, hi = np.quantile(x, [0.001, 0.999])
+    grid = np.linspace(lo - 3 * bw, hi + 3 * bw, grid_size)
+    density = kde(grid)
+    top = float(density.max())
+    idx, _ = find_peaks(density, height=min_height * top, prominence=min_prominence * top)
+    if idx.size == 0:
+        idx = np.array([int(np.argmax(density))])
+    locs = []
+    for i in idx:
+        loc = grid[i]
+        if 0 < i < grid_size - 1:
+            y0, y1, y2 = density[i - 1 : i + 2]
+            denom = y0 - 2 * y1 + y2
+            if denom < 0:
+                loc = grid[i] + 0.5 * (y0 - y2) / denom * (grid[1] - grid[0])
+        locs.append(loc)
+    order = np.argsort(-density[idx])
+    return KdeModes(np.asarray(locs)[order], density[idx][order], grid, density)
+
+
+class CoefficientStats(NamedTuple):
+    """Per-coefficient statistics; every array is (n_terms, latent_dim).
+
+    Attributes:
+      mean, std, q05, q50, q95: moments and quantiles over the samples.
+      mode: the dominant KDE peak.
+      n_peaks: number of KDE peaks (int); > 1 flags a multi-modal coefficient.
+      inclusion: fraction of samples with |ξ| > threshold.
+      significant: |mean| > threshold and |mode| > threshold.
+      kde: nested list [term][equation] of ``KdeModes`` (all peaks and the curve).
+      threshold: the threshold used.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    q05: np.ndarray
+    q50: np.ndarray
+    q95: np.ndarray
+    mode: np.ndarray
+    n_peaks: np.ndarray
+    inclusion: np.ndarray
+    significant: np.ndarray
+    kde: list[list[KdeModes]]
+    threshold: float
+
+
+def coefficient_stats(
+    xi: np.ndarray,
+    *,
+    threshold: float = 0.1,
+    min_prominence: float = 0.05,
+    min_height: float = 0.1,
+) -> CoefficientStats:
+    """Statistics of every coefficient.
+
+    Args:
+      xi: (n_samples, n_terms, latent_dim) Ξ samples.
+      threshold: magnitude threshold for inclusion and significance.
+      min_prominence, min_height: KDE peak criteria, see ``kde_modes``.
+
+    Returns:
+      ``CoefficientStats``.
+    """
+    xi = np.asarray(xi, dtype=float)
+    _, n_terms, d = xi.shape
+    q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
+    kde = [
+        [
+            kde_modes(xi[:, k, j], min_prominence=min_prominence, min_height=min_height)
+            for j in range(d)
+        ]
+        for k in range(n_terms)
+    ]
+    mode = np.array([[kde[k][j].peaks[0] for j in range(d)] for k in range(n_terms)])
+    n_peaks = np.array([[len(kde[k][j].peaks) for j in range(d)] for k in range(n_terms)])
+    mean = xi.mean(axis=0)
+    return CoefficientStats(
+        mean=mean,
+        std=xi.std(axis=0),
+        q05=q05,
+        q50=q50,
+        q95=q95,
+        mode=mode,
+        n_peaks=n_peaks,
+        inclusion=(np.abs(xi) > threshold).mean(axis=0),
+        significant=(np.abs(mean) > threshold) & (np.abs(mode) > threshold),
+        kde=kde,
+        threshold=float(threshold),
+    )
+
+
+class ModeClustering(NamedTuple):
+    """Modes of the joint distribution of the significant coefficients.
+
+    Attributes:
+      labels: (n_samples,) mode of each sample; modes are ordered by decreasing weight.
+      weights: (n_modes,) fraction of samples in each mode.
+      centres: (n_modes, n_terms, latent_dim) mean full Ξ of each mode's members.
+      features: list of (term, equation) index pairs the clustering used.
+      bic: BIC of the mixture for 1..max_components components.
+      n_components_bic: the number of components BIC chose (before merging).
+    """
+
+    labels: np.ndarray
+    weights: np.ndarray
+    centres: np.ndarray
+    features: list[tuple[int, int]]
+    bic: list[float]
+    n_components_bic: int
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.weights)
+
+
+def _ashman_d(a: np.ndarray, b: np.ndarray) -> float:
+    """Ashman's D between two clouds (rows = samples): > 2 means clearly separated."""
+    if len(a) < 2 or len(b) < 2:
+        return 0.0
+    delta = a.mean(axis=0) - b.mean(axis=0)
+    cov = np.atleast_2d(np.cov(a, rowvar=False)) + np.atleast_2d(np.cov(b, rowvar=False))
+    cov += 1e-9 * np.eye(len(delta))
+    return float(np.sqrt(2.0 * delta @ np.linalg.solve(cov, delta)))
+
+
+def find_modes(
+    xi: np.ndarray,
+    significant: np.ndarray,
+    *,
+    max_components: int = 4,
+    min_separation: float = 2.0,
+    seed: int = 0,
+) -> ModeClustering:
+    """Cluster the joint samples of the significant coefficients into modes.
+
+    Args:
+      xi: (n_samples, n_terms, latent_dim).
+      significant: (n_terms, latent_dim) bool mask of the coefficients to cluster on.
+      max_components: largest number of mixture components tried.
+      min_separation: merge two modes whose Ashman's D is below this.
+      seed: random state of the mixture fits.
+
+    Returns:
+      ``ModeClustering``; a single mode when nothing is significant.
+    """
+    xi = np.asarray(xi, dtype=float)
+    n = xi.shape[0]
+    features = [tuple(int(i) for i in p) for p in np.argwhere(significant)]
+    labels = np.zeros(n, dtype=int)
+    bic: list[float] = []
+    n_bic = 1
+    if features and n >= 10:
+        x = np.stack([xi[:, k, j] for k, j in features], axis=1)
+        scale = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+        fits = []
+        for c in range(1, min(max_components, n // 5) + 1):
+            gm = GaussianMixture(c, covariance_type="full", n_init=2, random_state=seed)
+            # One BLAS thread: these fits are small, and oversubscribed threads on a shared
+            # CPU made them ~10x slower.
+            with warnings.catch_warnings(), threadpool_limits(1):
+                warnings.simplefilter("ignore")
+                gm.fit(x)
+            fits.append(gm)
+            bic.append(float(gm.bic(x)))
+        best = fits[int(np.argmin(bic))]
+        n_bic = best.n_components
+        labels = best.predict(x)
+        labels = _merge_close(x, labels, min_separation)
+    ids, counts = np.unique(labels, return_counts=True)
+    order = ids[np.argsort(-counts, kind="stable")]
+    remap = {int(old): new for new, old in enumerate(order)}
+    labels = np.array([remap[int(v)] for v in labels])
+    weights = np.bincount(labels) / n
+    centres = np.stack([xi[labels == m].mean(axis=0) for m in range(len(weights))])
+    return ModeClustering(labels, weights, centres, features, bic, n_bic)
+
+
+def _merge_close(x: np.ndarray, labels: np.ndarray, min_separation: float) -> np.ndarray:
+    labels = labels.copy()
+    while True:
+        ids = np.unique(labels)
+        if len(ids) < 2:
+            return labels
+        best = None
+        for a_i, a in enumerate(ids):
+            for b in ids[a_i + 1 :]:
+                d = _ashman_d(x[labels == a], x[labels == b])
+                if best is None or d < best[0]:
+                    best = (d, a, b)
+        if best[0] >= min_separation:
+            return labels
+        labels[labels == best[2]] = best[1]

@@ -1,0 +1,327 @@
+"""Synthetic ``discover`` run directories with a known answer, for tests, examples and benchmarks.
+
+``write_synthetic_run`` writes every file of ``docs/run_directory.md`` (``config.json``,
+``metrics.csv``, ``ensemble.h5``, ``summary.json``) for a latent Hopf oscillator
+
+    ż0 = μ z0 − ω z1 − (z0² + z1²) z0,    ż1 = ω z0 + μ z1 − (z0² + z1²) z1,
+
+whose limit cycle has radius √μ and period 2π/ω. The Ξ samples come from one mode, or from two
+modes that are images of each other under a latent symmetry (default: z0 ↔ z1), the way an EAE
+ensemble can split between equivalent encoders. Extra latent dimensions (d > 2) decay linearly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import h5py
+import numpy as np
+from scipy.integrate import odeint
+
+from analysis.library import library_term_names, parse_terms, rhs, theta
+from analysis.rundir import METRICS_COLUMNS
+from analysis.symmetry import SignedPermutation, transform_xi
+
+__all__ = ["SyntheticRun", "hopf_xi", "write_synthetic_run", "METRICS_COLUMNS"]
+
+
+class SyntheticRun(NamedTuple):
+    """What was written, and the truth to compare an analysis against.
+
+    Attributes:
+      run_dir: the directory.
+      term_names: the library.
+      xi_modes: (n_modes, n_terms, latent_dim) noise-free Ξ of each mode.
+      weights: (n_modes,) fraction of samples drawn from each mode.
+      labels: (n_samples,) mode of each sample.
+      transform: the map from mode 0 to mode 1 (None with one mode).
+      period: the true limit-cycle period 2π/ω.
+      amplitude: (2,) half peak-to-peak extent of the limit cycle in z0 and z1 (√μ ‖A[i]‖).
+    """
+
+    run_dir: Path
+    term_names: list[str]
+    xi_modes: np.ndarray
+    weights: np.ndarray
+    labels: np.ndarray
+    transform: SignedPermutation | None
+    period: float
+    amplitude: np.ndarray
+
+
+def hopf_xi(
+    term_names: list[str],
+    latent_dim: int = 2,
+    *,
+    mu: float = 1.0,
+    omega: float = 1.0,
+    skew: np.ndarray | None = None,
+) -> np.ndarray:
+    """Ξ (n_terms, latent_dim) of the Hopf normal form, seen through z = A w in (z0, z1).
+
+    With w the Hopf coordinates (limit cycle: circle of radius √μ, period 2π/ω) and A = ``skew``
+    (2×2, default identity), ż = A f(A⁻¹ z) is again cubic, with the same period; a non-orthogonal
+    A makes the cycle an ellipse, which removes the rotational symmetry of the normal form (so
+    z0 ↔ z1 is no longer equivalent to a reflection). Extra latents decay: ż_k = −z_k, k ≥ 2.
+    """
+    terms = parse_terms(term_names, latent_dim)
+    a = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
+    a_inv = np.linalg.inv(a)
+
+    def f(z):
+        w = z[:, :2] @ a_inv.T
+        r2 = (w**2).sum(axis=1, keepdims=True)
+        dw = np.stack([mu * w[:, 0] - omega * w[:, 1], omega * w[:, 0] + mu * w[:, 1]], axis=1)
+        dz = np.zeros_like(z)
+        dz[:, :2] = (dw - r2 * w) @ a.T
+        dz[:, 2:] = -z[:, 2:]
+        return dz
+
+    # The vector field lies in the span of the polynomial terms: least squares recovers it exactly.
+    pts = np.random.default_rng(12345).uniform(-2, 2, (20 * len(term_names), latent_dim))
+    xi = np.linalg.lstsq(theta(pts, terms), f(pts), rcond=None)[0]
+    xi[np.abs(xi) < 1e-9] = 0.0
+    return xi
+
+
+def write_synthetic_run(
+    run_dir: str | Path,
+    *,
+    n_samples: int = 400,
+    latent_dim: int = 2,
+    n_modes: int = 2,
+    weights: tuple[float, ...] | None = None,
+    transform: SignedPermutation | None = None,
+    xi_true: np.ndarray | None = None,
+    mu: float = 1.0,
+    omega: float = 1.0,
+    skew: tuple[tuple[float, float], tuple[float, float]] | None = ((1.0, 0.5), (0.0, 0.8)),
+    xi_noise: float = 0.03,
+    xi_scale_noise: float = 0.05,
+    n_eval: int = 200,
+    n_test: int = 1000,
+    dt: float = 0.05,
+    grid: int = 16,
+    n_examples: int = 4,
+    n_iterations: int = 30,
+    seed: int = 0,
+    write_metrics: bool = True,
+    write_summary: bool = True,
+) -> SyntheticRun:
+    """Write a small but realistic run directory.
+
+    Args:
+      run_dir: created if needed; existing files are overwritten.
+      n_samples: ensemble size.
+      latent_dim: d ≥ 2 (library: monomials up to degree 3 without constant, plus sin).
+      n_modes: 1 or 2.
+      weights: fraction of samples per mode (default (0.6, 0.4) for two modes).
+      transform: z' = T z mapping mode 0 to mode 1 (default: swap z0 ↔ z1).
+      xi_true: (n_terms, latent_dim) Ξ of mode 0 (default: ``hopf_xi(mu, omega)``). The reported
+        ``period``/``amplitude`` are those of the Hopf oscillator and only meaningful for it.
+      mu, omega: Hopf parameters (radius √μ, period 2π/ω).
+      skew: the 2×2 map A from Hopf to latent coordinates (see ``hopf_xi``); None = identity,
+        which makes the two modes also related by reflections (the normal form is isotropic).
+      xi_noise: std of the independent Gaussian noise on every coefficient.
+      xi_scale_noise: std of a per-sample factor multiplying all of Ξ (correlated coefficients,
+        as a random time scale of the encoder would cause).
+      n_eval: number of encoded test snapshots (``z``, ``dz``, ``t``).
+      n_test: length of ``data_signal``.
+      dt: time between snapshots.
+      grid: snapshots are ``grid × grid`` images.
+      n_examples: number of stored example snapshots.
+      n_iterations: rows of ``metrics.csv``.
+      seed: seed of all randomness.
+      write_metrics, write_summary: set False to test the report without these optional files.
+
+    Returns:
+      The truth, as a ``SyntheticRun``.
+    """
+    if n_modes not in (1, 2):
+        raise ValueError(f"n_modes must be 1 or 2, got {n_modes}")
+    if latent_dim < 2:
+        raise ValueError(f"latent_dim must be >= 2, got {latent_dim}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    names = library_term_names(latent_dim, 3, True)
+    terms = parse_terms(names, latent_dim)
+    n_terms = len(names)
+    if xi_true is None:
+        xi0 = hopf_xi(names, latent_dim, mu=mu, omega=omega, skew=skew)
+    else:
+        xi0 = np.asarray(xi_true, dtype=float)
+    if weights is None:
+        weights = (0.6, 0.4) if n_modes == 2 else (1.0,)
+    weights_arr = np.asarray(weights, dtype=float) / np.sum(weights)
+    if transform is None and n_modes == 2:
+        perm = list(range(latent_dim))
+        perm[0], perm[1] = 1, 0
+        transform = SignedPermutation(tuple(perm), (1,) * latent_dim)
+    if n_modes == 1:
+        transform = None
+    tmat = transform.matrix() if transform is not None else np.eye(latent_dim)
+
+    labels = np.zeros(n_samples, dtype=int)
+    if n_modes == 2:
+        n1 = int(round(weights_arr[1] * n_samples))
+        labels[rng.permutation(n_samples)[:n1]] = 1
+    scale = 1.0 + xi_scale_noise * rng.standard_normal(n_samples)
+    noise = rng.standard_normal((n_samples, n_terms, latent_dim))
+    xi = scale[:, None, None] * xi0 + xi_noise * noise
+    if transform is not None:
+        # Each mode-1 sample is the exact image of a mode-0-like sample (noise included).
+        xi[labels == 1] = transform_xi(xi[labels == 1], terms, transform)
+    xi_modes = np.stack([xi0] + ([transform_xi(xi0, terms, transform)] if transform else []))
+
+    # Encoded test trajectory: the true orbit from slightly off the cycle, plus encoder noise.
+    t = np.arange(n_eval) * dt
+    z_init = np.zeros(latent_dim)
+    a = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
+    z_init[:2] = a @ np.array([1.2 * np.sqrt(mu), 0.1])
+    z_init[2:] = 0.5
+    z_true = odeint(lambda z, _: rhs(z, xi0, terms), z_init, t)
+    dz_true = rhs(z_true, xi0, terms)
+    z = np.broadcast_to(z_true, (n_samples, n_eval, latent_dim)).copy()
+    dz = np.broadcast_to(dz_true, (n_samples, n_eval, latent_dim)).copy()
+    z += 0.01 * rng.standard_normal(z.shape)
+    dz += 0.01 * rng.standard_normal(dz.shape)
+    mode1 = labels == 1
+    z[mode1] = z[mode1] @ tmat.T
+    dz[mode1] = dz[mode1] @ tmat.T
+    loss = 1.0 + 0.1 * np.abs(rng.standard_normal(n_samples)) + 0.05 * (scale - 1.0) ** 2
+
+    # The data's own oscillation: three "principal components" of a rotating pattern.
+    t_data = np.arange(n_test) * dt
+    phase = omega * t_data + 0.3
+    data_signal = np.stack(
+        [np.cos(phase), np.sin(phase), 0.1 * np.cos(2 * phase)], axis=1
+    ) * np.sqrt(mu) + 0.01 * rng.standard_normal((n_test, 3))
+
+    # Example snapshots: a rotating one-armed pattern driven by (z0, z1).
+    xs = np.linspace(-1.0, 1.0, grid)
+    gx, gy = np.meshgrid(xs, xs, indexing="ij")
+    r, th = np.hypot(gx, gy), np.arctan2(gy, gx)
+    phi1 = (np.exp(-2 * r**2) * np.cos(th - 3 * r)).ravel()
+    phi2 = (np.exp(-2 * r**2) * np.sin(th - 3 * r)).ravel()
+    idx = np.linspace(0, n_eval - 1, n_examples).astype(int)
+    w_true = z_true[:, :2] @ np.linalg.inv(a).T
+    x_examples = w_true[idx, :1] * phi1 + w_true[idx, 1:2] * phi2
+    x_recon = x_examples + 0.02 * rng.standard_normal(x_examples.shape)
+
+    with h5py.File(run_dir / "ensemble.h5", "w") as f:
+        f.attrs["schema_version"] = 1
+        f.attrs["package_version"] = "synthetic"
+        f.attrs["term_names"] = np.array(names, dtype=h5py.string_dtype())
+        f.attrs["latent_dim"] = latent_dim
+        f.attrs["poly_order"] = 3
+        f.attrs["include_sine"] = True
+        f.attrs["temperature"] = 1e-3
+        f.attrs["dt"] = dt
+        f.attrs["grid_shape"] = np.array([grid, grid])
+        f["xi"] = xi.astype(np.float32)
+        f["loss"] = loss.astype(np.float32)
+        f["z"] = z.astype(np.float32)
+        f["dz"] = dz.astype(np.float32)
+        f["t"] = t
+        f["data_signal"] = data_signal.astype(np.float32)
+        f["t_data_signal"] = t_data
+        f["x_examples"] = x_examples.astype(np.float32)
+        f["x_recon_examples"] = x_recon.astype(np.float32)
+
+    config = {
+        "synthetic": True,
+        "model": "hopf" if xi_true is None else "custom",
+        "mu": mu,
+        "omega": omega,
+        "n_modes": n_modes,
+        "seed": seed,
+        "package_version": "synthetic",
+    }
+    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
+
+    if write_metrics:
+        _write_metrics(run_dir / "metrics.csv", n_iterations, rng)
+    if write_summary:
+        _write_summary(run_dir / "summary.json", xi, names, latent_dim, loss, n_iterations)
+
+    return SyntheticRun(
+        run_dir=run_dir,
+        term_names=names,
+        xi_modes=xi_modes,
+        weights=weights_arr,
+        labels=labels,
+        transform=transform,
+        period=float(2 * np.pi / omega),
+        amplitude=np.sqrt(mu) * np.linalg.norm(a, axis=1),
+    )
+
+
+def _write_metrics(path: Path, n_iterations: int, rng: np.random.Generator) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(METRICS_COLUMNS)
+        for k in range(n_iterations):
+            base = 1.0 + 9.0 * np.exp(-k / 8.0)
+            std = 0.1 * base
+            spread = np.abs(rng.standard_normal(2)) * 2 * std
+            writer.writerow(
+                [
+                    k,
+                    f"{base:.6g}",
+                    f"{std:.6g}",
+                    f"{base - spread[0]:.6g}",
+                    f"{base + spread[1]:.6g}",
+                    f"{base * (0.97 + 0.02 * rng.random()):.6g}",
+                    f"{1e-3 * (1 + 0.1 * rng.standard_normal()):.6g}",
+                    f"{abs(rng.standard_normal()) + 0.1:.6g}",
+                    0,
+                    f"{0.5 * (k + 1):.3f}",
+                ]
+            )
+
+
+def _write_summary(
+    path: Path,
+    xi: np.ndarray,
+    names: list[str],
+    latent_dim: int,
+    loss: np.ndarray,
+    n_iterations: int,
+) -> None:
+    equations = [f"x{j}'" for j in range(latent_dim)]
+    q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
+    coefficients = {
+        eq: {
+            name: {
+                "mean": float(xi[:, k, j].mean()),
+                "std": float(xi[:, k, j].std()),
+                "q05": float(q05[k, j]),
+                "q50": float(q50[k, j]),
+                "q95": float(q95[k, j]),
+            }
+            for k, name in enumerate(names)
+        }
+        for j, eq in enumerate(equations)
+    }
+    summary = {
+        "schema_version": 1,
+        "term_names": names,
+        "equations": equations,
+        "n_samples": int(xi.shape[0]),
+        "coefficients": coefficients,
+        "test_error": {
+            "x_relative_mse": 0.01,
+            "dx_relative_mse": 0.1,
+            "loss_mean": float(loss.mean()),
+        },
+        "training": {
+            "outer_iterations": n_iterations,
+            "stopped": "budget",
+            "wall_time_s": 0.5 * n_iterations,
+        },
+    }
+    path.write_text(json.dumps(summary, indent=2))
