@@ -1,0 +1,169 @@
+"""Algorithm 1 of the seed paper: entropic autoencoder training, generic in loss and model.
+
+An outer iteration holds the decoder ϑ fixed and runs M inner steps in one ``lax.scan``. Each
+inner step draws a minibatch and makes **one** ``value_and_grad`` call w.r.t. (φ, ϑ): ∇φ drives one
+Simmering step of the encoder (sampling φ ~ exp(−L/T)), ∇ϑ is accumulated. The decoder then takes
+one optax step along the mean decoder gradient, which is the gradient of the decoder free energy
+F(ϑ) = −T log Z(ϑ) (Eq. 7). After training, :func:`collect` keeps sampling encoders with the decoder
+fixed (Algorithm 2) and returns per-sample summaries chosen by the caller (thinned).
+
+Everything here is pure and jittable; the Python drivers in :mod:`eae_sindy.training` call
+``outer_step`` once per outer iteration (a few hundred calls at most) and never per inner step.
+
+The loop knows nothing about SINDy: ``loss_fn(enc_params, dec_params, batch) -> scalar`` and
+``sample_batch(key) -> batch`` are all it needs, so image autoencoders use the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from eae_sindy.simmering import SimmeringAlgorithm
+
+__all__ = ["EAEState", "IterationInfo", "EntropicAutoencoder", "entropic_autoencoder"]
+
+Params = Any
+Batch = Any
+LossFn = Callable[[Params, Params, Batch], jax.Array]
+
+
+class EAEState(NamedTuple):
+    """Training state. ``sampler`` is the encoder's Simmering state (its ``position`` is φ)."""
+
+    sampler: Any
+    decoder: Params
+    opt_state: optax.OptState
+    key: jax.Array
+    iteration: jax.Array
+
+
+class IterationInfo(NamedTuple):
+    """Diagnostics of one outer iteration (scalars).
+
+    ``loss_*`` summarise the minibatch loss over the M ensemble members visited at the fixed
+    decoder; ``loss_after_update`` is the loss of the current encoder after the decoder step;
+    ``kinetic_temperature`` is averaged over the inner steps; ``decoder_grad_norm`` = ‖ḡ_ϑ‖.
+    """
+
+    loss_mean: jax.Array
+    loss_std: jax.Array
+    loss_min: jax.Array
+    loss_max: jax.Array
+    loss_after_update: jax.Array
+    kinetic_temperature: jax.Array
+    decoder_grad_norm: jax.Array
+    diverged: jax.Array
+
+
+class EntropicAutoencoder(NamedTuple):
+    """``init(enc_params, dec_params, key) -> EAEState``;
+    ``outer_step(state) -> (state, IterationInfo)``;
+    ``collect(state, num_samples, thin) -> (state, summaries)`` with summaries stacked on a leading
+    axis of length ``num_samples`` (jit it with ``static_argnums=(1, 2)``)."""
+
+    init: Callable[[Params, Params, jax.Array], EAEState]
+    outer_step: Callable[[EAEState], tuple[EAEState, IterationInfo]]
+    collect: Callable[[EAEState, int, int], tuple[EAEState, Any]]
+
+
+def entropic_autoencoder(
+    loss_fn: LossFn,
+    sampler: SimmeringAlgorithm,
+    optimizer: optax.GradientTransformation,
+    sample_batch: Callable[[jax.Array], Batch],
+    num_inner_steps: int,
+    summarize: Callable[[Params, Params], Any] | None = None,
+) -> EntropicAutoencoder:
+    """Build Algorithm 1 (training) and Algorithm 2 (collection) for any loss and model.
+
+    Args:
+        loss_fn: ``loss(enc_params, dec_params, batch) -> scalar`` (minibatch mean).
+        sampler: a Simmering algorithm (``init``/``step``) for the encoder parameters.
+        optimizer: optax transformation for the decoder (the paper: ``optax.adam(1e-3)``).
+        sample_batch: ``key -> batch``; draws a minibatch inside jit.
+        num_inner_steps: M, encoder samples per decoder update.
+        summarize: ``(enc_params, dec_params) -> pytree`` stored for each collected encoder
+            (default: the encoder parameters themselves).
+
+    Returns:
+        An :class:`EntropicAutoencoder` of pure functions.
+    """
+    if num_inner_steps < 1:
+        raise ValueError(f"num_inner_steps must be >= 1, got {num_inner_steps}")
+    summarize = summarize or (lambda enc_params, dec_params: enc_params)
+    grad_both = jax.value_and_grad(loss_fn, argnums=(0, 1))
+    grad_encoder = jax.value_and_grad(loss_fn, argnums=0)
+
+    def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
+        key, key_sampler = jax.random.split(key)
+        return EAEState(
+            sampler.init(enc_params, key_sampler),
+            dec_params,
+            optimizer.init(dec_params),
+            key,
+            jnp.zeros((), jnp.int32),
+        )
+
+    def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
+        decoder = state.decoder
+
+        def inner_step(carry, key):
+            sampler_state, grad_sum = carry
+            key_batch, key_step = jax.random.split(key)
+            loss, (grad_enc, grad_dec) = grad_both(
+                sampler_state.position, decoder, sample_batch(key_batch)
+            )
+            sampler_state, info = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
+            grad_sum = jax.tree.map(jnp.add, grad_sum, grad_dec)
+            return (sampler_state, grad_sum), (loss, info.kinetic_temperature)
+
+        key, key_inner, key_after = jax.random.split(state.key, 3)
+        zeros = jax.tree.map(jnp.zeros_like, decoder)
+        (sampler_state, grad_sum), (losses, kinetic) = jax.lax.scan(
+            inner_step, (state.sampler, zeros), jax.random.split(key_inner, num_inner_steps)
+        )
+        grad_mean = jax.tree.map(lambda g: g / num_inner_steps, grad_sum)
+        updates, opt_state = optimizer.update(grad_mean, state.opt_state, decoder)
+        decoder = optax.apply_updates(decoder, updates)
+        loss_after = loss_fn(sampler_state.position, decoder, sample_batch(key_after))
+        diverged = sampler_state.diverged | ~jnp.isfinite(loss_after) | ~jnp.all(
+            jnp.isfinite(losses)
+        )
+        info = IterationInfo(
+            jnp.mean(losses),
+            jnp.std(losses),
+            jnp.min(losses),
+            jnp.max(losses),
+            loss_after,
+            jnp.mean(kinetic),
+            optax.global_norm(grad_mean),
+            diverged,
+        )
+        new_state = EAEState(sampler_state, decoder, opt_state, key, state.iteration + 1)
+        return new_state, info
+
+    def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
+        decoder = state.decoder
+
+        def sampling_step(sampler_state, key):
+            key_batch, key_step = jax.random.split(key)
+            loss, grad_enc = grad_encoder(sampler_state.position, decoder, sample_batch(key_batch))
+            sampler_state, _ = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
+            return sampler_state, None
+
+        def one_sample(sampler_state, key):
+            sampler_state, _ = jax.lax.scan(sampling_step, sampler_state, jax.random.split(key, thin))
+            return sampler_state, summarize(sampler_state.position, decoder)
+
+        key, key_collect = jax.random.split(state.key)
+        sampler_state, summaries = jax.lax.scan(
+            one_sample, state.sampler, jax.random.split(key_collect, num_samples)
+        )
+        return state._replace(sampler=sampler_state, key=key), summaries
+
+    return EntropicAutoencoder(init, outer_step, collect)

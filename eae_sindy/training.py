@@ -1,0 +1,162 @@
+"""Python drivers around the pure EAE functions: the outer loop with progress, stopping,
+divergence handling and atomic checkpoints, and the chunked collection of the encoder ensemble.
+
+These are the only places that loop in Python, once per outer iteration or per chunk of collected
+samples; every inner sampling step runs inside a compiled ``lax.scan``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from eae_sindy.eae import EAEState, EntropicAutoencoder
+from eae_sindy.errors import SamplerDivergedError
+
+__all__ = [
+    "atomic_write_bytes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "run_training",
+    "run_collection",
+]
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
+    """Serialise the whole training state (flax msgpack), atomically."""
+    atomic_write_bytes(path, flax.serialization.to_bytes(jax.device_get(state)))
+
+
+def load_checkpoint(path: str | os.PathLike, template: EAEState) -> EAEState:
+    """Restore a state written by :func:`save_checkpoint` into the structure of ``template``."""
+    return flax.serialization.from_bytes(template, Path(path).read_bytes())
+
+
+def _row(info: Any) -> dict[str, float]:
+    host = jax.device_get(info)
+    return {name: float(value) for name, value in zip(info._fields, host, strict=True)}
+
+
+def run_training(
+    eae: EntropicAutoencoder,
+    state: EAEState,
+    *,
+    num_outer: int,
+    grad_tol: float = 0.0,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    on_iteration: Callable[[dict[str, float]], None] | None = None,
+    progress: bool = True,
+    description: str = "EAE training",
+) -> tuple[EAEState, str]:
+    """Run outer iterations until ``state.iteration == num_outer`` or ‖ḡ_ϑ‖ < ``grad_tol``.
+
+    Resuming is just calling this again with a restored state: the iteration counter and the
+    random key live in the state, so the continuation is identical to an uninterrupted run.
+
+    Args:
+        on_iteration: called with a dict (``iteration``, the :class:`IterationInfo` fields,
+            ``elapsed_s``) after every completed outer iteration.
+
+    Returns:
+        ``(state, stopped)`` with ``stopped`` in {"budget", "gradient_tolerance"}.
+
+    Raises:
+        SamplerDivergedError: non-finite loss or sampler state; the previous checkpoint is kept.
+    """
+    outer_step = jax.jit(eae.outer_step)
+    start = int(state.iteration)
+    stopped = "budget"
+    started = time.perf_counter()
+    bar = tqdm(total=num_outer, initial=start, desc=description, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        for iteration in range(start, num_outer):
+            new_state, info = outer_step(state)
+            row = {"iteration": iteration, **_row(info)}
+            if row["diverged"]:
+                where = f"; last good checkpoint: {checkpoint_path}" if checkpoint_path else ""
+                raise SamplerDivergedError(
+                    f"the sampler diverged at outer iteration {iteration} (non-finite loss or "
+                    f"parameters){where}. Lower sampler.step_size or sampler.temperature, or raise "
+                    "sampler.mass."
+                )
+            state = new_state
+            row["elapsed_s"] = time.perf_counter() - started
+            if on_iteration is not None:
+                on_iteration(row)
+            bar.set_postfix(loss=f"{row['loss_mean']:.4g}", T_kin=f"{row['kinetic_temperature']:.2g}",
+                            grad=f"{row['decoder_grad_norm']:.2g}")
+            bar.update(1)
+            done = iteration + 1
+            if checkpoint_path is not None and (done % checkpoint_every == 0 or done == num_outer):
+                save_checkpoint(checkpoint_path, state)
+            if row["decoder_grad_norm"] < grad_tol:
+                stopped = "gradient_tolerance"
+                if checkpoint_path is not None:
+                    save_checkpoint(checkpoint_path, state)
+                break
+    finally:
+        bar.close()
+    return state, stopped
+
+
+def run_collection(
+    eae: EntropicAutoencoder,
+    state: EAEState,
+    *,
+    num_samples: int,
+    thin: int = 1,
+    chunk_size: int = 100,
+    sink: Callable[[Any], None],
+    progress: bool = True,
+    description: str = "collecting ensemble",
+) -> EAEState:
+    """Algorithm 2: sample ``num_samples`` encoders (every ``thin``-th step) with the decoder fixed,
+    handing each chunk of summaries (numpy pytree, leading axis = samples) to ``sink`` so the
+    ensemble never has to fit in memory at once."""
+    collect = jax.jit(eae.collect, static_argnums=(1, 2))
+    chunk_size = max(1, min(chunk_size, num_samples))
+    bar = tqdm(total=num_samples, desc=description, disable=not progress, dynamic_ncols=True)
+    try:
+        remaining = num_samples
+        while remaining > 0:
+            size = min(chunk_size, remaining)
+            state, summaries = collect(state, size, thin)
+            host = jax.tree.map(np.asarray, jax.device_get(summaries))
+            if bool(state.sampler.diverged):
+                raise SamplerDivergedError(
+                    "the sampler diverged while collecting the ensemble; lower "
+                    "sampler.step_size or sampler.temperature"
+                )
+            sink(host)
+            remaining -= size
+            bar.update(size)
+    finally:
+        bar.close()
+    return state

@@ -1,0 +1,148 @@
+"""End-to-end tests of Algorithm 1/2 (``eae_sindy.eae`` + ``eae_sindy.training``) on a linear
+oscillator lifted to 64 dimensions by a fixed random linear map."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from eae_sindy.eae import entropic_autoencoder
+from eae_sindy.errors import SamplerDivergedError
+from eae_sindy.models import mlp_autoencoder
+from eae_sindy.simmering import simmering
+from eae_sindy.sindy import polynomial_sine_library, sindy_loss, sindy_terms
+from eae_sindy.training import load_checkpoint, run_collection, run_training, save_checkpoint
+
+OMEGA = 2.0
+N_FEATURES = 64
+WEIGHTS = dict(lambda_x=1.0, lambda_dx=0.1)
+
+
+def _oscillator_data():
+    t = np.linspace(0, 4 * 2 * np.pi / OMEGA, 400)
+    z = np.stack([np.cos(OMEGA * t), np.sin(OMEGA * t)], 1)
+    dz = OMEGA * np.stack([-np.sin(OMEGA * t), np.cos(OMEGA * t)], 1)
+    lift = np.random.default_rng(0).normal(size=(2, N_FEATURES)) / np.sqrt(2)
+    return jnp.asarray(z @ lift, jnp.float32), jnp.asarray(dz @ lift, jnp.float32)
+
+
+def _build(temperature=1e-4, inner_steps=50, poly_order=1, loss_wrapper=None):
+    x, dx = _oscillator_data()
+    model = mlp_autoencoder(N_FEATURES, 2, (32,), (32,), "elu")
+    library = polynomial_sine_library(2, poly_order, include_sine=False)
+    loss = sindy_loss(model.encode, model.decode, library, **WEIGHTS)
+    if loss_wrapper is not None:
+        loss = loss_wrapper(loss)
+    full = {"x": x, "dx": dx}
+
+    def sample_batch(key):
+        index = jax.random.randint(key, (64,), 0, x.shape[0])
+        return {"x": x[index], "dx": dx[index]}
+
+    def summarize(enc, dec):
+        terms = sindy_terms(model.encode, model.decode, library, enc, dec, full, **WEIGHTS)
+        return {"xi": terms.xi, "loss": terms.loss, "z": terms.z[:20]}
+
+    sampler = simmering(temperature, 1e-6, 1e-5, resample_every=5)
+    eae = entropic_autoencoder(loss, sampler, optax.adam(3e-3), sample_batch, inner_steps,
+                               summarize)
+    state = eae.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    return eae, state
+
+
+def _train_and_collect(temperature, num_outer=60, num_samples=40):
+    eae, state = _build(temperature)
+    history = []
+    state, _ = run_training(eae, state, num_outer=num_outer, on_iteration=history.append,
+                            progress=False)
+    chunks = []
+    run_collection(eae, state, num_samples=num_samples, thin=5, chunk_size=20, sink=chunks.append,
+                   progress=False)
+    merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    return history, merged
+
+
+def _frequency(xi):
+    """Rotation frequency of ż = Ξᵀ z from the eigenvalues of the linear part."""
+    return np.abs(np.linalg.eigvals(xi[:2, :].T).imag).max()
+
+
+@pytest.fixture(scope="module")
+def runs_by_temperature():
+    return {temperature: _train_and_collect(temperature) for temperature in (1e-5, 1e-4, 1e-3)}
+
+
+def test_recovers_oscillator_frequency_with_nonzero_spread(runs_by_temperature):
+    history, ensemble = runs_by_temperature[1e-4]
+    assert ensemble["xi"].shape == (40, 2, 2)
+    assert history[-1]["loss_mean"] < 0.05 * history[0]["loss_mean"]
+    frequencies = np.array([_frequency(xi) for xi in ensemble["xi"]])
+    assert abs(np.median(frequencies) - OMEGA) / OMEGA < 0.05
+    assert ensemble["xi"].std(axis=0).max() > 0
+    assert ensemble["z"].std(axis=0).mean() > 0
+    # The thermostat holds the kinetic temperature near its target during training.
+    assert 0.5e-4 < history[-1]["kinetic_temperature"] < 2e-4
+
+
+def test_lower_temperature_gives_narrower_ensemble_and_lower_loss(runs_by_temperature):
+    spreads = [runs_by_temperature[T][1]["z"].std(axis=0).mean() for T in (1e-5, 1e-4, 1e-3)]
+    losses = [runs_by_temperature[T][1]["loss"].mean() for T in (1e-5, 1e-4, 1e-3)]
+    assert spreads[0] < spreads[1] < spreads[2], spreads
+    assert losses[0] < losses[1] < losses[2], losses
+
+
+def test_one_loss_evaluation_per_inner_step():
+    calls = []
+
+    def counting(loss):
+        def wrapped(enc, dec, batch):
+            value = loss(enc, dec, batch)
+            jax.debug.callback(lambda: calls.append(1))
+            return value
+        return wrapped
+
+    eae, state = _build(inner_steps=7, loss_wrapper=counting)
+    jax.block_until_ready(jax.jit(eae.outer_step)(state))
+    jax.effects_barrier()
+    # M value_and_grad calls (each one forward + one backward) and one loss after the update.
+    assert len(calls) == 7 + 1
+
+
+def test_resume_gives_identical_parameters(tmp_path):
+    eae, state = _build(inner_steps=10)
+    straight, _ = run_training(eae, state, num_outer=6, progress=False)
+
+    eae, state = _build(inner_steps=10)
+    path = tmp_path / "checkpoint.msgpack"
+    half, _ = run_training(eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1,
+                           progress=False)
+    restored = load_checkpoint(path, state)
+    assert int(restored.iteration) == 3
+    resumed, _ = run_training(eae, restored, num_outer=6, progress=False)
+    for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_divergence_raises_and_keeps_last_checkpoint(tmp_path):
+    def poison_after_two(loss):
+        def wrapped(enc, dec, batch):
+            value = loss(enc, dec, batch)
+            return jnp.where(jnp.sum(jnp.abs(dec["Dense_0"]["bias"])) > 0, jnp.nan, value)
+        return wrapped
+
+    eae, state = _build(inner_steps=5, loss_wrapper=poison_after_two)
+    path = tmp_path / "checkpoint.msgpack"
+    save_checkpoint(path, state)
+    before = path.read_bytes()
+    with pytest.raises(SamplerDivergedError, match="diverged at outer iteration 0"):
+        run_training(eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1,
+                     progress=False)
+    assert path.read_bytes() == before
+
+
+def test_gradient_tolerance_stops_early():
+    eae, state = _build(inner_steps=5)
+    state, stopped = run_training(eae, state, num_outer=50, grad_tol=1e9, progress=False)
+    assert stopped == "gradient_tolerance"
+    assert int(state.iteration) == 1
