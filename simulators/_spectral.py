@@ -136,4 +136,18 @@ class LambdaOmegaSpectral:
         c = e2 * a + q * (2.0 * nb - nv)
         nc = self.nonlinear_hat(c)
         # _f2 already carries the factor 2 of the Cox-Matthews update.
-        return self._e * w_hat + self._f1 * nv + self._f2 * (na + nb) + self._f3 * nc
+        new = self._e * w_hat + self._f1 * nv + self._f2 * (na + nb) + self._f3 * nc
+        return self._enforce_hermitian(new)
+
+    def _enforce_hermitian(self, w_hat: np.ndarray) -> np.ndarray:
+        """Project the kx = 0 (and, for even n, the kx = Nyquist) columns onto Hermitian
+        symmetry in ky. Their anti-Hermitian part is invisible to ``irfft2`` and so never damped
+        by the nonlinearity; where 1 - d|k|^2 > 0 it grows like e^t from round-off and wrecks the
+        solution after t ~ 80 (seen for every n and h). The projection removes exactly that part.
+        """
+        reflect = (-np.arange(self.n)) % self.n
+        columns = [0, self.n // 2] if self.n % 2 == 0 else [0]
+        for c in columns:
+            col = w_hat[:, :, c]
+            w_hat[:, :, c] = 0.5 * (col + np.conj(col[:, reflect]))
+        return w_hat
