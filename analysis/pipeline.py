@@ -1,0 +1,172 @@
+"""The full analysis of a run directory, as data (no files written): ``analyze_run``.
+
+Steps: coefficient statistics of the whole ensemble → modes of the significant coefficients →
+per-mode statistics → symmetries between modes → long-time dynamics of the mean model and of each
+mode's centre, started from that mode's encoding of the earliest test snapshot, compared with the
+data's own period → pysindy baselines on a representative encoder.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from analysis.coefficients import (
+    CoefficientStats,
+    ModeClustering,
+    clustering_mask,
+    coefficient_stats,
+    find_modes,
+)
+from analysis.dynamics import Orbit, analyse_orbit, signal_period
+from analysis.interop import Baseline, fit_baselines, representative_encoder
+from analysis.rundir import RunData
+from analysis.symmetry import SymmetryMatch, find_symmetries
+
+__all__ = ["ModelDynamics", "Analysis", "analyze_run"]
+
+
+class ModelDynamics(NamedTuple):
+    """One integrated model.
+
+    Attributes:
+      name: ``"mean"`` or ``"mode k"``.
+      xi: (n_terms, latent_dim) the coefficients integrated.
+      z0: (latent_dim,) initial state (mean encoding of the earliest test snapshot).
+      encoded: (n_eval, latent_dim) mean encoded test trajectory of the same samples, or None.
+      orbit: the result.
+      period_rel_error: |period − data period| / data period (NaN if either is unknown).
+    """
+
+    name: str
+    xi: np.ndarray
+    z0: np.ndarray
+    encoded: np.ndarray | None
+    orbit: Orbit
+    period_rel_error: float
+
+
+class Analysis(NamedTuple):
+    """Everything the report shows.
+
+    Attributes:
+      run: the validated input.
+      threshold: magnitude threshold of inclusion / significance.
+      stats: statistics over the whole ensemble.
+      modes: the clustering.
+      mode_stats: statistics within each mode.
+      symmetries: related mode pairs.
+      data_period: period of ``data_signal`` (NaN if unavailable).
+      dynamics: mean model first, then one entry per mode (empty without ``z``).
+      baseline: pysindy fits, or None without ``z``/``dz``.
+      notes: what was skipped and why.
+    """
+
+    run: RunData
+    threshold: float
+    stats: CoefficientStats
+    modes: ModeClustering
+    mode_stats: list[CoefficientStats]
+    symmetries: list[SymmetryMatch]
+    data_period: float
+    dynamics: list[ModelDynamics]
+    baseline: Baseline | None
+    notes: list[str]
+
+
+def analyze_run(
+    run: RunData,
+    *,
+    threshold: float = 0.1,
+    symmetry_tolerance: float = 0.2,
+    max_modes: int = 4,
+    n_periods: int = 40,
+    seed: int = 0,
+) -> Analysis:
+    """Compute the analysis of a loaded run.
+
+    Args:
+      run: from ``analysis.rundir.load_run``.
+      threshold: magnitude threshold (paper: 0.1).
+      symmetry_tolerance: relative distance below which two mode centres are images.
+      max_modes: largest number of mixture components tried.
+      n_periods: the models are integrated over this many data periods (at least the length of
+        the test signal) and measured on the second half.
+      seed: seed of the mixture fits and of pysindy's bagging.
+
+    Returns:
+      ``Analysis``.
+    """
+    notes = list(run.notes)
+    stats = coefficient_stats(run.xi, threshold=threshold)
+    modes = find_modes(run.xi, clustering_mask(stats), max_components=max_modes, seed=seed)
+    if not modes.features:
+        notes.append(f"No coefficient is significant at threshold {threshold}; one mode assumed.")
+    mode_stats = [
+        coefficient_stats(run.xi[modes.labels == m], threshold=threshold)
+        for m in range(modes.n_modes)
+    ]
+    symmetries = find_symmetries(modes.centres, run.terms, tolerance=symmetry_tolerance)
+
+    data_period = float("nan")
+    t_data_span = 0.0
+    if run.data_signal is not None:
+        dt_sig = _spacing(run.t_data_signal, run.dt)
+        if dt_sig is None:
+            notes.append("Neither 't_data_signal' nor attribute 'dt' given; no data period.")
+        else:
+            data_period = signal_period(run.data_signal, dt_sig)
+            t_data_span = dt_sig * (len(run.data_signal) - 1)
+
+    dynamics: list[ModelDynamics] = []
+    if run.z is None:
+        notes.append("No latent codes 'z' stored: the identified models are not integrated.")
+    else:
+        span = t_data_span
+        if np.isfinite(data_period):
+            span = max(span, n_periods * data_period)
+        if span <= 0:
+            t_eval_span = float(run.t[-1] - run.t[0]) if run.t is not None else 0.0
+            span = max(20 * t_eval_span, 50.0)
+        dt = _spacing(run.t, run.dt) or span / 4000
+        dt = max(dt, span / 20000)
+        bound = 100.0 * max(1.0, float(np.max(np.abs(run.z))))
+        groups = [("mean", stats.mean, np.ones(run.n_samples, bool))]
+        groups += [(f"mode {m}", modes.centres[m], modes.labels == m) for m in range(modes.n_modes)]
+        for name, xi_c, members in groups:
+            z0 = run.z[members, 0, :].mean(axis=0)
+            encoded = run.z[members].mean(axis=0)
+            orbit = analyse_orbit(xi_c, run.terms, z0, t_end=span, dt=dt, bound=bound)
+            rel = abs(orbit.period - data_period) / data_period
+            dynamics.append(ModelDynamics(name, xi_c, z0, encoded, orbit, float(rel)))
+
+    baseline = None
+    if run.z is not None and run.dz is not None:
+        sample = representative_encoder(run.loss, modes.labels, 0)
+        baseline = fit_baselines(
+            run.z[sample],
+            run.dz[sample],
+            run.term_names,
+            sample=sample,
+            threshold=threshold,
+            seed=seed,
+        )
+    return Analysis(
+        run,
+        float(threshold),
+        stats,
+        modes,
+        mode_stats,
+        symmetries,
+        data_period,
+        dynamics,
+        baseline,
+        notes,
+    )
+
+
+def _spacing(t: np.ndarray | None, dt: float | None) -> float | None:
+    if t is not None and len(t) > 1:
+        return float(np.median(np.diff(t)))
+    return dt
