@@ -15,7 +15,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-from scipy.signal import find_peaks
+from scipy.signal import fftconvolve, find_peaks
 from scipy.stats import gaussian_kde
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -80,7 +80,10 @@ def kde_modes(
         return KdeModes(np.array([mean]), np.array([np.inf]), None, None)
     bw = float(np.sqrt(kde.covariance[0, 0]))
     lo, hi = np.quantile(x, [0.001, 0.999])
-    grid = np.linspace(lo - 3 * bw, hi + 3 * bw, grid_size)
+    lo, hi = lo - 3 * bw, hi + 3 * bw
+    # At least 8 points per bandwidth, so peaks are resolved even with wide-spread outliers.
+    grid_size = int(np.clip(np.ceil(8 * (hi - lo) / bw), grid_size, 16384))
+    grid = np.linspace(lo, hi, grid_size)
     density = _evaluate_kde(x, bw, grid)
     top = float(density.max())
     idx, _ = find_peaks(density, height=min_height * top, prominence=min_prominence * top)
@@ -100,11 +103,24 @@ def kde_modes(
 
 
 def _evaluate_kde(x: np.ndarray, bw: float, grid: np.ndarray) -> np.ndarray:
-    """The same Gaussian KDE as ``gaussian_kde(x)(grid)`` (equal weights, 1-D), in chunks.
+    """The Gaussian KDE of ``gaussian_kde(x)(grid)`` (equal weights, 1-D) on a uniform grid.
 
-    scipy's general d-dimensional evaluation goes through triangular solves and was ~10x slower
-    for 1-D data; this sums the kernels directly.
+    scipy's general d-dimensional evaluation goes through triangular solves and was ~10x slower;
+    small problems sum the kernels directly, large ones use linear binning onto the grid and an
+    FFT convolution (relative error ~(grid step / bandwidth)² ≤ 1e-2, samples off the grid — at
+    most 0.2 % by construction — dropped).
     """
+    if x.size * grid.size > 2_000_000:
+        step = grid[1] - grid[0]
+        pos = (x - grid[0]) / step
+        keep = (pos >= 0) & (pos < grid.size - 1)
+        i = np.floor(pos[keep]).astype(int)
+        w = pos[keep] - i
+        counts = np.bincount(i, 1 - w, grid.size) + np.bincount(i + 1, w, grid.size)
+        half = min(int(np.ceil(5 * bw / step)), grid.size - 1)
+        m = np.arange(-half, half + 1) * step / bw
+        dens = fftconvolve(counts, np.exp(-0.5 * m * m), mode="same")
+        return np.maximum(dens, 0.0) / (x.size * bw * np.sqrt(2 * np.pi))
     out = np.zeros(grid.size)
     norm = 1.0 / (x.size * bw * np.sqrt(2 * np.pi))
     for start in range(0, x.size, 4096):
