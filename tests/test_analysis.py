@@ -401,3 +401,11 @@ def test_cli_exit_code_in_a_subprocess(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "error: run directory" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_package_reexports_lazily():
+    import analysis
+    import analysis.report
+
+    assert analysis.write_report is analysis.report.write_report
+    assert issubclass(analysis.ReportError, ValueError)
