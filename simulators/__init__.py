@@ -28,9 +28,22 @@ _LAZY = {
     "write_hdf5",
 }
 
-__all__ = sorted(
-    {"SCHEMA_VERSION", "Dataset", "DatasetError", "SimulationError", "read_dataset"} | _LAZY
-)
+__all__ = [
+    "SCHEMA_VERSION",
+    "Dataset",
+    "DatasetError",
+    "SimulationError",
+    "SimulationResult",
+    "SnapshotChunk",
+    "gaussian_mask",
+    "generate_dataset",
+    "grid",
+    "iter_snapshots",
+    "read_dataset",
+    "simulate",
+    "spiral_initial_condition",
+    "write_hdf5",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -261,9 +261,7 @@ def _read_matrix(f: h5py.File, name: str, where: str) -> np.ndarray:
     if not isinstance(obj, h5py.Dataset):
         raise DatasetError(f"{where}: '{name}' is a {type(obj).__name__}, not a dataset")
     if obj.dtype.kind != "f":
-        raise DatasetError(
-            f"{where}: dataset '{name}': dtype {obj.dtype} is not floating point"
-        )
+        raise DatasetError(f"{where}: dataset '{name}': dtype {obj.dtype} is not floating point")
     if obj.ndim != 2:
         raise DatasetError(
             f"{where}: dataset '{name}': must be 2-D (n_snapshots, n_features), "
@@ -341,8 +339,7 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
         dx_obj = f["dx"]
         if isinstance(dx_obj, h5py.Dataset) and dx_obj.shape != x.shape:
             raise DatasetError(
-                f"{where}: dataset 'dx': shape {dx_obj.shape} does not match "
-                f"'x' shape {x.shape}"
+                f"{where}: dataset 'dx': shape {dx_obj.shape} does not match 'x' shape {x.shape}"
             )
         dx = _read_matrix(f, "dx", where)
         n_snapshots, n_features = x.shape
@@ -365,9 +362,8 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
                 dt = float(dt)
             except (TypeError, ValueError) as exc:
                 raise DatasetError(f"{where}: attribute 'dt': not a number ({dt!r})") from exc
-            msg = (
-                f"{where}: no dataset 't'; using t = arange({n_snapshots}) * {dt:g}"
-                + (" (attribute 'dt')" if "dt" in attrs else " (no 'dt' attribute, assumed 1.0)")
+            msg = f"{where}: no dataset 't'; using t = arange({n_snapshots}) * {dt:g}" + (
+                " (attribute 'dt')" if "dt" in attrs else " (no 'dt' attribute, assumed 1.0)"
             )
             warnings.warn(msg, UserWarning, stacklevel=2)
             notes.append(msg)

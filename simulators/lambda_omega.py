@@ -29,12 +29,15 @@ from typing import Any
 import numpy as np
 
 from ._spectral import LambdaOmegaSpectral
-from .errors import SimulationError
-from .hdf5_io import HDF5Writer, atomic_output
+from .errors import DatasetError, SimulationError
+from .hdf5_io import Dataset, HDF5Writer, atomic_output, read_dataset
 
 __all__ = [
     "DEFAULT_MAX_SUBSTEP",
     "MASK_WIDTH",
+    "Dataset",
+    "DatasetError",
+    "SimulationError",
     "SimulationResult",
     "SnapshotChunk",
     "default_substeps",
@@ -43,6 +46,7 @@ __all__ = [
     "grid",
     "iter_snapshots",
     "main",
+    "read_dataset",
     "simulate",
     "spiral_initial_condition",
     "write_hdf5",
@@ -195,10 +199,12 @@ def iter_snapshots(
         t = np.arange(done, done + k, dtype=np.float64) * dt
         fields = np.empty((4, k, n, n), dtype=np.float64)  # u, v, u_t, v_t
         for j in range(k):
-            if done + j > 0:
-                for _ in range(substeps):
-                    w_hat = solver.step(w_hat)
-            w, w_t = solver.rhs_physical(w_hat)
+            # A blow-up is reported below as SimulationError, not as overflow warnings.
+            with np.errstate(over="ignore", invalid="ignore"):
+                if done + j > 0:
+                    for _ in range(substeps):
+                        w_hat = solver.step(w_hat)
+                w, w_t = solver.rhs_physical(w_hat)
             if not (np.isfinite(w).all() and np.isfinite(w_t).all()):
                 raise SimulationError(
                     f"non-finite state at snapshot {done + j} (t = {t[j]:g}); "
@@ -231,8 +237,16 @@ def simulate(
     out = {k: np.empty((n_snapshots, n, n)) for k in ("u", "v", "u_t", "v_t")}
     t = np.empty(n_snapshots)
     for chunk in iter_snapshots(
-        u0, v0, L=L, d1=d1, d2=d2, beta=beta, dt=dt, n_snapshots=n_snapshots,
-        substeps=substeps, callback=callback,
+        u0,
+        v0,
+        L=L,
+        d1=d1,
+        d2=d2,
+        beta=beta,
+        dt=dt,
+        n_snapshots=n_snapshots,
+        substeps=substeps,
+        callback=callback,
     ):
         sl = slice(chunk.start, chunk.start + len(chunk.t))
         t[sl] = chunk.t
@@ -244,8 +258,14 @@ def simulate(
 
 def _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps) -> dict[str, Any]:
     return {
-        "n": int(n), "L": float(L), "d1": float(d1), "d2": float(d2), "beta": float(beta),
-        "dt": float(dt), "n_snapshots": int(n_snapshots), "substeps": int(substeps),
+        "n": int(n),
+        "L": float(L),
+        "d1": float(d1),
+        "d2": float(d2),
+        "beta": float(beta),
+        "dt": float(dt),
+        "n_snapshots": int(n_snapshots),
+        "substeps": int(substeps),
         "integrator": "ETDRK4 (Kassam-Trefethen contour coefficients), pseudo-spectral rfft2",
         "system": "lambda-omega reaction-diffusion",
     }
@@ -325,9 +345,16 @@ def write_hdf5(
     x1, _, _ = grid(n, L)
     with atomic_output(path, force=force) as tmp:
         with HDF5Writer(
-            tmp, n_snapshots=result.n_snapshots, grid_shape=result.grid_shape, attrs=attrs,
-            grid_x=x1, grid_y=x1, mask=model.f if mask else None, store_uv=store_uv,
-            compression=compression, chunk_rows=DEFAULT_CHUNK,
+            tmp,
+            n_snapshots=result.n_snapshots,
+            grid_shape=result.grid_shape,
+            attrs=attrs,
+            grid_x=x1,
+            grid_y=x1,
+            mask=model.f if mask else None,
+            store_uv=store_uv,
+            compression=compression,
+            chunk_rows=DEFAULT_CHUNK,
         ) as writer:
             for start in range(0, result.n_snapshots, DEFAULT_CHUNK):
                 sl = slice(start, min(start + DEFAULT_CHUNK, result.n_snapshots))
@@ -380,13 +407,28 @@ def generate_dataset(
         bar = _progress_bar(n_snapshots, enabled=progress, desc=out.name)
         try:
             with HDF5Writer(
-                tmp, n_snapshots=n_snapshots, grid_shape=(n, n), attrs=attrs, grid_x=x1,
-                grid_y=x1, mask=model.f if mask else None, store_uv=store_uv,
-                compression=compression, chunk_rows=chunk_size,
+                tmp,
+                n_snapshots=n_snapshots,
+                grid_shape=(n, n),
+                attrs=attrs,
+                grid_x=x1,
+                grid_y=x1,
+                mask=model.f if mask else None,
+                store_uv=store_uv,
+                compression=compression,
+                chunk_rows=chunk_size,
             ) as writer:
                 for chunk in iter_snapshots(
-                    u0, v0, L=L, d1=d1, d2=d2, beta=beta, dt=dt, n_snapshots=n_snapshots,
-                    substeps=substeps_eff, chunk_size=chunk_size,
+                    u0,
+                    v0,
+                    L=L,
+                    d1=d1,
+                    d2=d2,
+                    beta=beta,
+                    dt=dt,
+                    n_snapshots=n_snapshots,
+                    substeps=substeps_eff,
+                    chunk_size=chunk_size,
                 ):
                     x, dx = model(chunk.u, chunk.u_t)
                     writer.write(chunk.start, chunk.t, x, dx, chunk.u, chunk.v)
@@ -425,13 +467,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--d2", type=float, default=0.1, help="diffusion of v (0.1)")
     p.add_argument("--beta", type=float, default=1.0, help="beta (1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the additive noise (0)")
-    p.add_argument("--noise", type=float, default=0.0,
-                   help="std of additive Gaussian noise on x and dx (0; the reference uses 1e-6)")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="std of additive Gaussian noise on x and dx (0; the reference uses 1e-6)",
+    )
     p.add_argument("--no-mask", action="store_true", help="x = u instead of exp(-0.01 r^2) u")
     p.add_argument("--store-uv", action="store_true", help="also store the fields u and v")
     p.add_argument("--gzip", action="store_true", help="gzip-compress the large datasets")
-    p.add_argument("--substeps", type=int, default=None,
-                   help=f"ETDRK4 steps per snapshot (default: substep <= {DEFAULT_MAX_SUBSTEP})")
+    p.add_argument(
+        "--substeps",
+        type=int,
+        default=None,
+        help=f"ETDRK4 steps per snapshot (default: substep <= {DEFAULT_MAX_SUBSTEP})",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -445,10 +495,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         path = generate_dataset(
-            args.out, n=args.n, n_snapshots=args.snapshots, dt=args.dt, L=args.L, d1=args.d1,
-            d2=args.d2, beta=args.beta, seed=args.seed, noise_std=args.noise,
-            mask=not args.no_mask, progress=not args.quiet, force=args.force,
-            store_uv=args.store_uv, compression="gzip" if args.gzip else None,
+            args.out,
+            n=args.n,
+            n_snapshots=args.snapshots,
+            dt=args.dt,
+            L=args.L,
+            d1=args.d1,
+            d2=args.d2,
+            beta=args.beta,
+            seed=args.seed,
+            noise_std=args.noise,
+            mask=not args.no_mask,
+            progress=not args.quiet,
+            force=args.force,
+            store_uv=args.store_uv,
+            compression="gzip" if args.gzip else None,
             substeps=args.substeps,
         )
     except FileExistsError as exc:
