@@ -64,13 +64,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class SindyConfig:
-    """Library Θ(z) and loss weights of Eq. 14 (λ1 for x, λ2 for ẋ)."""
+    """Library Θ(z) and loss weights of Eq. 14 (λ1 for x, λ2 for ẋ).
+
+    ``reduction``: "mean" averages the squared errors over features as well as the batch (the
+    units the paper's sampler hyper-parameters were tuned in); "sum" uses per-sample squared
+    norms (the same Gibbs measure at T × n_features, but n_features× stiffer forces)."""
 
     poly_order: int = 3
     include_sine: bool = True
     lambda_x: float = 1.0
     lambda_dx: float = 20.0
     ridge: float = 0.0
+    reduction: str = "mean"
 
 
 @dataclass(frozen=True)
@@ -192,6 +197,10 @@ def validate(config: DiscoverConfig, source: str = "config") -> DiscoverConfig:
     if not 0 < config.data.test_fraction < 1:
         raise ConfigError(
             f"{source}: data.test_fraction must be in (0, 1), got {config.data.test_fraction}"
+        )
+    if config.sindy.reduction not in ("sum", "mean"):
+        raise ConfigError(
+            f"{source}: sindy.reduction must be 'sum' or 'mean', got {config.sindy.reduction!r}"
         )
     if config.sampler.thermostat not in ("nose_hoover", "langevin"):
         raise ConfigError(

@@ -163,21 +163,30 @@ def sindy_terms(
     lambda_x: float = 1.0,
     lambda_dx: float = 20.0,
     ridge: float = 0.0,
+    reduction: str = "sum",
 ) -> SindyTerms:
     """Evaluate Eq. 14–16 on a batch ``{"x": (B, n), "dx": (B, n)}``.
 
     z = E(x); ż = (∂z/∂x) ẋ by a JVP through the encoder; Ξ = lstsq(Θ(z), ż);
     ẋ̂ = (∂x̂/∂z) Θ(z) Ξ by a JVP through the decoder;
     L = λ1 mean‖x − x̂‖² + λ2 mean‖ẋ − ẋ̂‖² (batch mean of per-sample squared norms).
+
+    ``reduction="mean"`` divides both terms by the number of features (the element-wise mean of
+    the reference SINDy-autoencoder code). The Gibbs measure exp(−L/T) only depends on L/T, but
+    the sampler's forces scale with L: the paper's T = 1e-4, m = 1e-6, dt = 1e-5 were tuned for
+    the element-wise mean, and the per-sample sum at 10⁴ features is 10⁴× stiffer.
     """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     x, dx = batch["x"], batch["dx"]
     z, dz = jax.jvp(lambda inputs: encode(enc_params, inputs), (x,), (dx,))
     theta = library.evaluate(z)
     xi = solve_coefficients(theta, dz, ridge)
     dz_model = theta @ xi
     x_hat, dx_hat = jax.jvp(lambda latents: decode(dec_params, latents), (z,), (dz_model,))
-    loss_x = jnp.mean(jnp.sum((x - x_hat) ** 2, axis=-1))
-    loss_dx = jnp.mean(jnp.sum((dx - dx_hat) ** 2, axis=-1))
+    reduce = jnp.sum if reduction == "sum" else jnp.mean
+    loss_x = jnp.mean(reduce((x - x_hat) ** 2, axis=-1))
+    loss_dx = jnp.mean(reduce((dx - dx_hat) ** 2, axis=-1))
     loss = lambda_x * loss_x + lambda_dx * loss_dx
     return SindyTerms(z, dz, xi, dz_model, x_hat, dx_hat, loss_x, loss_dx, loss)
 
@@ -190,13 +199,14 @@ def sindy_loss(
     lambda_x: float = 1.0,
     lambda_dx: float = 20.0,
     ridge: float = 0.0,
+    reduction: str = "sum",
 ) -> Callable[[Params, Params, dict[str, jax.Array]], jax.Array]:
     """The SINDy-EAE loss as ``loss(enc_params, dec_params, batch) -> scalar`` for the EAE loop."""
 
     def loss(enc_params: Params, dec_params: Params, batch: dict[str, jax.Array]) -> jax.Array:
         return sindy_terms(
             encode, decode, library, enc_params, dec_params, batch,
-            lambda_x=lambda_x, lambda_dx=lambda_dx, ridge=ridge,
+            lambda_x=lambda_x, lambda_dx=lambda_dx, ridge=ridge, reduction=reduction,
         ).loss
 
     return loss

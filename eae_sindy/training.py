@@ -100,7 +100,8 @@ def run_training(
             new_state, info = outer_step(state)
             row = {"iteration": iteration, **_row(info)}
             if row["diverged"]:
-                where = f"; last good checkpoint: {checkpoint_path}" if checkpoint_path else ""
+                saved = checkpoint_path is not None and Path(checkpoint_path).exists()
+                where = f"; last good checkpoint kept: {checkpoint_path}" if saved else ""
                 raise SamplerDivergedError(
                     f"the sampler diverged at outer iteration {iteration} (non-finite loss or "
                     f"parameters){where}. Lower sampler.step_size or sampler.temperature, or raise "
