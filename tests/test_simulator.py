@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -384,6 +386,29 @@ def test_cli_writes_refuses_overwrite_and_forces(tmp_path):
     assert "%" in p.stderr  # tqdm progress bar
     assert read_dataset(out).x.shape == (4, 64)
     assert sorted(q.name for q in tmp_path.iterdir()) == ["cli.h5"]
+
+
+def test_cli_sigint_removes_temporary_file(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = tmp_path / "big.h5"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators.lambda_omega", "--out", str(out), "--n", "64",
+         "--snapshots", "100000", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".big.h5.*.tmp")):  # wait until the run has started
+            assert proc.poll() is None and time.monotonic() < deadline, "CLI did not start"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_bad_parameter_is_a_clean_error(tmp_path, capsys):
