@@ -248,7 +248,9 @@ def test_hdf5_round_trip_and_schema(tmp_path):
         substeps=4,
     )
     assert {k: a[k] for k in expected} == expected
-    assert a["package_version"] == "0.1.0" and a["grid_shape"] == [n, n]
+    from eae_sindy import __version__
+
+    assert a["package_version"] == __version__ and a["grid_shape"] == [n, n]
     with h5py.File(path) as h:
         assert h["x"].chunks == (7, n * n) and h["x"].compression == "gzip"
         np.testing.assert_array_equal(h["u"][()], r.u.astype(np.float32))
