@@ -1,0 +1,227 @@
+"""Figures, the comparison table (Markdown + JSON) and a self-contained HTML report.
+
+Figures (PNG, also embedded as base64 in ``report.html``):
+
+* ``reconstructions.png``: test images and each model's reconstruction (AE: its code; VAE: the
+  posterior mean; EAE: the ensemble-mean latent of the collected encoders, decoded once);
+* ``latent_variance.png``: per-unit variance across the test set (log scale), threshold 0.01;
+* ``training_curves.png``: AE/VAE minibatch loss per logged chunk; the EAE's loss over the M
+  ensemble members of every outer iteration (min/max envelope, mean) and after the decoder step;
+* ``eae_generations.png``: Algorithm 2 — (left) the first test images decoded under different
+  sampled encoders, decoder fixed (one column per encoder, spread over the collected ensemble);
+  (right) new images decoded from latents drawn from a Gaussian fitted to the pooled ensemble
+  latents (mean and full covariance over encoders × test images).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["comparison_markdown", "write_report"]
+
+_NAMES = {"eae": "EAE", "vae": "VAE", "ae": "AE"}
+
+
+def _fmt(value: Any, spec: str = ".4f") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return format(value, spec)
+
+
+def comparison_markdown(table: dict[str, Any]) -> str:
+    """The Table-1-style comparison as Markdown."""
+    lines = [
+        f"Data set: **{table['dataset']}** ({table['n_test']} test images, latent dim "
+        f"{table['latent_dim']}); mean-image baseline MSE {_fmt(table['baseline_mse'])}.",
+        "",
+        "| model | test MSE (per pixel) | active units | linear probe acc. | KL (nats) | "
+        "MI (nats) | train time (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in table["models"].items():
+        lines.append(
+            f"| {_NAMES[name]} | {_fmt(row['mse'])} | {row['active_units']}/{table['latent_dim']}"
+            f" | {_fmt(row.get('probe_accuracy'), '.3f')} | {_fmt(row.get('kl'), '.2f')} | "
+            f"{_fmt(row.get('mutual_information'), '.2f')} | {_fmt(row['train_time_s'], '.1f')} |"
+        )
+    lines.append(f"| mean image | {_fmt(table['baseline_mse'])} | – | – | – | – | – |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------ figures
+
+
+def _tile(images: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """(rows·cols, H, W[, C]) → one (rows·H, cols·W[, C]) mosaic with 1-pixel gaps."""
+    h, w = images.shape[1:3]
+    channels = images.shape[3:] if images.ndim == 4 else ()
+    canvas = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1, *channels), np.float32)
+    for i in range(min(len(images), rows * cols)):
+        r, c = divmod(i, cols)
+        canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = images[i]
+    return np.clip(canvas, 0, 1)
+
+
+def _show(ax, mosaic: np.ndarray, title: str) -> None:
+    ax.imshow(mosaic, cmap="gray" if mosaic.ndim == 2 else None, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _reconstruction_figure(originals: np.ndarray, recons: dict[str, np.ndarray]):
+    import matplotlib.pyplot as plt
+
+    rows = [("test images", originals)] + [(_NAMES[k], v) for k, v in recons.items()]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.1 * len(rows) + 0.4), squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows, strict=True):
+        _show(ax, _tile(images, 1, len(images)), label)
+    fig.tight_layout()
+    return fig
+
+
+def _variance_figure(variances: dict[str, np.ndarray], threshold: float):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(variances), 1, figsize=(8, 2.0 * len(variances) + 0.3),
+                             squeeze=False)
+    for ax, (name, var) in zip(axes[:, 0], variances.items(), strict=True):
+        var = np.maximum(np.asarray(var, np.float64), 1e-12)
+        active = var > threshold
+        ax.bar(np.arange(len(var)), var, color=np.where(active, "tab:blue", "tab:gray"))
+        ax.axhline(threshold, color="tab:red", lw=1, ls="--", label=f"threshold {threshold}")
+        ax.set_yscale("log")
+        ax.set_ylabel("variance")
+        ax.set_title(f"{_NAMES[name]}: {int(active.sum())}/{len(var)} active units", fontsize=9)
+        ax.legend(fontsize=7, loc="upper right")
+    axes[-1, 0].set_xlabel("latent unit")
+    fig.tight_layout()
+    return fig
+
+
+def _curves_figure(histories: dict[str, list[dict]]):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3.2), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], histories.items(), strict=True):
+        if not rows:
+            ax.set_title(f"{_NAMES[name]}: no history", fontsize=9)
+            continue
+        if name == "eae":
+            it = np.array([r["iteration"] + 1 for r in rows])
+            lo = np.array([r["loss_min"] for r in rows])
+            hi = np.array([r["loss_max"] for r in rows])
+            ax.fill_between(it, lo, hi, alpha=0.3, label="ensemble min–max")
+            ax.plot(it, [r["loss_mean"] for r in rows], lw=1, label="ensemble mean")
+            ax.plot(it, [r["loss_after_update"] for r in rows], lw=1,
+                    label="after decoder update")
+            ax.set_xlabel("decoder update (outer iteration)")
+        else:
+            ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1, label="loss")
+            if name == "vae":
+                ax.plot([r["step"] for r in rows], [r["kl"] for r in rows], lw=1, label="KL")
+            ax.set_xlabel("Adam step")
+        ax.set_yscale("log")
+        ax.set_title(_NAMES[name] + " training loss", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _generation_figure(originals: np.ndarray, by_encoder: np.ndarray, gaussian: np.ndarray):
+    """``by_encoder``: (n_images, n_encoders, *shape); ``gaussian``: (k, *shape)."""
+    import matplotlib.pyplot as plt
+
+    n_img, n_enc = by_encoder.shape[:2]
+    left = np.concatenate([originals[:, None], by_encoder], axis=1).reshape(
+        n_img * (n_enc + 1), *originals.shape[1:])
+    cols = int(math.ceil(math.sqrt(len(gaussian))))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5),
+                             gridspec_kw={"width_ratios": [n_enc + 1, cols]})
+    _show(axes[0], _tile(left, n_img, n_enc + 1),
+          f"test image | decoded under {n_enc} sampled encoders")
+    _show(axes[1], _tile(gaussian, int(math.ceil(len(gaussian) / cols)), cols),
+          "decoded z ~ Gaussian fit to ensemble latents")
+    fig.tight_layout()
+    return fig
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(out: Path, table: dict[str, Any], *, originals: np.ndarray,
+                 recons: dict[str, np.ndarray], variances: dict[str, np.ndarray],
+                 histories: dict[str, list[dict]], generations: dict[str, np.ndarray] | None,
+                 threshold: float = 0.01) -> dict[str, Path]:
+    """Write ``comparison.md``, ``comparison.json``, ``figures/*.png`` and ``report.html``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    out = Path(out)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    markdown = comparison_markdown(table)
+    paths = {"comparison.md": out / "comparison.md", "comparison.json": out / "comparison.json"}
+    paths["comparison.md"].write_text(markdown)
+    paths["comparison.json"].write_text(json.dumps(table, indent=2))
+    figures = {
+        "reconstructions": (_reconstruction_figure(originals, recons),
+                            "Reconstructions of test images (EAE: ensemble-mean latent)."),
+        "latent_variance": (_variance_figure(variances, threshold),
+                            f"Variance of each latent unit across the test set; units above "
+                            f"{threshold} (dashed) are active. VAE: posterior mean; EAE: latent "
+                            "samples pooled over test images and collected encoders."),
+        "training_curves": (_curves_figure(histories), "Training curves."),
+    }
+    if generations is not None:
+        figures["eae_generations"] = (
+            _generation_figure(generations["originals"], generations["by_encoder"],
+                               generations["gaussian"]),
+            "Images generated from the EAE ensemble (Algorithm 2, decoder fixed): left, the "
+            "first test images decoded under different sampled encoders; right, latents drawn "
+            "from a Gaussian fitted to the pooled ensemble latents.")
+    sections = []
+    for name, (fig, caption) in figures.items():
+        data = _png(fig)
+        path = out / "figures" / f"{name}.png"
+        path.write_bytes(data)
+        paths[f"figures/{name}.png"] = path
+        sections.append(f'<figure><img src="data:image/png;base64,'
+                        f'{base64.b64encode(data).decode()}" alt="{name}">'
+                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell.strip())}</td>" for cell in line.strip("|")
+                         .split("|")) + "</tr>"
+        for line in markdown.splitlines()[4:] if line.startswith("|"))
+    header = "".join(f"<th>{html.escape(c.strip())}</th>"
+                     for c in markdown.splitlines()[2].strip("|").split("|"))
+    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
+<title>Image autoencoders: {html.escape(table['dataset'])}</title>
+<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:
+collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}img{{max-width:100%}}
+figcaption{{font-size:90%;color:#444}}</style></head><body>
+<h1>EAE vs VAE vs AE on {html.escape(table['dataset'])}</h1>
+<p>{html.escape(markdown.splitlines()[0].replace('**', ''))}</p>
+<table><tr>{header}</tr>{rows}</table>
+<p>Active units: latent dimensions whose variance across the test set exceeds {threshold}.
+A collapsed unit carries no information about the input.</p>
+{''.join(sections)}
+</body></html>
+"""
+    paths["report.html"] = out / "report.html"
+    paths["report.html"].write_text(page)
+    return paths

@@ -1,0 +1,295 @@
+"""Three trainers on the same data, models and output format: plain AE, VAE and EAE.
+
+* AE and VAE: Adam on all parameters; ``lax.scan`` over ``log_every`` steps per compiled call
+  (Python runs once per chunk: progress, history, checkpoint), minibatches drawn with
+  replacement from the in-memory training array (full batch when ``batch_size ≥ n_train``).
+* EAE: Algorithm 1 and 2 of the seed paper through the project core —
+  :func:`eae_sindy.eae.entropic_autoencoder` + :func:`eae_sindy.training.run_training` /
+  :func:`~eae_sindy.training.run_collection`; this module only supplies the image loss,
+  ``sample_batch`` and the per-encoder ``summarize``, and reduces the collected summaries in a
+  streaming sink (:class:`EnsembleAccumulator`), so the ensemble never has to fit in memory.
+
+Every trainer returns a :class:`TrainedModel`; checkpoints are written atomically and a rerun
+with the same checkpoint path continues where the previous run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from eae_sindy.eae import entropic_autoencoder
+from eae_sindy.errors import SamplerDivergedError
+from eae_sindy.images.config import AEConfig, EAEConfig, VAEConfig
+from eae_sindy.images.losses import reconstruction_loss, vae_terms
+from eae_sindy.images.metrics import LatentMoments
+from eae_sindy.images.models import ImageModel
+from eae_sindy.simmering import simmering
+from eae_sindy.training import atomic_write_bytes, load_checkpoint, run_collection, run_training
+
+__all__ = [
+    "EnsembleAccumulator",
+    "EnsembleSummary",
+    "TrainedModel",
+    "batch_sampler",
+    "build_eae",
+    "train_ae",
+    "train_eae",
+    "train_vae",
+]
+
+
+class EnsembleSummary(NamedTuple):
+    """Reduced Algorithm-2 ensemble of S encoders on E evaluation images (latent dim d).
+
+    ``variance``/``mean``/``covariance``: moments of z pooled over encoders × images, (d,)/(d,)/
+    (d, d); ``z_mean``: (E, d) ensemble-mean latent of each evaluation image; ``z_probe_mean``:
+    (P, d) the same for the probe images; ``mse``: (S,) per-encoder test MSE; ``z_show``:
+    (S, n_show, d) latents of the first n_show evaluation images under every encoder."""
+
+    n_samples: int
+    variance: np.ndarray
+    mean: np.ndarray
+    covariance: np.ndarray
+    z_mean: np.ndarray
+    z_probe_mean: np.ndarray
+    mse: np.ndarray
+    z_show: np.ndarray
+
+
+class TrainedModel(NamedTuple):
+    """``history``: one dict per logged chunk (AE/VAE) or outer iteration (EAE)."""
+
+    kind: str
+    model: ImageModel
+    enc_params: Any
+    dec_params: Any
+    history: list[dict[str, float]]
+    train_time_s: float
+    ensemble: EnsembleSummary | None = None
+
+
+def batch_sampler(x_train: jax.Array, batch_size: int) -> Callable[[jax.Array], jax.Array]:
+    """``key -> (batch_size, *image_shape)`` drawn with replacement (jittable; the whole array
+    when ``batch_size ≥ len(x_train)``, i.e. full-batch training)."""
+    n = x_train.shape[0]
+    if batch_size >= n:
+        return lambda key: x_train
+    return lambda key: x_train[jax.random.randint(key, (batch_size,), 0, n)]
+
+
+# ------------------------------------------------------------------------- history / checkpoint
+
+
+def _read_history(path: Path | None, keep: Callable[[dict], bool]) -> list[dict]:
+    if path is None or not path.exists():
+        return []
+    return [row for row in json.loads(path.read_text()) if keep(row)]
+
+
+def _write_history(path: Path | None, history: list[dict]) -> None:
+    if path is not None:
+        atomic_write_bytes(path, json.dumps(history).encode())
+
+
+# ---------------------------------------------------------------------------------- AE and VAE
+
+
+class AdamState(NamedTuple):
+    params: Any
+    opt_state: Any
+    key: jax.Array
+    step: jax.Array
+
+
+def _fit_adam(loss_fn, params, x_train, *, steps, batch_size, learning_rate, key, log_every,
+              workdir, progress, description):
+    """Adam on ``loss_fn(params, batch, key) -> (loss, aux dict)``; returns (params, history, s)."""
+    optimizer = optax.adam(learning_rate)
+    state = AdamState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+    checkpoint = history_file = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        checkpoint, history_file = workdir / "checkpoint.msgpack", workdir / "history.json"
+        if checkpoint.exists():
+            state = flax.serialization.from_bytes(state, checkpoint.read_bytes())
+    done = int(state.step)
+    history = _read_history(history_file, lambda row: row["step"] <= done)
+    sample = batch_sampler(jnp.asarray(x_train), batch_size)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def one_step(state: AdamState, _):
+        key, key_batch, key_loss = jax.random.split(state.key, 3)
+        (loss, aux), grads = grad_fn(state.params, sample(key_batch), key_loss)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        return AdamState(params, opt_state, key, state.step + 1), {"loss": loss, **aux}
+
+    @partial(jax.jit, static_argnums=1)
+    def run_chunk(state, length):
+        state, rows = jax.lax.scan(one_step, state, None, length=length)
+        return state, jax.tree.map(jnp.mean, rows)
+
+    started = time.perf_counter()
+    bar = tqdm(total=steps, initial=done, desc=description, disable=not progress,
+               dynamic_ncols=True)
+    try:
+        while done < steps:
+            state, row = run_chunk(state, min(log_every, steps - done))
+            done = int(state.step)
+            row = {"step": done, **{k: float(v) for k, v in row.items()}}
+            if not np.isfinite(row["loss"]):
+                raise SamplerDivergedError(
+                    f"{description}: non-finite loss at step {done}; lower the learning rate")
+            row["elapsed_s"] = time.perf_counter() - started
+            history.append(row)
+            if checkpoint is not None:
+                atomic_write_bytes(checkpoint, flax.serialization.to_bytes(jax.device_get(state)))
+                _write_history(history_file, history)
+            bar.set_postfix(loss=f"{row['loss']:.4g}")
+            bar.update(row["step"] - bar.n)
+    finally:
+        bar.close()
+    return state.params, history, time.perf_counter() - started
+
+
+def train_ae(model: ImageModel, x_train: np.ndarray, config: AEConfig, key: jax.Array, *,
+             workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
+    """Plain autoencoder: Adam on the per-pixel ``config.loss`` (mse or bce)."""
+    key_init, key_fit = jax.random.split(key)
+    loss = reconstruction_loss(model, config.loss)
+
+    def loss_fn(params, batch, _key):
+        return loss(params[0], params[1], batch), {}
+
+    (enc, dec), history, seconds = _fit_adam(
+        loss_fn, model.init(key_init), x_train, steps=config.steps, batch_size=config.batch_size,
+        learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
+        workdir=workdir, progress=progress, description="AE")
+    return TrainedModel("ae", model, enc, dec, history, seconds)
+
+
+def train_vae(model: ImageModel, x_train: np.ndarray, config: VAEConfig, key: jax.Array, *,
+              workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
+    """VAE (``model`` built with ``variational=True``): Adam on the λ-weighted negative ELBO,
+    one reparameterised sample per image."""
+    key_init, key_fit = jax.random.split(key)
+
+    def loss_fn(params, batch, key):
+        eps = jax.random.normal(key, (batch.shape[0], model.latent_dim), batch.dtype)
+        terms = vae_terms(model, params, batch, eps, likelihood=config.likelihood,
+                          kl_weight=config.kl_weight, sigma=config.sigma)
+        return terms.loss, {"nll": terms.nll, "kl": terms.kl}
+
+    (enc, dec), history, seconds = _fit_adam(
+        loss_fn, model.init(key_init), x_train, steps=config.steps, batch_size=config.batch_size,
+        learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
+        workdir=workdir, progress=progress, description="VAE")
+    return TrainedModel("vae", model, enc, dec, history, seconds)
+
+
+# ------------------------------------------------------------------------------------------ EAE
+
+
+class EnsembleAccumulator:
+    """Sink for :func:`run_collection`: reduces chunks of ``{"z", "z_probe", "mse"}`` summaries."""
+
+    def __init__(self, n_eval: int, n_probe: int, latent_dim: int, n_show: int = 8):
+        self.moments = LatentMoments(latent_dim)
+        self.z_sum = np.zeros((n_eval, latent_dim))
+        self.z_probe_sum = np.zeros((n_probe, latent_dim))
+        self.mse: list[np.ndarray] = []
+        self.z_show: list[np.ndarray] = []
+        self.n_show = n_show
+        self.count = 0
+
+    def __call__(self, chunk: dict[str, np.ndarray]) -> None:
+        z = np.asarray(chunk["z"], np.float64)
+        self.moments.update(z)
+        self.z_sum += z.sum(axis=0)
+        self.z_probe_sum += np.asarray(chunk["z_probe"], np.float64).sum(axis=0)
+        self.mse.append(np.asarray(chunk["mse"], np.float64))
+        self.z_show.append(np.asarray(chunk["z"][:, :self.n_show], np.float32))
+        self.count += len(z)
+
+    def summary(self) -> EnsembleSummary:
+        n = max(self.count, 1)
+        return EnsembleSummary(self.count, self.moments.variance, self.moments.mean.copy(),
+                               self.moments.covariance, self.z_sum / n, self.z_probe_sum / n,
+                               np.concatenate(self.mse), np.concatenate(self.z_show))
+
+
+def build_eae(model: ImageModel, x_train: jax.Array, config: EAEConfig,
+              x_eval: jax.Array | None = None, x_probe: jax.Array | None = None):
+    """The image EAE: ``entropic_autoencoder`` with the per-pixel ``config.loss``, minibatches from
+    ``x_train`` and (when ``x_eval`` is given) a summary of each collected encoder: its latents of
+    ``x_eval`` and ``x_probe`` and its reconstruction MSE on ``x_eval``."""
+    loss = reconstruction_loss(model, config.loss)
+    summarize = None
+    if x_eval is not None:
+        probe = x_eval[:1] if x_probe is None else x_probe
+
+        def summarize(enc_params, dec_params):
+            z = model.encode(enc_params, x_eval)
+            x_hat = model.decode(dec_params, z)
+            return {"z": z, "z_probe": model.encode(enc_params, probe),
+                    "mse": jnp.mean(jnp.square(x_hat - x_eval))}
+
+    sampler = simmering(config.temperature, config.mass, config.step_size,
+                        chain_length=config.chain_length, resample_every=config.resample_every)
+    return entropic_autoencoder(loss, sampler, optax.adam(config.learning_rate),
+                                batch_sampler(x_train, config.batch_size), config.inner_steps,
+                                summarize)
+
+
+def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config: EAEConfig,
+              key: jax.Array, *, x_probe: np.ndarray | None = None,
+              workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
+    """Algorithm 1 (K outer × M inner Simmering steps) then Algorithm 2 (``n_samples`` encoders,
+    every ``thin``-th step, decoder fixed), through :mod:`eae_sindy.training`."""
+    x_eval = jnp.asarray(x_eval)
+    x_probe_dev = None if x_probe is None else jnp.asarray(x_probe)
+    eae = build_eae(model, jnp.asarray(x_train), config, x_eval, x_probe_dev)
+    key_init, key_eae = jax.random.split(key)
+    state = eae.init(*model.init(key_init), key_eae)
+    checkpoint = history_file = None
+    if workdir is not None:
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        checkpoint, history_file = workdir / "checkpoint.msgpack", workdir / "history.json"
+        if checkpoint.exists():
+            state = load_checkpoint(checkpoint, state)
+    done = int(state.iteration)
+    history = _read_history(history_file, lambda row: row["iteration"] < done)
+
+    def on_iteration(row):
+        history.append(row)
+        if history_file is not None and (row["iteration"] + 1) % config.checkpoint_every == 0:
+            _write_history(history_file, history)
+
+    started = time.perf_counter()
+    state, _ = run_training(eae, state, num_outer=config.outer_iterations,
+                            checkpoint_path=checkpoint, checkpoint_every=config.checkpoint_every,
+                            on_iteration=on_iteration, progress=progress, description="EAE")
+    _write_history(history_file, history)
+    train_seconds = time.perf_counter() - started
+    sink = EnsembleAccumulator(len(x_eval), 1 if x_probe is None else len(x_probe),
+                               model.latent_dim)
+    state = run_collection(eae, state, num_samples=config.n_samples, thin=config.thin,
+                           chunk_size=config.chunk_size, sink=sink, progress=progress,
+                           description="EAE ensemble")
+    return TrainedModel("eae", model, state.sampler.position, state.decoder, history,
+                        train_seconds, sink.summary())
