@@ -336,8 +336,9 @@ def simmering(
         t0 = temperature_at(jnp.zeros((), jnp.int32), dtype)
         velocity = _normal_like(key, position, jnp.sqrt(t0 / jnp.asarray(mass, dtype)))
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-        zeros = jnp.zeros((chain_length,), dtype)
-        return SimmeringState(position, velocity, zeros, zeros, jnp.zeros((), jnp.int32),
+        # two distinct buffers, so that callers may donate the whole state
+        xi, p_xi = jnp.zeros((chain_length,), dtype), jnp.zeros((chain_length,), dtype)
+        return SimmeringState(position, velocity, xi, p_xi, jnp.zeros((), jnp.int32),
                               jnp.logical_not(finite))
 
     def step(state: SimmeringState, grads: PyTree, key: Array, potential: Any = None):

@@ -132,13 +132,17 @@ def test_harmonic_variances(thermostat):
 
 
 @pytest.mark.parametrize(
-    ("thermostat", "kwargs"),
-    [("nose_hoover", {"thermostat_timescale": 0.5}), ("langevin", {"friction": 1.0})],
+    ("thermostat", "kwargs", "chains", "steps", "burn"),
+    [("nose_hoover", {"thermostat_timescale": 0.5}, 2048, 5000, 2500),
+     ("langevin", {"friction": 1.0}, 1024, 3000, 1000)],
 )
-def test_double_well_density(thermostat, kwargs):
-    """U = (x² − 1)², T = 1/3 (barrier/T = 3), all particles started in the right well."""
+def test_double_well_density(thermostat, kwargs, chains, steps, burn):
+    """U = (x² − 1)², T = 1/3 (barrier/T = 3), all particles started in the right well.
+
+    The burn-in covers ≈ 5 relaxation times of the well occupancy (measured: the mean sign
+    decays by e in ≈ 500 NHC steps at τ = 0.5, faster with Langevin γ = 1).
+    """
     temperature, dt, bins = 1.0 / 3.0, 0.1, 32
-    chains, steps, burn = 2048, 5000, 2500
     algo = simmering(temperature, 1.0, dt, thermostat=thermostat, **kwargs)
 
     def chain(key):
@@ -221,7 +225,8 @@ def test_conserved_energy_and_dt_squared_scaling():
 
 
 @pytest.mark.parametrize(
-    ("dtype", "atol"), [(jnp.float64, 1e-10), pytest.param(jnp.float32, 2e-3, id="float32")]
+    ("dtype", "atol"),
+    [(jnp.float64, 1e-10), pytest.param(jnp.float32, 2e-3, id="float32", marks=pytest.mark.slow)],
 )
 def test_time_reversal(dtype, atol):
     """Run K steps, reverse v and p_ξ, run K steps again: back at the start.
@@ -325,7 +330,7 @@ def test_jit_matches_eager_in_scan_for_mixed_pytree(kw):
 def test_long_chain_loop_matches_unrolled(monkeypatch):
     """Long chains run their Suzuki–Yoshida sub-steps in a fori_loop: same numbers as unrolled."""
     grad = jax.grad(_tree_potential)
-    kw = {"chain_length": 9, "sy_order": 3, "thermostat_timescale": 0.2}
+    kw = {"chain_length": 5, "sy_order": 5, "thermostat_timescale": 0.2}
 
     def run():
         algo = simmering(0.3, 2.0, 0.05, **kw)
@@ -336,7 +341,7 @@ def test_long_chain_loop_matches_unrolled(monkeypatch):
 
         return jax.jit(lambda s: jax.lax.scan(body, s, None, length=5)[0])(state)
 
-    looped = run()  # 9 links × 3 weights = 27 link updates > the unroll limit
+    looped = run()  # 5 links × 5 weights = 25 link updates > the unroll limit
     monkeypatch.setattr(simmering_module, "_UNROLL_LIMIT", 10_000)
     unrolled = run()
     assert np.abs(np.asarray(looped.p_xi)).max() > 0  # the chain did something
