@@ -30,7 +30,8 @@ def make_tree(n: int, key: jax.Array) -> dict[str, jax.Array]:
     rest = max(n - 2 * width * width - width, 1)
     shapes = {"w1": (width, width), "b1": (width,), "w2": (width, width), "b2": (rest,)}
     keys = jax.random.split(key, len(shapes))
-    return {name: jax.random.normal(k, s, jnp.float32) for (name, s), k in zip(shapes.items(), keys)}
+    items = zip(shapes.items(), keys, strict=True)
+    return {name: jax.random.normal(k, s, jnp.float32) for (name, s), k in items}
 
 
 def time_pair(fa, a_args, fb, b_args, repeats: int, inner: int):
@@ -41,18 +42,17 @@ def time_pair(fa, a_args, fb, b_args, repeats: int, inner: int):
     """
     a_args, b_args = fa(*a_args), fb(*b_args)  # warm-up / compile
     jax.block_until_ready((a_args, b_args))
-    ta, tb = [], []
+    fns, carried, times = (fa, fb), [a_args, b_args], ([], [])
     for _ in range(repeats):
-        for f, args, out in ((fa, a_args, ta), (fb, b_args, tb)):
+        for i in (0, 1):
+            args = carried[i]
             start = time.perf_counter()
             for _ in range(inner):
-                args = f(*args)
+                args = fns[i](*args)
             jax.block_until_ready(args)
-            out.append((time.perf_counter() - start) / inner)
-            if f is fa:
-                a_args = args
-            else:
-                b_args = args
+            times[i].append((time.perf_counter() - start) / inner)
+            carried[i] = args
+    ta, tb = times
     ratios = [b / a for a, b in zip(ta, tb, strict=True)]
     return statistics.median(ta), statistics.median(tb), statistics.median(ratios)
 
@@ -79,8 +79,14 @@ def bench(n: int, repeats: int, thermostat: str) -> tuple[int, float, float]:
     sim = jax.jit(sim_step, donate_argnums=(0,))
     inner = max(1, min(200, int(2e7 // size)))
     state = algo.init(make_tree(n, key), jax.random.key(1))
-    return size, *time_pair(adam, (params, opt.init(params), grads),
-                            sim, (state, grads, jax.random.key(2)), repeats, inner)
+    return size, *time_pair(
+        adam,
+        (params, opt.init(params), grads),
+        sim,
+        (state, grads, jax.random.key(2)),
+        repeats,
+        inner,
+    )
 
 
 def main() -> None:

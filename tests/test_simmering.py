@@ -111,8 +111,9 @@ def test_harmonic_variances(thermostat):
     """U = ½ Σ k_i x_i², k ∈ {1, 10, 100}: ⟨x²⟩ per class ≈ T/k, started from x = 0."""
     temperature, mass, dt = 0.5, 1.0, 0.05
     k = np.array([1.0, 10.0, 100.0])
-    algo = simmering(temperature, mass, dt, thermostat=thermostat, thermostat_timescale=10.0,
-                     friction=1.0)
+    algo = simmering(
+        temperature, mass, dt, thermostat=thermostat, thermostat_timescale=10.0, friction=1.0
+    )
     x2, kt = _harmonic_run(algo, k, per=1000, chains=16, steps=2500, burn=1000, seed=0)
     if thermostat == "nose_hoover":
         # The leapfrog map conserves ½mv² + ½kx²(1 − k dt²/4m), so at a kinetic temperature T
@@ -133,8 +134,10 @@ def test_harmonic_variances(thermostat):
 
 @pytest.mark.parametrize(
     ("thermostat", "kwargs", "chains", "steps", "burn"),
-    [("nose_hoover", {"thermostat_timescale": 0.5}, 2048, 5000, 2500),
-     ("langevin", {"friction": 1.0}, 1024, 3000, 1000)],
+    [
+        ("nose_hoover", {"thermostat_timescale": 0.5}, 2048, 5000, 2500),
+        ("langevin", {"friction": 1.0}, 1024, 3000, 1000),
+    ],
 )
 def test_double_well_density(thermostat, kwargs, chains, steps, burn):
     """U = (x² − 1)², T = 1/3 (barrier/T = 3), all particles started in the right well.
@@ -197,8 +200,15 @@ def test_conserved_energy_and_dt_squared_scaling():
 
     @jax.jit
     def trace(dt):  # dt is traced, so both step sizes share one compilation
-        algo = simmering(temperature, 1.0, dt, thermostat_timescale=0.5, chain_length=4,
-                         sy_order=3, chain_steps=2)
+        algo = simmering(
+            temperature,
+            1.0,
+            dt,
+            thermostat_timescale=0.5,
+            chain_length=4,
+            sy_order=3,
+            chain_steps=2,
+        )
         state = algo.init(jnp.full((n,), 0.5), jax.random.key(2))
 
         def body(state, _):
@@ -241,8 +251,9 @@ def test_time_reversal(dtype, atol):
     with jax.enable_x64(dtype == jnp.float64):
         k = jnp.linspace(1.0, 4.0, n, dtype=dtype)
         _, grad = _quartic(k)
-        algo = simmering(0.5, 1.0, dt, thermostat_timescale=0.5, chain_length=4, sy_order=3,
-                         chain_steps=2)
+        algo = simmering(
+            0.5, 1.0, dt, thermostat_timescale=0.5, chain_length=4, sy_order=3, chain_steps=2
+        )
         state = algo.init(jnp.full((n,), 0.5, dtype), jax.random.key(3))
         state = state._replace(step=jnp.ones((), jnp.int32))  # pending state: calls finish a step
 
@@ -275,12 +286,15 @@ def test_time_reversal(dtype, atol):
 
 def _mixed_tree(key):
     k1, k2 = jax.random.split(key)
-    return {"w": jax.random.normal(k1, (3, 4), jnp.float32),
-            "b": jax.random.normal(k2, (5,), jnp.float32)}
+    return {
+        "w": jax.random.normal(k1, (3, 4), jnp.float32),
+        "b": jax.random.normal(k2, (5,), jnp.float32),
+    }
 
 
 def _tree_potential(tree):
-    return 0.5 * jnp.sum(tree["w"] ** 2) + jnp.sum(jnp.cos(tree["b"])) + 0.1 * jnp.sum(tree["b"] ** 4)
+    b = tree["b"]
+    return 0.5 * jnp.sum(tree["w"] ** 2) + jnp.sum(jnp.cos(b)) + 0.1 * jnp.sum(b**4)
 
 
 @pytest.mark.parametrize(
@@ -296,13 +310,15 @@ def test_jit_matches_eager_in_scan_for_mixed_pytree(kw):
     eager, eager_infos = state0, []
     with jax.disable_jit():  # pure op-by-op evaluation, lax.cond and all
         for key in keys:
-            eager, info = algo.step(eager, grad(eager.position), key,
-                                    potential=_tree_potential(eager.position))
+            eager, info = algo.step(
+                eager, grad(eager.position), key, potential=_tree_potential(eager.position)
+            )
             eager_infos.append(info)
 
     def body(state, key):
-        return algo.step(state, grad(state.position), key,
-                         potential=_tree_potential(state.position))
+        return algo.step(
+            state, grad(state.position), key, potential=_tree_potential(state.position)
+        )
 
     scanned, infos = jax.jit(lambda s: jax.lax.scan(body, s, keys))(state0)
     assert isinstance(scanned, SimmeringState) and isinstance(infos, SimmeringInfo)
@@ -310,8 +326,11 @@ def test_jit_matches_eager_in_scan_for_mixed_pytree(kw):
     for a, b in zip(jax.tree.leaves(scanned), jax.tree.leaves(eager), strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-5, atol=2e-6)
-    np.testing.assert_allclose(np.asarray(infos.kinetic_temperature),
-                               [float(i.kinetic_temperature) for i in eager_infos], rtol=2e-5)
+    np.testing.assert_allclose(
+        np.asarray(infos.kinetic_temperature),
+        [float(i.kinetic_temperature) for i in eager_infos],
+        rtol=2e-5,
+    )
     # float32 in → float32 out, everywhere
     for leaf in jax.tree.leaves((scanned.position, scanned.velocity)):
         assert leaf.dtype == jnp.float32
@@ -505,14 +524,30 @@ def test_sample_driver():
     assert traj["w"].shape == (3, 3, 4) and traj["b"].shape == (3, 5)
     assert traj["w"].dtype == jnp.float32
     # potential_fn alone: value_and_grad gives the same trajectory and a finite H_ext
-    traj2, infos = sample(None, x, 10, jax.random.key(19), thin=3, potential_fn=_tree_potential,
-                          return_info=True, **kw)
+    traj2, infos = sample(
+        None,
+        x,
+        10,
+        jax.random.key(19),
+        thin=3,
+        potential_fn=_tree_potential,
+        return_info=True,
+        **kw,
+    )
     for a, b in zip(jax.tree.leaves(traj), jax.tree.leaves(traj2), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     assert infos.kinetic_temperature.shape == (3,)
     assert np.all(np.isfinite(np.asarray(infos.conserved_energy)))
-    # trajectory entry i is the position after (i + 1)·thin steps
-    algo = simmering(**{"temperature": 0.3, "mass": 1.0, "step_size": 0.05})
-    del algo
+    # entry i is the position after (i + 1)·thin steps: compare with a hand-driven loop
+    algo = simmering(0.3, 1.0, 0.05)
+    init_key, run_key = jax.random.split(jax.random.key(19))
+    state = algo.init(x, init_key)
+    keys = jax.random.split(run_key, 9)
+    step = jax.jit(algo.step)
+    for i in range(9):
+        state, _ = step(state, grad(state.position), keys[i])
+    np.testing.assert_allclose(
+        np.asarray(traj["b"][2]), np.asarray(state.position["b"]), rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(ValueError, match="thin"):
         sample(grad, x, 10, jax.random.key(0), thin=0, **kw)
