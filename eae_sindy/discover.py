@@ -33,7 +33,12 @@ from eae_sindy.eae import entropic_autoencoder
 from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
 from eae_sindy.models import mlp_autoencoder
 from eae_sindy.simmering import simmering
-from eae_sindy.sindy import polynomial_sine_library, sindy_loss, sindy_terms
+from eae_sindy.sindy import (
+    polynomial_sine_library,
+    sindy_loss,
+    sindy_terms,
+    solve_coefficients,
+)
 from eae_sindy.training import load_checkpoint, run_collection, run_training
 from simulators import DatasetError
 from simulators.lambda_omega import generate_dataset, read_dataset
@@ -41,8 +46,16 @@ from simulators.lambda_omega import generate_dataset, read_dataset
 __all__ = ["Split", "split_indices", "discover", "main"]
 
 METRIC_COLUMNS = (
-    "iteration", "loss_mean", "loss_std", "loss_min", "loss_max", "loss_after_update",
-    "kinetic_temperature", "decoder_grad_norm", "diverged", "elapsed_s",
+    "iteration",
+    "loss_mean",
+    "loss_std",
+    "loss_min",
+    "loss_max",
+    "loss_after_update",
+    "kinetic_temperature",
+    "decoder_grad_norm",
+    "diverged",
+    "elapsed_s",
 )
 ENSEMBLE_SCHEMA_VERSION = 1
 
@@ -51,8 +64,9 @@ class Split(dict):
     """Index arrays ``train``, ``val``, ``test`` into the snapshot axis."""
 
 
-def split_indices(n_snapshots: int, n_train: int, n_val: int, test_fraction: float,
-                  seed: int) -> Split:
+def split_indices(
+    n_snapshots: int, n_train: int, n_val: int, test_fraction: float, seed: int
+) -> Split:
     """The reference split: test = the last ``test_fraction`` of the snapshots (time order);
     train and validation drawn at random, without overlap, from the rest. Requests larger than
     what is available are shrunk proportionally."""
@@ -67,7 +81,7 @@ def split_indices(n_snapshots: int, n_train: int, n_val: int, test_fraction: flo
     permutation = np.random.default_rng(seed).permutation(n_first)
     return Split(
         train=np.sort(permutation[:n_train]),
-        val=np.sort(permutation[n_train:n_train + n_val]),
+        val=np.sort(permutation[n_train : n_train + n_val]),
         test=np.arange(n_first, n_snapshots),
     )
 
@@ -80,7 +94,9 @@ def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, re
         try:
             stored = json.loads(config_file.read_text())
         except json.JSONDecodeError as error:
-            raise RunDirectoryError(f"{config_file}: unreadable ({error}); choose another --out") from None
+            raise RunDirectoryError(
+                f"{config_file}: unreadable ({error}); choose another --out"
+            ) from None
         stored.pop("package_version", None)
         wanted = json.loads(json.dumps(record))
         wanted.pop("package_version", None)
@@ -107,8 +123,18 @@ def _load_data(out: Path, config: DiscoverConfig, data_path: str | None, progres
     if not cached.exists():
         d = config.data
         generate_dataset(
-            cached, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, L=d.L, d1=d.d1, d2=d.d2,
-            beta=d.beta, seed=config.seed, noise_std=d.noise_std, mask=d.mask, progress=progress,
+            cached,
+            n=d.n,
+            n_snapshots=d.n_snapshots,
+            dt=d.dt,
+            L=d.L,
+            d1=d.d1,
+            d2=d.d2,
+            beta=d.beta,
+            seed=config.seed,
+            noise_std=d.noise_std,
+            mask=d.mask,
+            progress=progress,
         )
     return read_dataset(cached)
 
@@ -130,7 +156,9 @@ class _EnsembleWriter:
             values = np.asarray(values, np.float32)
             if name not in self.handle:
                 self.handle.create_dataset(
-                    name, data=values, maxshape=(None, *values.shape[1:]),
+                    name,
+                    data=values,
+                    maxshape=(None, *values.shape[1:]),
                     chunks=(max(1, min(len(values), 256)), *values.shape[1:]),
                 )
             else:
@@ -147,8 +175,13 @@ def _quantile_stats(xi: np.ndarray, term_names: Sequence[str]) -> dict[str, Any]
         for t, term in enumerate(term_names):
             values = xi[:, t, j].astype(np.float64)
             q05, q50, q95 = np.quantile(values, [0.05, 0.5, 0.95])
-            equation[term] = {"mean": float(values.mean()), "std": float(values.std()),
-                              "q05": float(q05), "q50": float(q50), "q95": float(q95)}
+            equation[term] = {
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+                "q05": float(q05),
+                "q50": float(q50),
+                "q95": float(q95),
+            }
         stats[f"x{j}'"] = equation
     return stats
 
@@ -182,12 +215,22 @@ def discover(
     test = {"x": jnp.asarray(test_x), "dx": jnp.asarray(test_dx)}
     n_eval = min(t.n_eval, len(split["test"]))
 
-    model = mlp_autoencoder(n_features, config.model.latent_dim, config.model.encoder_widths,
-                            config.model.decoder_widths, config.model.activation)
-    library = polynomial_sine_library(config.model.latent_dim, config.sindy.poly_order,
-                                      config.sindy.include_sine)
-    weights = dict(lambda_x=config.sindy.lambda_x, lambda_dx=config.sindy.lambda_dx,
-                   ridge=config.sindy.ridge, reduction=config.sindy.reduction)
+    model = mlp_autoencoder(
+        n_features,
+        config.model.latent_dim,
+        config.model.encoder_widths,
+        config.model.decoder_widths,
+        config.model.activation,
+    )
+    library = polynomial_sine_library(
+        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+    )
+    weights = dict(
+        lambda_x=config.sindy.lambda_x,
+        lambda_dx=config.sindy.lambda_dx,
+        ridge=config.sindy.ridge,
+        reduction=config.sindy.reduction,
+    )
     loss_fn = sindy_loss(model.encode, model.decode, library, **weights)
     if min(len(split["test"]), t.batch_size) < library.n_terms and config.sindy.ridge == 0:
         raise ConfigError(
@@ -204,11 +247,23 @@ def discover(
     x_norm = jnp.sum(test["x"] ** 2)
     dx_norm = jnp.sum(test["dx"] ** 2)
 
+    if config.sindy.fit_on == "all":
+        fit_index = np.sort(np.concatenate([split["train"], split["val"], split["test"]]))
+        fit = {"x": jnp.asarray(dataset.x[fit_index]), "dx": jnp.asarray(dataset.dx[fit_index])}
+
+    def fitted_xi(enc_params, terms):
+        if config.sindy.fit_on == "test":
+            return terms.xi
+        z, dz = jax.jvp(lambda x: model.encode(enc_params, x), (fit["x"],), (fit["dx"],))
+        return solve_coefficients(library.evaluate(z), dz, config.sindy.ridge)
+
     def summarize(enc_params, dec_params):
-        terms = sindy_terms(model.encode, model.decode, library, enc_params, dec_params, test,
-                            **weights)
+        terms = sindy_terms(
+            model.encode, model.decode, library, enc_params, dec_params, test, **weights
+        )
         return {
-            "xi": terms.xi,
+            "xi": fitted_xi(enc_params, terms),
+            "xi_test": terms.xi,
             "loss": terms.loss,
             "z": terms.z[:n_eval],
             "dz": terms.dz[:n_eval],
@@ -217,12 +272,18 @@ def discover(
         }
 
     sampler = simmering(
-        s.temperature, s.mass, s.step_size, chain_length=s.chain_length,
-        thermostat_timescale=s.thermostat_timescale, resample_every=s.resample_every,
-        thermostat=s.thermostat, friction=s.friction,
+        s.temperature,
+        s.mass,
+        s.step_size,
+        chain_length=s.chain_length,
+        thermostat_timescale=s.thermostat_timescale,
+        resample_every=s.resample_every,
+        thermostat=s.thermostat,
+        friction=s.friction,
     )
-    eae = entropic_autoencoder(loss_fn, sampler, optax.adam(t.learning_rate), sample_batch,
-                               t.inner_steps, summarize)
+    eae = entropic_autoencoder(
+        loss_fn, sampler, optax.adam(t.learning_rate), sample_batch, t.inner_steps, summarize
+    )
     key = jax.random.PRNGKey(config.seed)
     key_model, key_eae = jax.random.split(key)
     state = eae.init(*model.init(key_model), key_eae)
@@ -243,18 +304,29 @@ def discover(
             handle.flush()
 
         state, stopped = run_training(
-            eae, state, num_outer=t.outer_iterations, grad_tol=t.grad_tol,
-            checkpoint_path=checkpoint, checkpoint_every=t.checkpoint_every,
-            on_iteration=on_iteration, progress=progress,
+            eae,
+            state,
+            num_outer=t.outer_iterations,
+            grad_tol=t.grad_tol,
+            checkpoint_path=checkpoint,
+            checkpoint_every=t.checkpoint_every,
+            on_iteration=on_iteration,
+            progress=progress,
         )
     train_time = time.perf_counter() - started
 
     ensemble_file = out / "ensemble.h5"
     partial = out / "ensemble.h5.partial"
     with h5py.File(partial, "w") as handle:
-        state = run_collection(eae, state, num_samples=t.n_samples, thin=t.thin,
-                               chunk_size=t.chunk_size, sink=_EnsembleWriter(handle),
-                               progress=progress)
+        state = run_collection(
+            eae,
+            state,
+            num_samples=t.n_samples,
+            thin=t.thin,
+            chunk_size=t.chunk_size,
+            sink=_EnsembleWriter(handle),
+            progress=progress,
+        )
         times = np.asarray(dataset.t[split["test"]], np.float64)
         handle.create_dataset("t", data=times[:n_eval])
         handle.create_dataset("data_signal", data=_pca_signal(test_x))
@@ -264,17 +336,20 @@ def discover(
         recon = model.decode(state.decoder, model.encode(state.sampler.position, x_examples))
         handle.create_dataset("x_examples", data=np.asarray(x_examples, np.float32))
         handle.create_dataset("x_recon_examples", data=np.asarray(recon, np.float32))
-        handle.attrs.update({
-            "schema_version": ENSEMBLE_SCHEMA_VERSION,
-            "package_version": __version__,
-            "term_names": np.array(library.names, dtype=h5py.string_dtype()),
-            "latent_dim": config.model.latent_dim,
-            "poly_order": config.sindy.poly_order,
-            "include_sine": config.sindy.include_sine,
-            "temperature": s.temperature,
-            "dt": float(np.median(np.diff(times))) if len(times) > 1 else float(d.dt),
-            "grid_shape": np.asarray(dataset.grid_shape, np.int64),
-        })
+        handle.attrs.update(
+            {
+                "schema_version": ENSEMBLE_SCHEMA_VERSION,
+                "package_version": __version__,
+                "term_names": np.array(library.names, dtype=h5py.string_dtype()),
+                "latent_dim": config.model.latent_dim,
+                "poly_order": config.sindy.poly_order,
+                "include_sine": config.sindy.include_sine,
+                "temperature": s.temperature,
+                "xi_fit_on": config.sindy.fit_on,
+                "dt": float(np.median(np.diff(times))) if len(times) > 1 else float(d.dt),
+                "grid_shape": np.asarray(dataset.grid_shape, np.int64),
+            }
+        )
         xi = handle["xi"][...]
         x_err = float(np.mean(handle["x_relative_mse"][...]))
         dx_err = float(np.mean(handle["dx_relative_mse"][...]))
@@ -288,9 +363,12 @@ def discover(
         "n_samples": int(xi.shape[0]),
         "coefficients": _quantile_stats(xi, library.names),
         "test_error": {"x_relative_mse": x_err, "dx_relative_mse": dx_err, "loss_mean": loss_mean},
-        "training": {"outer_iterations": int(state.iteration), "stopped": stopped,
-                     "train_time_s": train_time,
-                     "wall_time_s": time.perf_counter() - started},
+        "training": {
+            "outer_iterations": int(state.iteration),
+            "stopped": stopped,
+            "train_time_s": train_time,
+            "wall_time_s": time.perf_counter() - started,
+        },
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     if report:
@@ -319,8 +397,10 @@ def _write_report(out: Path) -> None:
         write_report(out)
         print(f"report: {out / 'report.html'}", file=sys.stderr)
     except Exception as error:  # noqa: BLE001 - the results are on disk; never lose them to a plot
-        print(f"warning: the report could not be written ({error}); results are in {out}",
-              file=sys.stderr)
+        print(
+            f"warning: the report could not be written ({error}); results are in {out}",
+            file=sys.stderr,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -330,15 +410,25 @@ def _parser() -> argparse.ArgumentParser:
         "report the uncertainty of every SINDy coefficient. With no arguments: simulate the "
         "'quick' lambda-omega reaction-diffusion data set and run the quick preset.",
     )
-    parser.add_argument("--data", help="HDF5 data set with datasets 'x' and 'dx' "
-                        "(default: simulate the preset's data set into OUT/data.h5)")
+    parser.add_argument(
+        "--data",
+        help="HDF5 data set with datasets 'x' and 'dx' "
+        "(default: simulate the preset's data set into OUT/data.h5)",
+    )
     parser.add_argument("--out", default=None, help="output directory (default: runs/PRESET)")
-    parser.add_argument("--preset", default="quick", choices=["quick", "paper"],
-                        help="hyper-parameter preset (default: quick)")
+    parser.add_argument(
+        "--preset",
+        default="quick",
+        choices=["quick", "paper"],
+        help="hyper-parameter preset (default: quick)",
+    )
     parser.add_argument("--config", help="JSON or TOML file overriding preset values")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: preset's)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in OUT from its last checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run in OUT from its last checkpoint",
+    )
     parser.add_argument("--no-report", action="store_true", help="skip the analysis report")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
@@ -346,21 +436,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    out = Path(args.out or f"runs/{args.preset}")
     try:
         config = preset(args.preset)
         if args.config:
             config = load_config(args.config, base=config)
         if args.seed is not None:
             config = config_from_dict({"seed": args.seed}, base=config, source="--seed")
-        out = Path(args.out or f"runs/{args.preset}")
-        summary = discover(config, out, data_path=args.data, resume=args.resume,
-                           progress=not args.quiet, report=not args.no_report)
+        summary = discover(
+            config,
+            out,
+            data_path=args.data,
+            resume=args.resume,
+            progress=not args.quiet,
+            report=not args.no_report,
+        )
     except (ConfigError, DatasetError, RunDirectoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except SamplerDivergedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: the last checkpoint is in {out}; continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
     print(_format_summary(summary, out))
     return 0
 
@@ -368,12 +470,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _format_summary(summary: dict[str, Any], out: Path) -> str:
     lines = [f"EAE ensemble of {summary['n_samples']} encoders written to {out}"]
     for equation, terms in summary["coefficients"].items():
-        parts = [f"{v['mean']:+.3f}(±{v['std']:.3f}) {name}" for name, v in terms.items()
-                 if abs(v["mean"]) >= 0.1]
+        parts = [
+            f"{v['mean']:+.3f}(±{v['std']:.3f}) {name}"
+            for name, v in terms.items()
+            if abs(v["mean"]) >= 0.1
+        ]
         lines.append(f"  {equation} = " + (" ".join(parts) if parts else "0"))
     err = summary["test_error"]
-    lines.append(f"  test relative MSE: x {err['x_relative_mse']:.3g}, "
-                 f"dx {err['dx_relative_mse']:.3g}")
+    lines.append(
+        f"  test relative MSE: x {err['x_relative_mse']:.3g}, dx {err['dx_relative_mse']:.3g}"
+    )
     return "\n".join(lines)
 
 

@@ -131,8 +131,8 @@ def entropic_autoencoder(
         updates, opt_state = optimizer.update(grad_mean, state.opt_state, decoder)
         decoder = optax.apply_updates(decoder, updates)
         loss_after = loss_fn(sampler_state.position, decoder, sample_batch(key_after))
-        diverged = sampler_state.diverged | ~jnp.isfinite(loss_after) | ~jnp.all(
-            jnp.isfinite(losses)
+        diverged = (
+            sampler_state.diverged | ~jnp.isfinite(loss_after) | ~jnp.all(jnp.isfinite(losses))
         )
         info = IterationInfo(
             jnp.mean(losses),
@@ -157,7 +157,9 @@ def entropic_autoencoder(
             return sampler_state, None
 
         def one_sample(sampler_state, key):
-            sampler_state, _ = jax.lax.scan(sampling_step, sampler_state, jax.random.split(key, thin))
+            sampler_state, _ = jax.lax.scan(
+                sampling_step, sampler_state, jax.random.split(key, thin)
+            )
             return sampler_state, summarize(sampler_state.position, decoder)
 
         key, key_collect = jax.random.split(state.key)

@@ -205,8 +205,16 @@ def sindy_loss(
 
     def loss(enc_params: Params, dec_params: Params, batch: dict[str, jax.Array]) -> jax.Array:
         return sindy_terms(
-            encode, decode, library, enc_params, dec_params, batch,
-            lambda_x=lambda_x, lambda_dx=lambda_dx, ridge=ridge, reduction=reduction,
+            encode,
+            decode,
+            library,
+            enc_params,
+            dec_params,
+            batch,
+            lambda_x=lambda_x,
+            lambda_dx=lambda_dx,
+            ridge=ridge,
+            reduction=reduction,
         ).loss
 
     return loss

@@ -93,8 +93,9 @@ def run_training(
     start = int(state.iteration)
     stopped = "budget"
     started = time.perf_counter()
-    bar = tqdm(total=num_outer, initial=start, desc=description, disable=not progress,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=num_outer, initial=start, desc=description, disable=not progress, dynamic_ncols=True
+    )
     try:
         for iteration in range(start, num_outer):
             new_state, info = outer_step(state)
@@ -111,8 +112,11 @@ def run_training(
             row["elapsed_s"] = time.perf_counter() - started
             if on_iteration is not None:
                 on_iteration(row)
-            bar.set_postfix(loss=f"{row['loss_mean']:.4g}", T_kin=f"{row['kinetic_temperature']:.2g}",
-                            grad=f"{row['decoder_grad_norm']:.2g}")
+            bar.set_postfix(
+                loss=f"{row['loss_mean']:.4g}",
+                T_kin=f"{row['kinetic_temperature']:.2g}",
+                grad=f"{row['decoder_grad_norm']:.2g}",
+            )
             bar.update(1)
             done = iteration + 1
             if checkpoint_path is not None and (done % checkpoint_every == 0 or done == num_outer):
@@ -143,6 +147,9 @@ def run_collection(
     ensemble never has to fit in memory at once."""
     collect = jax.jit(eae.collect, static_argnums=(1, 2))
     chunk_size = max(1, min(chunk_size, num_samples))
+    # Equal chunks compile once; a ragged last chunk would compile the whole scan again.
+    divisors = [c for c in range(chunk_size, chunk_size // 2, -1) if num_samples % c == 0]
+    chunk_size = divisors[0] if divisors else chunk_size
     bar = tqdm(total=num_samples, desc=description, disable=not progress, dynamic_ncols=True)
     try:
         remaining = num_samples

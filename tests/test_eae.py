@@ -45,8 +45,9 @@ def _build(temperature=1e-4, inner_steps=50, poly_order=1, loss_wrapper=None):
         return {"xi": terms.xi, "loss": terms.loss, "z": terms.z[:20]}
 
     sampler = simmering(temperature, 1e-6, 1e-5, resample_every=5)
-    eae = entropic_autoencoder(loss, sampler, optax.adam(3e-3), sample_batch, inner_steps,
-                               summarize)
+    eae = entropic_autoencoder(
+        loss, sampler, optax.adam(3e-3), sample_batch, inner_steps, summarize
+    )
     state = eae.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     return eae, state
 
@@ -54,11 +55,19 @@ def _build(temperature=1e-4, inner_steps=50, poly_order=1, loss_wrapper=None):
 def _train_and_collect(temperature, num_outer=60, num_samples=40):
     eae, state = _build(temperature)
     history = []
-    state, _ = run_training(eae, state, num_outer=num_outer, on_iteration=history.append,
-                            progress=False)
+    state, _ = run_training(
+        eae, state, num_outer=num_outer, on_iteration=history.append, progress=False
+    )
     chunks = []
-    run_collection(eae, state, num_samples=num_samples, thin=5, chunk_size=20, sink=chunks.append,
-                   progress=False)
+    run_collection(
+        eae,
+        state,
+        num_samples=num_samples,
+        thin=5,
+        chunk_size=20,
+        sink=chunks.append,
+        progress=False,
+    )
     merged = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     return history, merged
 
@@ -100,6 +109,7 @@ def test_one_loss_evaluation_per_inner_step():
             value = loss(enc, dec, batch)
             jax.debug.callback(lambda: calls.append(1))
             return value
+
         return wrapped
 
     eae, state = _build(inner_steps=7, loss_wrapper=counting)
@@ -115,8 +125,9 @@ def test_resume_gives_identical_parameters(tmp_path):
 
     eae, state = _build(inner_steps=10)
     path = tmp_path / "checkpoint.msgpack"
-    half, _ = run_training(eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1,
-                           progress=False)
+    half, _ = run_training(
+        eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1, progress=False
+    )
     restored = load_checkpoint(path, state)
     assert int(restored.iteration) == 3
     resumed, _ = run_training(eae, restored, num_outer=6, progress=False)
@@ -129,6 +140,7 @@ def test_divergence_raises_and_keeps_last_checkpoint(tmp_path):
         def wrapped(enc, dec, batch):
             value = loss(enc, dec, batch)
             return jnp.where(jnp.sum(jnp.abs(dec["Dense_0"]["bias"])) > 0, jnp.nan, value)
+
         return wrapped
 
     eae, state = _build(inner_steps=5, loss_wrapper=poison_after_two)
@@ -136,8 +148,9 @@ def test_divergence_raises_and_keeps_last_checkpoint(tmp_path):
     save_checkpoint(path, state)
     before = path.read_bytes()
     with pytest.raises(SamplerDivergedError, match="diverged at outer iteration 0"):
-        run_training(eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1,
-                     progress=False)
+        run_training(
+            eae, state, num_outer=3, checkpoint_path=path, checkpoint_every=1, progress=False
+        )
     assert path.read_bytes() == before
 
 

@@ -1,0 +1,180 @@
+"""Tests of the configuration and of the ``discover`` pipeline and CLI on a tiny data set."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import eae_sindy.discover as discover_module
+from eae_sindy.config import (
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    config_from_dict,
+    load_config,
+    preset,
+)
+from eae_sindy.discover import discover, main, split_indices
+from eae_sindy.errors import ConfigError, RunDirectoryError
+from simulators.lambda_omega import generate_dataset
+
+TINY = preset("quick").replace(
+    data=DataConfig(n=12, n_snapshots=200, dt=0.1, n_train=150, n_val=20),
+    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
+    train=TrainConfig(
+        batch_size=32,
+        inner_steps=4,
+        outer_iterations=4,
+        n_samples=6,
+        thin=1,
+        chunk_size=3,
+        checkpoint_every=1,
+        n_eval=12,
+        n_examples=2,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.h5"
+    d = TINY.data
+    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
+    return str(path)
+
+
+def test_presets_and_validation():
+    paper = preset("paper")
+    assert (paper.sampler.temperature, paper.sampler.mass, paper.sampler.step_size) == (
+        1e-4,
+        1e-6,
+        1e-5,
+    )
+    assert (paper.train.inner_steps, paper.train.outer_iterations, paper.train.n_samples) == (
+        200,
+        100,
+        5000,
+    )
+    assert paper.sampler.resample_every == 5 and paper.data.n == 100
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("huge")
+    with pytest.raises(ConfigError, match="sampler.temprature"):
+        config_from_dict({"sampler": {"temprature": 1.0}})
+    with pytest.raises(ConfigError, match="sampler.temperature must be positive"):
+        config_from_dict({"sampler": {"temperature": -1e-4}})
+    with pytest.raises(ConfigError, match="train.inner_steps must be an integer"):
+        config_from_dict({"train": {"inner_steps": 2.5}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        config_from_dict({"optimizer": {}})
+
+
+def test_load_config_toml_and_json(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('preset = "paper"\nseed = 3\n[sampler]\ntemperature = 2e-4\n')
+    config = load_config(toml)
+    assert config.seed == 3 and config.sampler.temperature == 2e-4 and config.data.n == 100
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="bad.json"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+
+
+def test_split_is_reference_like():
+    split = split_indices(1000, 400, 100, 0.1, seed=0)
+    assert len(split["train"]) == 400 and len(split["val"]) == 100
+    np.testing.assert_array_equal(split["test"], np.arange(900, 1000))
+    assert not set(split["train"]) & set(split["val"])
+    assert max(split["train"].max(), split["val"].max()) < 900
+    small = split_indices(100, 400, 100, 0.1, seed=0)
+    assert len(small["train"]) + len(small["val"]) <= 90
+
+
+def test_discover_writes_documented_files(tmp_path, tiny_data):
+    out = tmp_path / "run"
+    summary = discover(TINY, out, data_path=tiny_data, progress=False, report=False)
+    for name in ("config.json", "metrics.csv", "checkpoint.msgpack", "ensemble.h5", "summary.json"):
+        assert (out / name).exists(), name
+    with h5py.File(out / "ensemble.h5") as f:
+        assert f["xi"].shape == (6, 11, 2)
+        assert f["z"].shape == (6, 12, 2) and f["dz"].shape == (6, 12, 2)
+        assert f["loss"].shape == (6,)
+        assert f["data_signal"].shape == (20, 3)
+        assert list(f.attrs["term_names"])[-1] in ("sin(1 x1)", b"sin(1 x1)")
+        assert tuple(f.attrs["grid_shape"]) == (12, 12)
+        xi = f["xi"][...]
+    assert np.all(np.isfinite(xi)) and xi.std(axis=0).max() > 0
+    stored = json.loads((out / "summary.json").read_text())
+    assert stored == json.loads(json.dumps(summary))
+    np.testing.assert_allclose(
+        stored["coefficients"]["x1'"]["x0"]["mean"], xi[:, 0, 1].mean(), rtol=1e-5
+    )
+    rows = (out / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("iteration,loss_mean") and len(rows) == 1 + 4
+
+
+def test_output_directory_guards(tmp_path, tiny_data):
+    out = tmp_path / "run"
+    discover(TINY, out, data_path=tiny_data, progress=False, report=False)
+    before = (out / "ensemble.h5").read_bytes()
+    with pytest.raises(RunDirectoryError, match="different run.*seed"):
+        discover(TINY.replace(seed=1), out, data_path=tiny_data, progress=False, report=False)
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        discover(TINY, out, data_path=tiny_data, progress=False, report=False)
+    assert (out / "ensemble.h5").read_bytes() == before
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_data, monkeypatch):
+    straight = tmp_path / "straight"
+    discover(TINY, straight, data_path=tiny_data, progress=False, report=False)
+
+    interrupted = tmp_path / "interrupted"
+    real = discover_module.run_training
+
+    def stop_after_two(eae, state, **kwargs):
+        inner = kwargs.pop("on_iteration")
+
+        def on_iteration(row):
+            inner(row)
+            if row["iteration"] == 1:
+                raise KeyboardInterrupt
+
+        return real(eae, state, on_iteration=on_iteration, **kwargs)
+
+    monkeypatch.setattr(discover_module, "run_training", stop_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        discover(TINY, interrupted, data_path=tiny_data, progress=False, report=False)
+    assert not (interrupted / "ensemble.h5").exists()
+    monkeypatch.setattr(discover_module, "run_training", real)
+    discover(TINY, interrupted, data_path=tiny_data, resume=True, progress=False, report=False)
+
+    with h5py.File(straight / "ensemble.h5") as a, h5py.File(interrupted / "ensemble.h5") as b:
+        np.testing.assert_array_equal(a["xi"][...], b["xi"][...])
+        np.testing.assert_array_equal(a["z"][...], b["z"][...])
+    assert (straight / "metrics.csv").read_text().splitlines()[1:] != []
+    rows = (interrupted / "metrics.csv").read_text().strip().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    with h5py.File(bad, "w") as f:
+        f.create_dataset("x", data=np.zeros((10, 4), np.float32))
+    code = main(["--data", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.h5" in err and "dx" in err and "Traceback" not in err
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"sampler": {"temperature": 0}}))
+    code = main(["--config", str(config), "--out", str(tmp_path / "out2"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sampler.temperature must be positive" in err
+
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    assert "--resume" in capsys.readouterr().out
