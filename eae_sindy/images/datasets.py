@@ -22,6 +22,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -176,7 +177,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {k: np.asarray(npz[k]) for k in _MNIST_FILES}
     except ImageDataError:
         raise
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ImageDataError(f"{path}: not a readable .npz file ({error})") from None
 
 

@@ -118,7 +118,10 @@ def _fit_adam(loss_fn, params, x_train, *, steps, batch_size, learning_rate, key
               workdir, progress, description):
     """Adam on ``loss_fn(params, batch, key) -> (loss, aux dict)``; returns (params, history, s)."""
     optimizer = optax.adam(learning_rate)
-    state = AdamState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+    # one compiled call instead of many eagerly compiled small ops (compile time dominates
+    # small runs on a busy CPU)
+    state = jax.jit(lambda p, k: AdamState(p, optimizer.init(p), k, jnp.zeros((), jnp.int32)))(
+        params, key)
     checkpoint = history_file = None
     if workdir is not None:
         workdir = Path(workdir)
@@ -176,7 +179,8 @@ def train_ae(model: ImageModel, x_train: np.ndarray, config: AEConfig, key: jax.
         return loss(params[0], params[1], batch), {}
 
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, model.init(key_init), x_train, steps=config.steps, batch_size=config.batch_size,
+        loss_fn, jax.jit(model.init)(key_init), x_train, steps=config.steps,
+        batch_size=config.batch_size,
         learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
         workdir=workdir, progress=progress, description="AE")
     return TrainedModel("ae", model, enc, dec, history, seconds)
@@ -195,7 +199,8 @@ def train_vae(model: ImageModel, x_train: np.ndarray, config: VAEConfig, key: ja
         return terms.loss, {"nll": terms.nll, "kl": terms.kl}
 
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, model.init(key_init), x_train, steps=config.steps, batch_size=config.batch_size,
+        loss_fn, jax.jit(model.init)(key_init), x_train, steps=config.steps,
+        batch_size=config.batch_size,
         learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
         workdir=workdir, progress=progress, description="VAE")
     return TrainedModel("vae", model, enc, dec, history, seconds)
@@ -264,7 +269,7 @@ def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config
     x_probe_dev = None if x_probe is None else jnp.asarray(x_probe)
     eae = build_eae(model, jnp.asarray(x_train), config, x_eval, x_probe_dev)
     key_init, key_eae = jax.random.split(key)
-    state = eae.init(*model.init(key_init), key_eae)
+    state = jax.jit(lambda k1, k2: eae.init(*model.init(k1), k2))(key_init, key_eae)
     checkpoint = history_file = None
     if workdir is not None:
         workdir = Path(workdir)

@@ -1,0 +1,489 @@
+"""Tests of the image autoencoders (``eae_sindy.images``): model shapes and pytrees, the VAE
+objective against a hand computation, the active-unit metric, the shared EAE core (SINDy and
+images through the same ``entropic_autoencoder``), a small digits comparison, loaders and errors.
+"""
+
+import gzip
+import json
+import struct
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import eae_sindy.eae as core
+import eae_sindy.images.trainers as trainers
+from eae_sindy.errors import RunDirectoryError
+from eae_sindy.images.__main__ import main
+from eae_sindy.images.config import AEConfig, EAEConfig, ImageModelConfig, VAEConfig, preset
+from eae_sindy.images.datasets import (
+    ImageDataError,
+    ImageFolder,
+    load_celeba,
+    load_dataset,
+    load_digits,
+    load_frey,
+    load_mnist,
+    read_idx,
+)
+from eae_sindy.images.losses import reconstruction_loss, vae_terms
+from eae_sindy.images.metrics import LatentMoments, active_units, mean_image_mse
+from eae_sindy.images.models import ImageModel, image_model
+from eae_sindy.images.run import run_images
+from eae_sindy.models import mlp_autoencoder
+from eae_sindy.simmering import simmering
+from eae_sindy.sindy import polynomial_sine_library, sindy_loss
+from eae_sindy.training import run_training
+
+# ------------------------------------------------------------------------------------- models
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: tuple(a.shape), tree)
+
+
+def test_mlp_models_shapes_and_pytrees():
+    x = jnp.zeros((3, 28, 20))
+    plain = image_model("mlp", (28, 20), 64)
+    enc, dec = jax.jit(plain.init)(jax.random.PRNGKey(0))
+    assert _shapes(enc) == {
+        "Dense_0": {"kernel": (560, 256), "bias": (256,)},
+        "Dense_1": {"kernel": (256, 128), "bias": (128,)},
+        "Dense_2": {"kernel": (128, 128), "bias": (128,)},
+        "Dense_3": {"kernel": (128, 64), "bias": (64,)},
+    }
+    assert _shapes(dec) == {"Dense_0": {"kernel": (64, 64), "bias": (64,)},
+                            "Dense_1": {"kernel": (64, 560), "bias": (560,)}}
+    z, out = jax.jit(lambda e, d, x: (plain.encode(e, x), plain.decode(d, plain.encode(e, x))))(
+        enc, dec, x + 0.5)
+    assert z.shape == (3, 64)
+    assert out.shape == (3, 28, 20) and bool(jnp.all((out >= 0) & (out <= 1)))
+    vae = image_model("mlp", (28, 20), 64, variational=True)
+    venc, vdec = jax.eval_shape(vae.init, jax.random.PRNGKey(0))
+    assert venc["Dense_3"]["kernel"].shape == (128, 128)  # mean and log-variance
+    assert jax.eval_shape(vae.encode, venc, x).shape == (3, 128)
+    assert _shapes(vdec) == _shapes(dec)
+
+
+def test_conv_models_shapes_and_pytrees():
+    # eval_shape traces the modules without compiling them (conv compiles are slow on CPU)
+    model = image_model("conv", (64, 64, 3), 256)
+    enc, dec = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+    assert [enc[f"Conv_{i}"]["kernel"].shape for i in range(4)] == [
+        (4, 4, 3, 32), (4, 4, 32, 64), (4, 4, 64, 128), (4, 4, 128, 256)]
+    assert enc["Dense_0"]["kernel"].shape == (4 * 4 * 256, 256)
+    assert dec["Dense_0"]["kernel"].shape == (256, 1024)
+    assert [dec[f"ConvTranspose_{i}"]["kernel"].shape for i in range(3)] == [
+        (4, 4, 64, 64), (4, 4, 64, 32), (4, 4, 32, 3)]
+    assert sorted(enc) == ["Conv_0", "Conv_1", "Conv_2", "Conv_3", "Dense_0"]
+    assert sorted(dec) == ["ConvTranspose_0", "ConvTranspose_1", "ConvTranspose_2", "Dense_0"]
+    x = jax.ShapeDtypeStruct((2, 64, 64, 3), jnp.float32)
+    z = jax.eval_shape(model.encode, enc, x)
+    assert z.shape == (2, 256)
+    assert jax.eval_shape(model.decode, dec, z).shape == (2, 64, 64, 3)
+    vae = image_model("conv", (64, 64, 3), 256, variational=True)
+    venc, _ = jax.eval_shape(vae.init, jax.random.PRNGKey(0))
+    assert jax.eval_shape(vae.encode, venc, x).shape == (2, 512)
+    with pytest.raises(ValueError, match="64×64×C"):
+        image_model("conv", (32, 32, 3), 8)
+
+
+# ------------------------------------------------------------------------------------- losses
+
+
+def _linear_model():
+    """A hand-checkable 'VAE': stats = x W (4 pixels → mean, log-var of 2 latents), logits = z V."""
+    def encode(p, x):
+        return x.reshape(x.shape[0], -1) @ p["W"]
+
+    def decode_logits(p, z):
+        return (z @ p["V"]).reshape(z.shape[0], 2, 2)
+
+    return ImageModel(encode, decode_logits, lambda p, z: jax.nn.sigmoid(decode_logits(p, z)),
+                      None, 2, (2, 2))
+
+
+def test_vae_elbo_matches_hand_computation():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 4)) * 0.5
+    v = rng.normal(size=(2, 4))
+    x = rng.uniform(size=(3, 2, 2))
+    eps = rng.normal(size=(3, 2))
+    params = ({"W": jnp.asarray(w, jnp.float32)}, {"V": jnp.asarray(v, jnp.float32)})
+    terms = vae_terms(_linear_model(), params, jnp.asarray(x, jnp.float32),
+                      jnp.asarray(eps, jnp.float32), likelihood="bernoulli", kl_weight=0.5)
+
+    flat = x.reshape(3, 4)
+    stats = flat @ w
+    mu, log_var = stats[:, :2], stats[:, 2:]
+    z = mu + np.exp(0.5 * log_var) * eps
+    p = 1 / (1 + np.exp(-(z @ v)))
+    nll = -np.sum(flat * np.log(p) + (1 - flat) * np.log(1 - p), axis=1)
+    kl = 0.5 * np.sum(mu**2 + np.exp(log_var) - 1 - log_var, axis=1)
+    np.testing.assert_allclose(float(terms.nll), nll.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(terms.kl), kl.mean(), rtol=1e-5)
+    np.testing.assert_allclose(float(terms.loss), (nll + 0.5 * kl).mean(), rtol=1e-5)
+
+    gauss = vae_terms(_linear_model(), params, jnp.asarray(x, jnp.float32),
+                      jnp.asarray(eps, jnp.float32), likelihood="gaussian", sigma=0.2)
+    expected = (0.5 * np.sum((flat - p) ** 2, axis=1) / 0.04
+                + 4 * (np.log(0.2) + 0.5 * np.log(2 * np.pi)))
+    np.testing.assert_allclose(float(gauss.nll), expected.mean(), rtol=1e-5)
+
+
+def test_reconstruction_losses_are_per_pixel_means():
+    model = _linear_model()
+    params = ({"W": jnp.ones((4, 2)) * 0.1}, {"V": jnp.ones((2, 4))})
+    x = jnp.full((5, 2, 2), 0.25)
+    z = x.reshape(5, 4) @ params[0]["W"]
+    p = jax.nn.sigmoid(z @ params[1]["V"])
+    mse = reconstruction_loss(model, "mse")(*params, x)
+    np.testing.assert_allclose(float(mse), float(jnp.mean((p - 0.25) ** 2)), rtol=1e-6)
+    bce = reconstruction_loss(model, "bce")(*params, x)
+    ref = -jnp.mean(0.25 * jnp.log(p) + 0.75 * jnp.log(1 - p))
+    np.testing.assert_allclose(float(bce), float(ref), rtol=1e-5)
+
+
+# ------------------------------------------------------------------------------------ metrics
+
+
+def test_active_units_on_latents_with_known_variances():
+    stds = np.array([0.0, 0.05, 0.08, 0.12, 0.5, 1.0])  # variances 0, .0025, .0064, .0144, ...
+    z = np.random.default_rng(0).normal(size=(20000, 6)) * stds
+    assert active_units(np.var(z, axis=0)) == 3
+    assert active_units(np.array([0.01, 0.0100001, 0.02])) == 2  # strictly above 0.01
+    moments = LatentMoments(6)
+    for chunk in np.array_split(z.reshape(10, 2000, 6), 4):  # (encoders, images, d) chunks
+        moments.update(chunk)
+    np.testing.assert_allclose(moments.variance, np.var(z, axis=0), rtol=1e-10)
+    np.testing.assert_allclose(moments.covariance, np.cov(z.T, bias=True), atol=1e-12)
+    assert active_units(moments.variance) == 3
+
+
+def test_mean_image_baseline():
+    train = np.stack([np.zeros((2, 2)), np.ones((2, 2))])
+    assert mean_image_mse(train, np.ones((3, 2, 2))) == pytest.approx(0.25)
+
+
+# --------------------------------------------------------------- one EAE core for both models
+
+
+def test_same_eae_function_trains_sindy_and_image_models(monkeypatch):
+    entropic_autoencoder = core.entropic_autoencoder
+    sampler = simmering(1e-8, 1e-8, 1e-5, chain_length=3)
+    rng = np.random.default_rng(0)
+
+    # SINDy loss, tiny MLP, random x / dx
+    x = jnp.asarray(rng.normal(size=(64, 6)), jnp.float32)
+    dx = jnp.asarray(rng.normal(size=(64, 6)), jnp.float32)
+    ae = mlp_autoencoder(6, 2, (8,), (8,))
+    library = polynomial_sine_library(2, 1, include_sine=False)
+    loss = sindy_loss(ae.encode, ae.decode, library, lambda_x=1.0, lambda_dx=0.1,
+                      reduction="mean")
+    sindy = entropic_autoencoder(loss, sampler, optax.adam(1e-3),
+                                 lambda key: {"x": x, "dx": dx}, 5)
+    state = sindy.init(*ae.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    state, _ = run_training(sindy, state, num_outer=3, progress=False)
+    assert int(state.iteration) == 3
+
+    # image loss through the same function; the image trainer must call it (spy)
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(args[0])
+        return entropic_autoencoder(*args, **kwargs)
+
+    monkeypatch.setattr(trainers, "entropic_autoencoder", spy)
+    digits = load_digits(0)
+    model = image_model("mlp", (8, 8), 4, encoder_widths=(16,), decoder_widths=(16,))
+    config = EAEConfig(inner_steps=5, outer_iterations=3, chain_length=3, mass=1e-8,
+                       n_samples=4, thin=2, chunk_size=2)
+    trained = trainers.train_eae(model, digits.x_train, digits.x_test[:20], config,
+                                 jax.random.PRNGKey(2), x_probe=digits.x_train[:10],
+                                 progress=False)
+    assert len(calls) == 1 and len(trained.history) == 3
+    assert trained.ensemble.n_samples == 4 and trained.ensemble.z_show.shape == (4, 8, 4)
+    assert trained.ensemble.z_probe_mean.shape == (10, 4)
+    assert np.all(np.isfinite([row["loss_mean"] for row in trained.history]))
+    # the collected per-encoder MSE is the image loss of that encoder (mse = per-pixel mean)
+    image_loss = reconstruction_loss(model, "mse")
+    last = float(jax.jit(image_loss)(trained.enc_params, trained.dec_params,
+                                     digits.x_test[:20]))
+    assert trained.ensemble.mse[-1] == pytest.approx(last, rel=1e-4)
+
+
+def test_ae_resume_equals_straight_run(tmp_path):
+    digits = load_digits(0)
+    model = image_model("mlp", (8, 8), 4, encoder_widths=(16,), decoder_widths=(16,))
+    straight = trainers.train_ae(model, digits.x_train, AEConfig(steps=60, log_every=20),
+                                 jax.random.PRNGKey(0), progress=False)
+    trainers.train_ae(model, digits.x_train, AEConfig(steps=40, log_every=20),
+                      jax.random.PRNGKey(0), workdir=tmp_path, progress=False)
+    resumed = trainers.train_ae(model, digits.x_train, AEConfig(steps=60, log_every=20),
+                                jax.random.PRNGKey(0), workdir=tmp_path, progress=False)
+    assert [row["step"] for row in resumed.history] == [20, 40, 60]
+    for a, b in zip(jax.tree.leaves(straight.enc_params), jax.tree.leaves(resumed.enc_params),
+                    strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+# ------------------------------------------------------------------ small digits comparison
+
+K, M = 25, 30
+
+
+def _small_config(seed=0):
+    base = preset("quick", "digits")
+    return base.replace(
+        seed=seed, model=ImageModelConfig(latent_dim=32),
+        ae=AEConfig(steps=K * M, log_every=K * M), vae=VAEConfig(steps=K * M, log_every=K * M),
+        eae=EAEConfig(inner_steps=M, outer_iterations=K, chain_length=3, mass=1e-8,
+                      learning_rate=3e-3, n_samples=10, thin=5, chunk_size=10,
+                      checkpoint_every=K))
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("images") / "run"
+    table = run_images(_small_config(), out, progress=False)
+    return out, table
+
+
+def test_digits_eae_keeps_units_and_all_beat_mean_image(digits_run):
+    _, table = digits_run
+    rows = table["models"]
+    assert set(rows) == {"eae", "vae", "ae"}
+    assert rows["eae"]["active_units"] >= rows["vae"]["active_units"]
+    for name, row in rows.items():
+        assert row["mse"] < table["baseline_mse"], name
+        assert 0.5 < row["probe_accuracy"] <= 1.0, name  # 10 classes: chance is 0.1
+    assert rows["vae"]["kl"] > 0 and rows["vae"]["mutual_information"] > 0
+
+
+def test_digits_run_outputs(digits_run):
+    out, table = digits_run
+    assert json.loads((out / "comparison.json").read_text())["models"]["eae"]["active_units"] == \
+        table["models"]["eae"]["active_units"]
+    markdown = (out / "comparison.md").read_text()
+    assert "| EAE |" in markdown and "mean image" in markdown
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4 and "<script" not in page
+    for name in ("reconstructions", "latent_variance", "training_curves", "eae_generations"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+    eae = json.loads((out / "eae" / "metrics.json").read_text())
+    assert len(eae["variance_per_unit"]) == 32 and eae["n_encoders"] == 10
+    history = json.loads((out / "eae" / "history.json").read_text())
+    assert len(history) == K and all(r["loss_min"] <= r["loss_max"] for r in history)
+
+
+def test_digits_run_directory_is_protected_and_resumable(digits_run):
+    out, table = digits_run
+    before = (out / "comparison.json").read_text()
+    with pytest.raises(RunDirectoryError, match="different run"):
+        run_images(_small_config(seed=1), out, progress=False)
+    with pytest.raises(RunDirectoryError, match="--resume"):
+        run_images(_small_config(), out, progress=False)
+    assert (out / "comparison.json").read_text() == before
+    again = run_images(_small_config(), out, resume=True, progress=False)  # reuses the models
+    for name, row in table["models"].items():
+        assert again["models"][name]["mse"] == pytest.approx(row["mse"])
+        assert again["models"][name]["active_units"] == row["active_units"]
+
+
+# ------------------------------------------------------------------------------------ loaders
+
+
+def _write_idx(path, array, compress):
+    codes = {np.uint8: 0x08}
+    header = bytes([0, 0, codes[array.dtype.type], array.ndim])
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def _write_mnist(folder, n_train=50, n_test=10, compress=True):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if compress else ""
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for name, array in arrays.items():
+        _write_idx(folder / (name + suffix), array, compress)
+    return arrays
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_mnist_idx_loader(tmp_path, compress):
+    arrays = _write_mnist(tmp_path / "mnist", compress=compress)
+    data = load_mnist(tmp_path / "mnist", seed=0)
+    assert data.x_train.dtype == np.float32 and data.image_shape == (28, 28)
+    assert len(data.x_train) == 40 and len(data.x_val) == 10 and len(data.x_test) == 10
+    np.testing.assert_allclose(data.x_test, arrays["t10k-images-idx3-ubyte"] / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte"])
+    # the split is seeded: same seed same split, train ∪ val = the original training set
+    again = load_mnist(tmp_path / "mnist", seed=0)
+    np.testing.assert_array_equal(again.y_train, data.y_train)
+    restored = np.rint(np.concatenate([data.x_train, data.x_val]) * 255).astype(np.int64)
+    assert sorted(restored.sum(axis=(1, 2))) == \
+        sorted(arrays["train-images-idx3-ubyte"].astype(np.int64).sum(axis=(1, 2)))
+
+
+def test_mnist_npz_loader(tmp_path):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "mnist.npz",
+             x_train=rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+             y_train=rng.integers(0, 10, 30), x_test=rng.integers(0, 256, (5, 28, 28),
+                                                                  dtype=np.uint8),
+             y_test=rng.integers(0, 10, 5))
+    data = load_dataset("mnist", tmp_path / "mnist.npz")
+    assert data.x_train.shape == (24, 28, 28) and data.x_val.shape == (6, 28, 28)
+    assert 0 <= data.x_train.min() and data.x_train.max() <= 1 and data.has_labels
+
+
+def test_frey_mat_loader(tmp_path):
+    from scipy.io import savemat
+
+    ff = np.random.default_rng(0).integers(0, 256, (560, 50), dtype=np.uint8)
+    savemat(tmp_path / "frey_rawface.mat", {"ff": ff})
+    data = load_frey(tmp_path, seed=0)  # a folder holding the file works too
+    assert data.image_shape == (28, 20) and not data.has_labels
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (40, 5, 5)
+    faces = np.concatenate([data.x_train, data.x_val, data.x_test])
+    # column j of ff is face j, stored row-major as 28 rows of 20 pixels
+    first = ff[:, 0].reshape(28, 20) / 255.0
+    assert any(np.allclose(face, first) for face in faces)
+
+
+def _write_images(folder):
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    sizes = [(70, 90), (100, 64), (64, 64), (178, 218), (81, 77)]
+    for i, (w, h) in enumerate(sizes):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels)
+        if i == 2:
+            image = image.convert("L")  # grayscale is converted to RGB
+        image.save(folder / (f"img{i}.png" if i % 2 else f"img{i}.jpg"))
+    (folder / "notes.txt").write_text("not an image")
+
+
+def test_celeba_folder_loader(tmp_path):
+    _write_images(tmp_path / "celeba")
+    folder = ImageFolder(tmp_path / "celeba", seed=0)
+    assert len(folder.files) == 5
+    batches = list(folder.iter_batches("train", batch_size=2))
+    assert [b.shape for b in batches] == [(2, 64, 64, 3), (1, 64, 64, 3)]
+    data = load_celeba(tmp_path / "celeba", seed=0, pool_size=2, n_eval=1)
+    assert data.x_train.shape == (2, 64, 64, 3) and data.x_test.shape == (1, 64, 64, 3)
+    assert data.x_train.dtype == np.float32 and 0 <= data.x_train.min() <= data.x_train.max() <= 1
+    # a 64×64 image is only re-scaled: the loader keeps its pixels
+    from PIL import Image
+
+    raw = np.asarray(Image.open(tmp_path / "celeba" / "img2.jpg").convert("RGB")) / 255.0
+    loaded = [b for b in folder.iter_batches("train") for b in b] + \
+        [b for s in ("val", "test") for b in folder.load(s)]
+    assert any(np.allclose(img, raw, atol=1e-6) for img in loaded)
+
+
+# ---------------------------------------------------------------------------------- bad input
+
+
+def test_missing_paths_name_the_path_and_the_source(tmp_path):
+    missing = tmp_path / "nowhere"
+    for name, url in (("mnist", "yann.lecun.com"), ("frey", "roweis"), ("celeba", "CelebA")):
+        with pytest.raises(ImageDataError, match=url) as info:
+            load_dataset(name, missing)
+        assert str(missing) in str(info.value)
+    with pytest.raises(ImageDataError, match="needs --path"):
+        load_dataset("mnist", None)
+    (tmp_path / "partial").mkdir()
+    _write_idx(tmp_path / "partial" / "train-images-idx3-ubyte.gz",
+               np.zeros((2, 28, 28), np.uint8), True)
+    with pytest.raises(ImageDataError, match="train-labels-idx1-ubyte"):
+        load_mnist(tmp_path / "partial")
+
+
+def test_corrupt_and_wrong_files(tmp_path):
+    arrays = _write_mnist(tmp_path / "m", compress=False)
+    path = tmp_path / "m" / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-7])  # truncated
+    with pytest.raises(ImageDataError, match="truncated or corrupt"):
+        load_mnist(tmp_path / "m")
+    (tmp_path / "garbage.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ImageDataError, match="garbage.gz"):
+        read_idx(tmp_path / "garbage.gz")
+    (tmp_path / "bad.idx").write_bytes(b"\x12\x34\x56\x78")
+    with pytest.raises(ImageDataError, match="magic"):
+        read_idx(tmp_path / "bad.idx")
+    # wrong image size in MNIST
+    np.savez(tmp_path / "small.npz", x_train=np.zeros((4, 14, 14), np.uint8),
+             y_train=np.zeros(4), x_test=np.zeros((2, 14, 14), np.uint8), y_test=np.zeros(2))
+    with pytest.raises(ImageDataError, match="28×28"):
+        load_mnist(tmp_path / "small.npz")
+    np.savez(tmp_path / "keys.npz", images=arrays["t10k-images-idx3-ubyte"])
+    with pytest.raises(ImageDataError, match="x_train, y_train"):
+        load_mnist(tmp_path / "keys.npz")
+    (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(ImageDataError, match="corrupt.npz"):
+        load_mnist(tmp_path / "corrupt.npz")
+
+
+def test_bad_frey_files(tmp_path):
+    from scipy.io import savemat
+
+    (tmp_path / "frey_rawface.mat").write_bytes(b"MATLAB 5.0 MAT-file, garbage")
+    with pytest.raises(ImageDataError, match="not a readable MATLAB file"):
+        load_frey(tmp_path / "frey_rawface.mat")
+    savemat(tmp_path / "wrong.mat", {"faces": np.zeros((560, 3), np.uint8)})
+    with pytest.raises(ImageDataError, match="no variable 'ff'"):
+        load_frey(tmp_path / "wrong.mat")
+    savemat(tmp_path / "shape.mat", {"ff": np.zeros((28, 28), np.uint8)})
+    with pytest.raises(ImageDataError, match=r"\(560, n_images\)"):
+        load_frey(tmp_path / "shape.mat")
+
+
+def test_bad_image_folders(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.zeros((80, 80, 3), np.uint8)).save(folder / f"ok{i}.png")
+    Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(folder / "tiny.png")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    loader = ImageFolder(folder, seed=0)
+    by_name = {p.name: i for i, p in enumerate(loader.files)}
+    loader.splits["train"] = np.array([by_name["tiny.png"]])
+    with pytest.raises(ImageDataError, match=r"tiny.png: image is 48×32"):
+        loader.load("train")
+    loader.splits["train"] = np.array([by_name["broken.jpg"]])
+    with pytest.raises(ImageDataError, match="broken.jpg: not a readable JPEG/PNG"):
+        loader.load("train")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ImageDataError, match="found 0 JPEG/PNG"):
+        ImageFolder(empty)
+
+
+def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
+    assert main(["--dataset", "frey", "--path", str(tmp_path / "nope.mat"),
+                 "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope.mat" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()  # nothing written for a bad input
+    assert main(["--models", "eae,gan", "--out", str(tmp_path / "o2")]) == 2
+    assert "gan" in capsys.readouterr().err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "results.txt").write_text("someone else's")
+    assert main(["--out", str(other)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (other / "results.txt").read_text() == "someone else's"
