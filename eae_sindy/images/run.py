@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -107,7 +106,7 @@ def _json_default(value: Any) -> Any:
 
 
 def evaluate(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray | None,
-             x_probe: np.ndarray, y_probe: np.ndarray | None, *, seed: int = 0
+             x_probe: np.ndarray | None, y_probe: np.ndarray | None, *, seed: int = 0
              ) -> tuple[dict[str, Any], np.ndarray]:
     """Metrics of one trained model on the evaluation images, and its reconstructions of the
     first :data:`N_SHOW` of them. See :mod:`eae_sindy.images.metrics` for the definitions."""
@@ -132,7 +131,8 @@ def evaluate(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray | Non
     else:
         stats = batched(lambda x: encode(trained.enc_params, x), x_eval)
         z_eval = stats[:, :latent]
-        z_probe = batched(lambda x: encode(trained.enc_params, x), x_probe)[:, :latent]
+        if x_probe is not None:
+            z_probe = batched(lambda x: encode(trained.enc_params, x), x_probe)[:, :latent]
         recon = batched(lambda z: decode(trained.dec_params, z), z_eval)
         metrics["mse"] = pixel_mse(x_eval, recon)
         variance = np.var(z_eval.astype(np.float64), axis=0)
@@ -147,7 +147,8 @@ def evaluate(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray | Non
     metrics["latent_dim"] = latent
     metrics["variance_per_unit"] = np.asarray(variance, np.float64)
     metrics["probe_accuracy"] = None
-    if y_eval is not None and y_probe is not None and len(np.unique(y_probe)) > 1:
+    if (x_probe is not None and y_eval is not None and y_probe is not None
+            and len(np.unique(y_probe)) > 1):
         metrics["probe_accuracy"] = linear_probe(z_probe, y_probe, z_eval, y_eval, seed)
     return metrics, np.asarray(shown)
 
@@ -209,14 +210,10 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
         data = load_dataset(config.dataset, data_path, config.seed,
                             pool_size=config.data.pool_size, n_eval=config.data.n_eval)
     _prepare_output(out, record, resume)
-    for name, cfg in (("ae", config.ae), ("vae", config.vae), ("eae", config.eae)):
-        if name in models and cfg.batch_size > len(data.x_train) and cfg.batch_size != len(
-                data.x_train):
-            print(f"note: {name}.batch_size {cfg.batch_size} ≥ {len(data.x_train)} training "
-                  "images: full-batch training", file=sys.stderr)
     x_eval, y_eval = data.x_test[:config.data.n_eval], _head(data.y_test, config.data.n_eval)
-    x_probe, y_probe = data.x_train[:config.data.n_probe], _head(data.y_train,
-                                                                config.data.n_probe)
+    # the probe needs labels; without them no probe latents are computed at all
+    x_probe = data.x_train[:config.data.n_probe] if data.has_labels else None
+    y_probe = _head(data.y_train, config.data.n_probe)
     baseline = mean_image_mse(data.x_train, x_eval)
     built = build_models(config, data.image_shape)
     key = jax.random.PRNGKey(config.seed)

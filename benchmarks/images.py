@@ -1,0 +1,126 @@
+"""Image-autoencoder benchmark: cost of one EAE inner step vs one plain-AE Adam step, and the wall
+time of the ``quick`` preset on digits.
+
+* EAE inner step = (time of one compiled ``outer_step``) / M, with the image EAE built by
+  :func:`eae_sindy.images.trainers.build_eae` (the project core; it includes the once-per-outer
+  decoder Adam step, amortised over M). Sampler: the paper's NHC chain of 30 links.
+* AE step = (time of a compiled ``lax.scan`` of M Adam steps) / M, same loss, same minibatch
+  sampling, same model, batch 32.
+
+Both on the MNIST MLP (28×28, latent 64) and on the CelebA conv nets (64×64×3, latent 256), random
+data (speed does not depend on the pixels). Target: EAE / AE ≤ 1.15. Run:
+``python benchmarks/images.py [--skip-quick] [--repeats N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from eae_sindy.images.config import EAEConfig, preset
+from eae_sindy.images.losses import reconstruction_loss
+from eae_sindy.images.models import image_model
+from eae_sindy.images.trainers import batch_sampler, build_eae
+
+
+def _best(fn, repeats: int) -> float:
+    jax.block_until_ready(fn())  # compile + warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def step_costs(arch: str, shape: tuple[int, ...], latent: int, n_data: int, inner: int,
+               repeats: int) -> tuple[float, float]:
+    """(seconds per EAE inner step, seconds per AE Adam step)."""
+    model = image_model(arch, shape, latent)
+    x = jnp.asarray(np.random.default_rng(0).uniform(size=(n_data, *shape)), jnp.float32)
+    config = EAEConfig(inner_steps=inner, batch_size=32, chain_length=30, mass=1e-8)
+    eae = build_eae(model, x, config)
+    enc, dec = jax.jit(model.init)(jax.random.PRNGKey(0))
+    state = jax.jit(eae.init)(enc, dec, jax.random.PRNGKey(1))
+    outer = jax.jit(eae.outer_step)
+    holder = {"state": state}
+
+    def run_eae():
+        holder["state"], info = outer(holder["state"])
+        return info.loss_mean
+
+    eae_time = _best(run_eae, repeats) / inner
+
+    loss = reconstruction_loss(model, "mse")
+    optimizer = optax.adam(1e-3)
+    sample = batch_sampler(x, 32)
+    grad = jax.value_and_grad(lambda p, b: loss(p[0], p[1], b))
+
+    def one_step(carry, key):
+        params, opt_state = carry
+        value, grads = grad(params, sample(key))
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), value
+
+    @jax.jit
+    def scan_steps(carry, key):
+        return jax.lax.scan(one_step, carry, jax.random.split(key, inner))
+
+    ae_holder = {"carry": ((enc, dec), jax.jit(optimizer.init)((enc, dec))),
+                 "key": jax.random.PRNGKey(2)}
+
+    def run_ae():
+        ae_holder["key"], key = jax.random.split(ae_holder["key"])
+        ae_holder["carry"], values = scan_steps(ae_holder["carry"], key)
+        return values
+
+    ae_time = _best(run_ae, repeats) / inner
+    return eae_time, ae_time
+
+
+def quick_digits() -> dict:
+    from eae_sindy.images.run import run_images
+
+    out = tempfile.mkdtemp(prefix="images-bench-")
+    try:
+        start = time.perf_counter()
+        table = run_images(preset("quick", "digits"), f"{out}/run", preset_name="quick",
+                           progress=False)
+        table["wall_time_s"] = time.perf_counter() - start
+        return table
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}")
+    print("| model | EAE inner step (ms) | AE Adam step (ms) | ratio |")
+    print("|---|---|---|---|")
+    for name, arch, shape, latent, n_data, inner in (
+            ("MNIST MLP 784-256-128-128-64 / 64-64-784", "mlp", (28, 28), 64, 2048, 200),
+            ("CelebA conv 64×64×3, latent 256", "conv", (64, 64, 3), 256, 256, 20)):
+        eae_t, ae_t = step_costs(arch, shape, latent, n_data, inner, args.repeats)
+        print(f"| {name} | {1e3 * eae_t:.3f} | {1e3 * ae_t:.3f} | {eae_t / ae_t:.2f} |",
+              flush=True)
+    if not args.skip_quick:
+        from eae_sindy.images.report import comparison_markdown
+
+        table = quick_digits()
+        print(f"\nquick preset on digits: wall time {table['wall_time_s']:.1f} s "
+              "(data, three trainings, evaluation, report)")
+        print(comparison_markdown(table))
+
+
+if __name__ == "__main__":
+    main()
