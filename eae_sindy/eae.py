@@ -78,6 +78,8 @@ def entropic_autoencoder(
     sample_batch: Callable[[jax.Array], Batch],
     num_inner_steps: int,
     summarize: Callable[[Params, Params], Any] | None = None,
+    *,
+    num_chains: int | None = None,
 ) -> EntropicAutoencoder:
     """Build Algorithm 1 (training) and Algorithm 2 (collection) for any loss and model.
 
@@ -89,20 +91,40 @@ def entropic_autoencoder(
         num_inner_steps: M, encoder samples per decoder update.
         summarize: ``(enc_params, dec_params) -> pytree`` stored for each collected encoder
             (default: the encoder parameters themselves).
+        num_chains: ``None`` for one encoder chain; C ≥ 1 runs C independent chains (same start,
+            independent velocities, batches and noise) in one compiled step via ``vmap``. The
+            decoder gradient is then averaged over M × C encoders, the sampler state and the
+            summaries gain a chain axis (summaries: (num_samples, C, ...)), and shardings of
+            the chain axis across devices are respected by XLA.
 
     Returns:
         An :class:`EntropicAutoencoder` of pure functions.
     """
     if num_inner_steps < 1:
         raise ValueError(f"num_inner_steps must be >= 1, got {num_inner_steps}")
+    if num_chains is not None and num_chains < 1:
+        raise ValueError(f"num_chains must be None or >= 1, got {num_chains}")
     summarize = summarize or (lambda enc_params, dec_params: enc_params)
     grad_both = jax.value_and_grad(loss_fn, argnums=(0, 1))
     grad_encoder = jax.value_and_grad(loss_fn, argnums=0)
 
+    def per_chain(fn, in_axes=0):
+        """``fn`` over the chain axis (vmap) when there are chains; ``fn`` itself otherwise."""
+        return fn if num_chains is None else jax.vmap(fn, in_axes=in_axes)
+
+    def chain_keys(key):
+        return key if num_chains is None else jax.random.split(key, num_chains)
+
+    def chain_sum(tree):
+        return tree if num_chains is None else jax.tree.map(lambda a: jnp.sum(a, axis=0), tree)
+
+    num_encoders = num_inner_steps * (num_chains or 1)
+
     def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
         key, key_sampler = jax.random.split(key)
+        sampler_state = per_chain(sampler.init, (None, 0))(enc_params, chain_keys(key_sampler))
         return EAEState(
-            sampler.init(enc_params, key_sampler),
+            sampler_state,
             dec_params,
             optimizer.init(dec_params),
             key,
@@ -112,27 +134,39 @@ def entropic_autoencoder(
     def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
         decoder = state.decoder
 
-        def inner_step(carry, key):
-            sampler_state, grad_sum = carry
+        def chain_step(sampler_state, key):
             key_batch, key_step = jax.random.split(key)
             loss, (grad_enc, grad_dec) = grad_both(
                 sampler_state.position, decoder, sample_batch(key_batch)
             )
             sampler_state, info = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
-            grad_sum = jax.tree.map(jnp.add, grad_sum, grad_dec)
-            return (sampler_state, grad_sum), (loss, info.kinetic_temperature)
+            return sampler_state, loss, grad_dec, info.kinetic_temperature
+
+        def inner_step(carry, key):
+            sampler_state, grad_sum = carry
+            sampler_state, loss, grad_dec, kinetic = per_chain(chain_step)(
+                sampler_state, chain_keys(key)
+            )
+            grad_sum = jax.tree.map(jnp.add, grad_sum, chain_sum(grad_dec))
+            return (sampler_state, grad_sum), (loss, kinetic)
 
         key, key_inner, key_after = jax.random.split(state.key, 3)
         zeros = jax.tree.map(jnp.zeros_like, decoder)
         (sampler_state, grad_sum), (losses, kinetic) = jax.lax.scan(
             inner_step, (state.sampler, zeros), jax.random.split(key_inner, num_inner_steps)
         )
-        grad_mean = jax.tree.map(lambda g: g / num_inner_steps, grad_sum)
+        grad_mean = jax.tree.map(lambda g: g / num_encoders, grad_sum)
         updates, opt_state = optimizer.update(grad_mean, state.opt_state, decoder)
         decoder = optax.apply_updates(decoder, updates)
-        loss_after = loss_fn(sampler_state.position, decoder, sample_batch(key_after))
+        loss_after = jnp.mean(
+            per_chain(lambda position, k: loss_fn(position, decoder, sample_batch(k)))(
+                sampler_state.position, chain_keys(key_after)
+            )
+        )
         diverged = (
-            sampler_state.diverged | ~jnp.isfinite(loss_after) | ~jnp.all(jnp.isfinite(losses))
+            jnp.any(sampler_state.diverged)
+            | ~jnp.isfinite(loss_after)
+            | ~jnp.all(jnp.isfinite(losses))
         )
         info = IterationInfo(
             jnp.mean(losses),
@@ -150,17 +184,21 @@ def entropic_autoencoder(
     def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
         decoder = state.decoder
 
-        def sampling_step(sampler_state, key):
+        def chain_step(sampler_state, key):
             key_batch, key_step = jax.random.split(key)
             loss, grad_enc = grad_encoder(sampler_state.position, decoder, sample_batch(key_batch))
             sampler_state, _ = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
-            return sampler_state, None
+            return sampler_state
+
+        def sampling_step(sampler_state, key):
+            return per_chain(chain_step)(sampler_state, chain_keys(key)), None
 
         def one_sample(sampler_state, key):
             sampler_state, _ = jax.lax.scan(
                 sampling_step, sampler_state, jax.random.split(key, thin)
             )
-            return sampler_state, summarize(sampler_state.position, decoder)
+            summary = per_chain(summarize, (0, None))(sampler_state.position, decoder)
+            return sampler_state, summary
 
         key, key_collect = jax.random.split(state.key)
         sampler_state, summaries = jax.lax.scan(

@@ -157,7 +157,7 @@ def run_collection(
             size = min(chunk_size, remaining)
             state, summaries = collect(state, size, thin)
             host = jax.tree.map(np.asarray, jax.device_get(summaries))
-            if bool(state.sampler.diverged):
+            if bool(np.any(state.sampler.diverged)):
                 raise SamplerDivergedError(
                     "the sampler diverged while collecting the ensemble; lower "
                     "sampler.step_size or sampler.temperature"
