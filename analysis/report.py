@@ -165,6 +165,10 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     ]
     if "temperature" in run.attrs:
         facts.append(f"sampling temperature: {run.attrs['temperature']:g}")
+    if "xi_fit_on" in run.attrs:
+        where = {"test": "the test snapshots", "all": "all snapshots (train, validation, test)"}
+        fit_on = str(run.attrs["xi_fit_on"])
+        facts.append(f"each Ξ fitted on {where.get(fit_on, fit_on)}")
     if run.summary is not None:
         te = run.summary.get("test_error", {})
         tr = run.summary.get("training", {})
