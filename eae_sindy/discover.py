@@ -116,9 +116,8 @@ def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, re
     config_file.write_text(json.dumps(record, indent=2))
 
 
-def _load_data(out: Path, config: DiscoverConfig, data_path: str | None, progress: bool):
-    if data_path is not None:
-        return read_dataset(data_path)
+def _simulated_data(out: Path, config: DiscoverConfig, progress: bool):
+    """The preset's lambda-omega data set, simulated once into ``out/data.h5``."""
     cached = out / "data.h5"
     if not cached.exists():
         d = config.data
@@ -198,8 +197,10 @@ def discover(
     """Run the whole pipeline; returns the summary dict (also written to ``summary.json``)."""
     out = Path(out)
     started = time.perf_counter()
+    # A given data file is validated before anything is written, so a bad file leaves no run.
+    dataset = read_dataset(data_path) if data_path is not None else None
     _prepare_output(out, config, data_path, resume)
-    dataset = _load_data(out, config, data_path, progress)
+    dataset = dataset or _simulated_data(out, config, progress)
     n_snapshots, n_features = dataset.x.shape
     d, t, s = config.data, config.train, config.sampler
     split = split_indices(n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed)

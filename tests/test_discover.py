@@ -165,6 +165,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     code = main(["--data", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "bad.h5" in err and "dx" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing written for a refused data file
 
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"sampler": {"temperature": 0}}))
