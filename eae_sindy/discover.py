@@ -295,6 +295,7 @@ def discover(
         print(f"resuming {out} from outer iteration {int(state.iteration)}", file=sys.stderr)
     _truncate_metrics(metrics_file, int(state.iteration))
 
+    training_started = time.perf_counter()
     with metrics_file.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
         if handle.tell() == 0:
@@ -314,7 +315,7 @@ def discover(
             on_iteration=on_iteration,
             progress=progress,
         )
-    train_time = time.perf_counter() - started
+    train_time = time.perf_counter() - training_started
 
     ensemble_file = out / "ensemble.h5"
     partial = out / "ensemble.h5.partial"
