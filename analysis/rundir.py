@@ -18,21 +18,9 @@ import numpy as np
 
 from analysis.errors import ReportError
 from analysis.library import Term, parse_terms
+from eae_sindy.layout import METRICS_COLUMNS
 
 __all__ = ["RunData", "load_run", "METRICS_COLUMNS"]
-
-METRICS_COLUMNS = (
-    "iteration",
-    "loss_mean",
-    "loss_std",
-    "loss_min",
-    "loss_max",
-    "loss_after_update",
-    "kinetic_temperature",
-    "decoder_grad_norm",
-    "diverged",
-    "elapsed_s",
-)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from eae_sindy import __version__
 from eae_sindy.config import DiscoverConfig, config_from_dict, load_config, preset
 from eae_sindy.eae import entropic_autoencoder
 from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
+from eae_sindy.layout import ENSEMBLE_SCHEMA_VERSION, METRICS_COLUMNS
 from eae_sindy.models import mlp_autoencoder
 from eae_sindy.simmering import simmering
 from eae_sindy.sindy import (
@@ -44,20 +45,6 @@ from simulators import DatasetError
 from simulators.lambda_omega import generate_dataset, read_dataset
 
 __all__ = ["Split", "split_indices", "discover", "main"]
-
-METRIC_COLUMNS = (
-    "iteration",
-    "loss_mean",
-    "loss_std",
-    "loss_min",
-    "loss_max",
-    "loss_after_update",
-    "kinetic_temperature",
-    "decoder_grad_norm",
-    "diverged",
-    "elapsed_s",
-)
-ENSEMBLE_SCHEMA_VERSION = 1
 
 
 class Split(dict):
@@ -297,7 +284,7 @@ def discover(
 
     training_started = time.perf_counter()
     with metrics_file.open("a", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
         if handle.tell() == 0:
             writer.writeheader()
 
@@ -385,7 +372,7 @@ def _truncate_metrics(path: Path, completed: int) -> None:
     with path.open(newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if int(row["iteration"]) < completed]
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=METRIC_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=METRICS_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
 
