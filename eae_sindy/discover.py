@@ -103,6 +103,23 @@ def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, re
     config_file.write_text(json.dumps(record, indent=2))
 
 
+def _check_budget(config: DiscoverConfig, split: Split, n_terms: int, data: str | None) -> None:
+    """Refuse batch sizes the split cannot feed and least-squares fits that are underdetermined."""
+    batch = config.train.batch_size
+    where = data or "the simulated data set"
+    if len(split["train"]) < batch:
+        raise ConfigError(
+            f"train.batch_size = {batch} exceeds the {len(split['train'])} training snapshots "
+            f"of {where}; lower train.batch_size"
+        )
+    if min(len(split["test"]), batch) < n_terms and config.sindy.ridge == 0:
+        raise ConfigError(
+            f"the least-squares fit of {n_terms} library terms needs at least that many "
+            f"snapshots per batch and in the test set (batch {batch}, test "
+            f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
+        )
+
+
 def _simulated_data(out: Path, config: DiscoverConfig, progress: bool):
     """The preset's lambda-omega data set, simulated once into ``out/data.h5``."""
     cached = out / "data.h5"
@@ -184,18 +201,19 @@ def discover(
     """Run the whole pipeline; returns the summary dict (also written to ``summary.json``)."""
     out = Path(out)
     started = time.perf_counter()
-    # A given data file is validated before anything is written, so a bad file leaves no run.
+    # Everything that can be refused is checked before anything is written, so a bad data file
+    # or an impossible budget leaves no half-made run directory behind.
     dataset = read_dataset(data_path) if data_path is not None else None
+    d, t, s = config.data, config.train, config.sampler
+    n_snapshots = dataset.n_snapshots if dataset is not None else d.n_snapshots
+    split = split_indices(n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed)
+    library = polynomial_sine_library(
+        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+    )
+    _check_budget(config, split, library.n_terms, data_path)
     _prepare_output(out, config, data_path, resume)
     dataset = dataset or _simulated_data(out, config, progress)
-    n_snapshots, n_features = dataset.x.shape
-    d, t, s = config.data, config.train, config.sampler
-    split = split_indices(n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed)
-    if len(split["train"]) < t.batch_size:
-        raise ConfigError(
-            f"train.batch_size = {t.batch_size} exceeds the {len(split['train'])} training "
-            f"snapshots of {dataset.path}; lower train.batch_size"
-        )
+    n_features = dataset.n_features
     x_train = jnp.asarray(dataset.x[split["train"]])
     dx_train = jnp.asarray(dataset.dx[split["train"]])
     test_x = np.asarray(dataset.x[split["test"]])
@@ -210,9 +228,6 @@ def discover(
         config.model.decoder_widths,
         config.model.activation,
     )
-    library = polynomial_sine_library(
-        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
-    )
     weights = dict(
         lambda_x=config.sindy.lambda_x,
         lambda_dx=config.sindy.lambda_dx,
@@ -220,12 +235,6 @@ def discover(
         reduction=config.sindy.reduction,
     )
     loss_fn = sindy_loss(model.encode, model.decode, library, **weights)
-    if min(len(split["test"]), t.batch_size) < library.n_terms and config.sindy.ridge == 0:
-        raise ConfigError(
-            f"the least-squares fit of {library.n_terms} library terms needs at least that many "
-            f"snapshots per batch and in the test set (batch {t.batch_size}, test "
-            f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
-        )
     n_train = x_train.shape[0]
 
     def sample_batch(key):
@@ -303,6 +312,13 @@ def discover(
             progress=progress,
         )
     train_time = time.perf_counter() - training_started
+    val_loss = None  # JSON null when there is no validation split
+    if len(split["val"]):
+        val = {
+            "x": jnp.asarray(dataset.x[split["val"]]),
+            "dx": jnp.asarray(dataset.dx[split["val"]]),
+        }
+        val_loss = float(jax.jit(loss_fn)(state.sampler.position, state.decoder, val))
 
     ensemble_file = out / "ensemble.h5"
     partial = out / "ensemble.h5.partial"
@@ -356,6 +372,7 @@ def discover(
             "outer_iterations": int(state.iteration),
             "stopped": stopped,
             "train_time_s": train_time,
+            "validation_loss": val_loss,
             "wall_time_s": time.perf_counter() - started,
         },
     }

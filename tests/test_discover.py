@@ -108,6 +108,7 @@ def test_discover_writes_documented_files(tmp_path, tiny_data):
     assert np.all(np.isfinite(xi)) and xi.std(axis=0).max() > 0
     stored = json.loads((out / "summary.json").read_text())
     assert stored == json.loads(json.dumps(summary))
+    assert stored["training"]["validation_loss"] > 0
     np.testing.assert_allclose(
         stored["coefficients"]["x1'"]["x0"]["mean"], xi[:, 0, 1].mean(), rtol=1e-5
     )
@@ -172,6 +173,12 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     code = main(["--config", str(config), "--out", str(tmp_path / "out2"), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "sampler.temperature must be positive" in err
+
+    config.write_text(json.dumps({"train": {"batch_size": 5000}}))
+    code = main(["--config", str(config), "--out", str(tmp_path / "out3"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.batch_size = 5000" in err
+    assert not (tmp_path / "out3").exists()
 
 
 def test_cli_help(capsys):
