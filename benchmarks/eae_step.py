@@ -19,7 +19,6 @@ import optax
 
 from eae_sindy.config import PRESETS
 from eae_sindy.models import mlp_autoencoder
-from eae_sindy.simmering import simmering
 from eae_sindy.sindy import polynomial_sine_library, sindy_loss, sindy_terms
 
 
@@ -58,14 +57,7 @@ def measure(n_features: int, width: int, batch: int, repeats: int) -> dict[str, 
         "dx": jnp.asarray(rng.normal(size=(batch, n_features)), jnp.float32),
     }
     grad_both = jax.value_and_grad(loss, argnums=(0, 1))
-    s = cfg.sampler
-    sampler = simmering(
-        s.temperature,
-        s.mass,
-        s.step_size,
-        chain_length=s.chain_length,
-        resample_every=s.resample_every,
-    )
+    sampler = cfg.sampler.build()
     adam = optax.adam(1e-3)
 
     @jax.jit

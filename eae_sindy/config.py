@@ -103,6 +103,12 @@ class SamplerConfig:
     thermostat: str = "nose_hoover"
     friction: float | None = None
 
+    def build(self):
+        """The Simmering algorithm these settings describe (``eae_sindy.simmering.simmering``)."""
+        from eae_sindy.simmering import simmering  # deferred: keeps config free of JAX
+
+        return simmering(**dataclasses.asdict(self))
+
 
 @dataclass(frozen=True)
 class TrainConfig:

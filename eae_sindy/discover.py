@@ -33,7 +33,6 @@ from eae_sindy.eae import entropic_autoencoder
 from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
 from eae_sindy.layout import ENSEMBLE_SCHEMA_VERSION, METRICS_COLUMNS
 from eae_sindy.models import mlp_autoencoder
-from eae_sindy.simmering import simmering
 from eae_sindy.sindy import (
     polynomial_sine_library,
     sindy_loss,
@@ -268,18 +267,8 @@ def discover(
             "dx_relative_mse": jnp.sum((test["dx"] - terms.dx_hat) ** 2) / dx_norm,
         }
 
-    sampler = simmering(
-        s.temperature,
-        s.mass,
-        s.step_size,
-        chain_length=s.chain_length,
-        thermostat_timescale=s.thermostat_timescale,
-        resample_every=s.resample_every,
-        thermostat=s.thermostat,
-        friction=s.friction,
-    )
     eae = entropic_autoencoder(
-        loss_fn, sampler, optax.adam(t.learning_rate), sample_batch, t.inner_steps, summarize
+        loss_fn, s.build(), optax.adam(t.learning_rate), sample_batch, t.inner_steps, summarize
     )
     key = jax.random.PRNGKey(config.seed)
     key_model, key_eae = jax.random.split(key)
