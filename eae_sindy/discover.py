@@ -75,7 +75,8 @@ def split_indices(
 def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, resume: bool) -> None:
     """Refuse to mix runs: a directory with a different run, or any run without ``--resume``."""
     config_file = out / "config.json"
-    record = {**config.to_dict(), "data_path": data_path, "package_version": __version__}
+    # The JSON round trip turns tuples into lists, as they come back from the stored file.
+    wanted = json.loads(json.dumps({**config.to_dict(), "data_path": data_path}))
     if config_file.exists():
         try:
             stored = json.loads(config_file.read_text())
@@ -84,8 +85,6 @@ def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, re
                 f"{config_file}: unreadable ({error}); choose another --out"
             ) from None
         stored.pop("package_version", None)
-        wanted = json.loads(json.dumps(record))
-        wanted.pop("package_version", None)
         if stored != wanted:
             changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
             raise RunDirectoryError(
@@ -99,7 +98,7 @@ def _prepare_output(out: Path, config: DiscoverConfig, data_path: str | None, re
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps(record, indent=2))
+    config_file.write_text(json.dumps({**wanted, "package_version": __version__}, indent=2))
 
 
 def _check_budget(config: DiscoverConfig, split: Split, n_terms: int, data: str | None) -> None:
