@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis import _document as doc
+from analysis import document as doc
 from analysis import figures as F
 from analysis.coefficients import CoefficientStats
 from analysis.errors import ReportError

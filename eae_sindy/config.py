@@ -16,9 +16,10 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from eae_sindy.errors import ConfigError
+from eae_sindy.settings import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Settings, settings_from_dict
 
 __all__ = [
     "DataConfig",
@@ -31,39 +32,47 @@ __all__ = [
     "preset",
     "load_config",
     "config_from_dict",
+    "Activation",
 ]
 
 
+Activation = Literal["elu", "relu", "tanh", "sigmoid", "gelu", "softplus", "swish", "linear"]
+"""Hidden-layer activations of ``eae_sindy.models.ACTIVATIONS`` (a test keeps the two equal)."""
+
+_Pos = Annotated[int, POSITIVE]
+_PosFloat = Annotated[float, POSITIVE]
+
+
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Settings, section="data"):
     """The simulated lambda-omega data set (used when no ``--data`` file is given) and the split."""
 
-    n: int = 100
-    n_snapshots: int = 10000
-    dt: float = 0.05
-    L: float = 20.0
-    d1: float = 0.1
-    d2: float = 0.1
+    n: _Pos = 100
+    n_snapshots: _Pos = 10000
+    dt: _PosFloat = 0.05
+    L: _PosFloat = 20.0
+    d1: Annotated[float, NON_NEGATIVE] = 0.1
+    d2: Annotated[float, NON_NEGATIVE] = 0.1
     beta: float = 1.0
-    noise_std: float = 0.0
+    noise_std: Annotated[float, NON_NEGATIVE] = 0.0
     mask: bool = True
-    n_train: int = 4000
-    n_val: int = 1000
-    test_fraction: float = 0.1
+    n_train: _Pos = 4000
+    n_val: _Pos = 1000
+    test_fraction: Annotated[float, FRACTION] = 0.1
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings, section="model"):
     """MLP encoder/decoder widths (hidden layers only) and the latent dimension."""
 
-    encoder_widths: tuple[int, ...] = (256,)
-    decoder_widths: tuple[int, ...] = (256,)
-    latent_dim: int = 2
-    activation: str = "elu"
+    encoder_widths: tuple[_Pos, ...] = (256,)
+    decoder_widths: tuple[_Pos, ...] = (256,)
+    latent_dim: _Pos = 2
+    activation: Activation = "elu"
 
 
 @dataclass(frozen=True)
-class SindyConfig:
+class SindyConfig(Settings, section="sindy"):
     """Library Θ(z) and loss weights of Eq. 14 (λ1 for x, λ2 for ẋ).
 
     ``reduction``: "mean" averages the squared errors over features as well as the batch (the
@@ -81,27 +90,28 @@ class SindyConfig:
     the orbit's stability is unidentified there and integrating a test-fitted Ξ decays or
     diverges at random; "all" includes the transient and pins it (quick preset: limit cycles)."""
 
-    poly_order: int = 3
+    poly_order: _Pos = 3
     include_sine: bool = True
-    lambda_x: float = 1.0
-    lambda_dx: float = 20.0
-    ridge: float = 1e-6
-    reduction: str = "mean"
-    fit_on: str = "test"
+    lambda_x: Annotated[float, NON_NEGATIVE] = 1.0
+    lambda_dx: Annotated[float, NON_NEGATIVE] = 20.0
+    ridge: Annotated[float, NON_NEGATIVE] = 1e-6
+    reduction: Literal["mean", "sum"] = "mean"
+    fit_on: Literal["test", "all"] = "test"
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
-    """Simmering hyper-parameters (units: the loss is a per-batch mean)."""
+class SamplerConfig(Settings, section="sampler"):
+    """Simmering hyper-parameters (units: the loss is a per-batch mean), shared by the SINDy and
+    the image runs. The fields are the arguments of ``eae_sindy.simmering.simmering``."""
 
-    temperature: float = 1e-4
-    mass: float = 1e-6
-    step_size: float = 1e-5
-    chain_length: int = 3
-    thermostat_timescale: float | None = None
-    resample_every: int | None = 5
-    thermostat: str = "nose_hoover"
-    friction: float | None = None
+    temperature: _PosFloat = 1e-4
+    mass: _PosFloat = 1e-6
+    step_size: _PosFloat = 1e-5
+    chain_length: _Pos = 3
+    thermostat_timescale: _PosFloat | None = None
+    resample_every: _Pos | None = 5
+    thermostat: Literal["nose_hoover", "langevin"] = "nose_hoover"
+    friction: _PosFloat | None = None
 
     def build(self):
         """The Simmering algorithm these settings describe (``eae_sindy.simmering.simmering``)."""
@@ -111,24 +121,24 @@ class SamplerConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings, section="train"):
     """Algorithm 1/2 budget: K outer iterations of M inner steps, then N collected samples."""
 
-    batch_size: int = 128
-    inner_steps: int = 200
-    outer_iterations: int = 100
-    learning_rate: float = 1e-3
-    grad_tol: float = 0.0
-    n_samples: int = 5000
-    thin: int = 1
-    chunk_size: int = 250
-    checkpoint_every: int = 10
-    n_eval: int = 1000
-    n_examples: int = 4
+    batch_size: _Pos = 128
+    inner_steps: _Pos = 200
+    outer_iterations: _Pos = 100
+    learning_rate: _PosFloat = 1e-3
+    grad_tol: Annotated[float, NON_NEGATIVE] = 0.0
+    n_samples: _Pos = 5000
+    thin: _Pos = 1
+    chunk_size: _Pos = 250
+    checkpoint_every: _Pos = 10
+    n_eval: _Pos = 1000
+    n_examples: _Pos = 4
 
 
 @dataclass(frozen=True)
-class DiscoverConfig:
+class DiscoverConfig(Settings):
     """Everything a ``python -m eae_sindy.discover`` run needs."""
 
     data: DataConfig = field(default_factory=DataConfig)
@@ -136,13 +146,7 @@ class DiscoverConfig:
     sindy: SindyConfig = field(default_factory=SindyConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: Any) -> DiscoverConfig:
-        return dataclasses.replace(self, **changes)
+    seed: Annotated[int, SEED] = 0
 
 
 PRESETS: dict[str, DiscoverConfig] = {
@@ -174,87 +178,12 @@ def preset(name: str) -> DiscoverConfig:
         raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
 
 
-_POSITIVE = {
-    "data": ("n", "n_snapshots", "dt", "L", "n_train", "n_val"),
-    "model": ("latent_dim",),
-    "sindy": ("poly_order",),
-    "sampler": ("temperature", "mass", "step_size", "chain_length"),
-    "train": (
-        "batch_size",
-        "inner_steps",
-        "outer_iterations",
-        "learning_rate",
-        "n_samples",
-        "thin",
-        "chunk_size",
-        "checkpoint_every",
-        "n_eval",
-    ),
-}
-
-
-def _coerce(section: str, cls: type, values: dict[str, Any], source: str) -> Any:
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(f'{section}.{k}' for k in unknown)}; "
-            f"known keys in [{section}]: {', '.join(known)}"
-        )
-    default = cls()
-    kwargs = {}
-    for name, value in values.items():
-        reference = getattr(default, name)
-        if isinstance(reference, tuple):
-            if not isinstance(value, (list, tuple)):
-                raise ConfigError(f"{source}: {section}.{name} must be a list, got {value!r}")
-            value = tuple(value)
-        elif isinstance(reference, bool) and not isinstance(value, bool):
-            raise ConfigError(f"{source}: {section}.{name} must be true or false, got {value!r}")
-        elif isinstance(reference, (int, float)) and not isinstance(reference, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ConfigError(f"{source}: {section}.{name} must be a number, got {value!r}")
-            if isinstance(reference, int) and not isinstance(value, int):
-                raise ConfigError(f"{source}: {section}.{name} must be an integer, got {value!r}")
-        kwargs[name] = value
-    return dataclasses.replace(default, **kwargs) if kwargs else default
-
-
-def validate(config: DiscoverConfig, source: str = "config") -> DiscoverConfig:
-    """Check ranges; raise :class:`ConfigError` naming the field."""
-    for section, names in _POSITIVE.items():
-        part = getattr(config, section)
-        for name in names:
-            value = getattr(part, name)
-            if value is None or value <= 0:
-                raise ConfigError(f"{source}: {section}.{name} must be positive, got {value!r}")
-    if not 0 < config.data.test_fraction < 1:
-        raise ConfigError(
-            f"{source}: data.test_fraction must be in (0, 1), got {config.data.test_fraction}"
-        )
-    if config.sindy.ridge < 0:
-        raise ConfigError(f"{source}: sindy.ridge must be >= 0, got {config.sindy.ridge!r}")
-    if config.sindy.fit_on not in ("test", "all"):
-        raise ConfigError(
-            f"{source}: sindy.fit_on must be 'test' or 'all', got {config.sindy.fit_on!r}"
-        )
-    if config.sindy.reduction not in ("sum", "mean"):
-        raise ConfigError(
-            f"{source}: sindy.reduction must be 'sum' or 'mean', got {config.sindy.reduction!r}"
-        )
-    if config.sampler.thermostat not in ("nose_hoover", "langevin"):
-        raise ConfigError(
-            f"{source}: sampler.thermostat must be 'nose_hoover' or 'langevin', "
-            f"got {config.sampler.thermostat!r}"
-        )
-    return config
-
-
 def config_from_dict(
     values: dict[str, Any], base: DiscoverConfig | None = None, source: str = "config"
 ) -> DiscoverConfig:
     """Overlay a nested dict (sections ``data``, ``model``, ``sindy``, ``sampler``, ``train`` and
-    the top-level ``seed``) on ``base`` (default: the ``quick`` preset)."""
+    the top-level ``seed``) on ``base`` (default: the ``quick`` preset). Every value is checked;
+    :class:`ConfigError` names ``source`` and the field."""
     base = base or PRESETS["quick"]
     sections = {f.name: f for f in dataclasses.fields(DiscoverConfig)}
     unknown = sorted(set(values) - set(sections) - {"preset", "package_version"})
@@ -263,21 +192,17 @@ def config_from_dict(
             f"{source}: unknown key(s) {', '.join(unknown)}; known top-level keys: "
             f"{', '.join(sections)}"
         )
-    changes: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in ("preset", "package_version"):
-            continue
-        if name == "seed":
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{source}: seed must be an integer, got {value!r}")
-            changes["seed"] = value
-            continue
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: [{name}] must be a table/object, got {value!r}")
-        current = dataclasses.asdict(getattr(base, name))
-        current.update(value)
-        changes[name] = _coerce(name, type(getattr(base, name)), current, source)
-    return validate(dataclasses.replace(base, **changes), source)
+    try:
+        changes = {
+            name: value if name == "seed" else settings_from_dict(
+                type(getattr(base, name)), value, getattr(base, name)
+            )
+            for name, value in values.items()
+            if name in sections
+        }
+        return dataclasses.replace(base, **changes)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def load_config(path: str | Path, base: DiscoverConfig | None = None) -> DiscoverConfig:

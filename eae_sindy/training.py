@@ -8,7 +8,6 @@ samples; every inner sampling step runs inside a compiled ``lax.scan``.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,31 +19,16 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from eae_sindy.eae import EAEState, EntropicAutoencoder
-from eae_sindy.errors import SamplerDivergedError
+from eae_sindy.errors import RunDirectoryError, SamplerDivergedError
+from eae_sindy.output import atomic_write_bytes
 
 __all__ = [
-    "atomic_write_bytes",
     "save_checkpoint",
     "load_checkpoint",
+    "resume_from",
     "run_training",
     "run_collection",
 ]
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
@@ -52,9 +36,27 @@ def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
     atomic_write_bytes(path, flax.serialization.to_bytes(jax.device_get(state)))
 
 
-def load_checkpoint(path: str | os.PathLike, template: EAEState) -> EAEState:
-    """Restore a state written by :func:`save_checkpoint` into the structure of ``template``."""
-    return flax.serialization.from_bytes(template, Path(path).read_bytes())
+def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
+    """Restore a state written by :func:`save_checkpoint` into the structure of ``template``.
+
+    Raises:
+      RunDirectoryError: the file is empty, truncated, corrupt or holds another kind of state.
+    """
+    path = Path(path)
+    try:
+        return flax.serialization.from_bytes(template, path.read_bytes())
+    except Exception as error:  # msgpack and flax raise many types for a damaged file
+        raise RunDirectoryError(
+            f"{path}: not a readable checkpoint of this run ({type(error).__name__}: {error}); "
+            "delete it to start over, or choose another --out"
+        ) from None
+
+
+def resume_from(path: str | os.PathLike | None, template: Any) -> Any:
+    """The state saved at ``path`` when that file exists, else ``template`` (a fresh start)."""
+    if path is None or not Path(path).exists():
+        return template
+    return load_checkpoint(path, template)
 
 
 def _row(info: Any) -> dict[str, float]:
