@@ -21,7 +21,7 @@ import numpy as np
 import pysindy as ps
 
 from analysis.errors import ReportError
-from analysis.library import parse_terms
+from analysis.library import library_settings
 
 __all__ = ["pysindy_library", "to_pysindy", "representative_encoder", "Baseline", "fit_baselines"]
 
@@ -36,11 +36,9 @@ def pysindy_library(poly_order: int = 3, include_sine: bool = True):
 
 def _library_settings(term_names: Sequence[str], latent_dim: int) -> tuple[int, bool]:
     try:
-        terms = parse_terms(term_names, latent_dim)
+        return library_settings(term_names, latent_dim)
     except ValueError as exc:
         raise ReportError(f"term_names: {exc}") from None
-    degrees = [t.degree for t in terms if t.kind == "poly"]
-    return (max(degrees) if degrees else 1), any(t.kind == "sin" for t in terms)
 
 
 def to_pysindy(

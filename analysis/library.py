@@ -1,4 +1,5 @@
-"""The SINDy candidate library: term names, parsed terms and their evaluation Θ(z).
+"""The SINDy candidate library: the one definition of its terms (kind and exponents, from which
+the names follow), and their evaluation Θ(z) in numpy.
 
 Terms follow pysindy's naming convention for ``PolynomialLibrary(degree, include_bias=False)``
 followed by ``FourierLibrary(n_frequencies=1, include_cos=False)``: ``x0``, ``x1``, ``x0^2``,
@@ -10,17 +11,20 @@ library transforms under a permutation / sign flip of the latent coordinates.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Term", "library_term_names", "parse_term", "parse_terms", "theta", "rhs"]
-
-_VAR = re.compile(r"^x(\d+)(?:\^(\d+))?$")
-_SIN = re.compile(r"^sin\(1 x(\d+)\)$")
-
+__all__ = [
+    "Term",
+    "library_settings",
+    "library_term_names",
+    "library_terms",
+    "rhs",
+    "terms_from_arrays",
+    "theta",
+]
 
 class Term(NamedTuple):
     """One library function of the latent coordinates.
@@ -47,49 +51,64 @@ class Term(NamedTuple):
         return sum(self.powers) if self.kind == "poly" else 1
 
 
+def library_terms(latent_dim: int, poly_order: int = 3, include_sine: bool = True) -> list[Term]:
+    """The library in pysindy's order: monomials of degree 1..``poly_order`` (by degree, then
+    ``itertools.combinations_with_replacement`` order), then ``sin`` of each coordinate.
+
+    This is the one definition of the term family: ``eae_sindy.sindy`` evaluates these terms in
+    JAX, ``ensemble.h5`` stores their kinds and exponents, and the analysis reads them back.
+    """
+    if latent_dim < 1:
+        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
+    if poly_order < 1:
+        raise ValueError(f"poly_order must be >= 1, got {poly_order}")
+    terms = []
+    for degree in range(1, poly_order + 1):
+        for combo in itertools.combinations_with_replacement(range(latent_dim), degree):
+            terms.append(Term("poly", tuple(combo.count(i) for i in range(latent_dim))))
+    if include_sine:
+        terms += [Term("sin", tuple(int(k == i) for k in range(latent_dim))) for i in
+                  range(latent_dim)]
+    return terms
+
+
 def library_term_names(
     latent_dim: int, poly_order: int = 3, include_sine: bool = True
 ) -> list[str]:
     """Term names in pysindy's order (monomials by degree, then ``sin``), without a constant."""
-    names = []
-    for degree in range(1, poly_order + 1):
-        for combo in itertools.combinations_with_replacement(range(latent_dim), degree):
-            powers = [0] * latent_dim
-            for i in combo:
-                powers[i] += 1
-            names.append(Term("poly", tuple(powers)).name)
-    if include_sine:
-        names += [f"sin(1 x{i})" for i in range(latent_dim)]
-    return names
+    return [t.name for t in library_terms(latent_dim, poly_order, include_sine)]
 
 
-def parse_term(name: str, latent_dim: int) -> Term:
-    """Parse one pysindy term name; raises ``ValueError`` for names outside the library family."""
-    name = name.strip()
-    m = _SIN.match(name)
-    if m:
-        i = int(m.group(1))
-        if i >= latent_dim:
-            raise ValueError(f"term {name!r} refers to x{i} but latent_dim is {latent_dim}")
-        return Term("sin", tuple(int(k == i) for k in range(latent_dim)))
-    powers = [0] * latent_dim
-    if name != "1":
-        for factor in name.split():
-            fm = _VAR.match(factor)
-            if not fm:
-                raise ValueError(f"cannot parse term {name!r} (factor {factor!r})")
-            i, p = int(fm.group(1)), int(fm.group(2) or 1)
-            if i >= latent_dim:
-                raise ValueError(f"term {name!r} refers to x{i} but latent_dim is {latent_dim}")
-            powers[i] += p
-    return Term("poly", tuple(powers))
+def library_settings(term_names: Sequence[str], latent_dim: int) -> tuple[int, bool]:
+    """The (poly_order, include_sine) whose library has exactly ``term_names``; raises
+    ``ValueError`` when no library of this family has them."""
+    names = list(term_names)
+    for include_sine in (True, False):
+        for poly_order in range(1, len(names) + 1):
+            if library_term_names(latent_dim, poly_order, include_sine) == names:
+                return poly_order, include_sine
+    raise ValueError(
+        f"{names} is not a library of monomials up to some order (no constant) optionally "
+        f"followed by sin, in pysindy's order, for latent_dim {latent_dim}"
+    )
 
 
-def parse_terms(names: Sequence[str], latent_dim: int) -> list[Term]:
-    """Parse a whole library; raises ``ValueError`` on unknown or duplicated terms."""
-    terms = [parse_term(n, latent_dim) for n in names]
+def terms_from_arrays(kinds: Sequence[str], powers: np.ndarray) -> list[Term]:
+    """Terms from their stored form (``term_kinds``, ``term_powers`` of ensemble.h5); raises
+    ``ValueError`` on an unknown kind, a malformed sine or duplicated terms."""
+    powers = np.asarray(powers)
+    if powers.ndim != 2 or len(kinds) != powers.shape[0]:
+        raise ValueError(f"{len(kinds)} kinds but powers of shape {powers.shape}")
+    terms = []
+    for kind, row in zip(kinds, powers, strict=True):
+        row = tuple(int(p) for p in row)
+        if kind not in ("poly", "sin") or min(row) < 0:
+            raise ValueError(f"invalid term ({kind!r}, {row})")
+        if kind == "sin" and sorted(row) != [0] * (len(row) - 1) + [1]:
+            raise ValueError(f"a sine term needs a one-hot argument, got {row}")
+        terms.append(Term(kind, row))
     if len(set(terms)) != len(terms):
-        raise ValueError(f"duplicated terms in {list(names)}")
+        raise ValueError(f"duplicated terms in {[t.name for t in terms]}")
     return terms
 
 

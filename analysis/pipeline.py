@@ -98,6 +98,7 @@ def analyze_run(
     Returns:
       ``Analysis``.
     """
+    run = run.as_float64()
     notes = list(run.notes)
     stats = coefficient_stats(run.xi, threshold=threshold)
     modes = find_modes(run.xi, clustering_mask(stats), max_components=max_modes, seed=seed)

@@ -163,23 +163,20 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
         f"{len(names)} library terms",
         f"threshold for inclusion / significance: {thr:g}",
     ]
-    if "temperature" in run.attrs:
-        facts.append(f"sampling temperature: {run.attrs['temperature']:g}")
-    if "xi_fit_on" in run.attrs:
+    if run.temperature is not None:
+        facts.append(f"sampling temperature: {run.temperature:g}")
+    if run.xi_fit_on is not None:
         where = {"test": "the test snapshots", "all": "all snapshots (train, validation, test)"}
-        fit_on = str(run.attrs["xi_fit_on"])
-        facts.append(f"each Ξ fitted on {where.get(fit_on, fit_on)}")
-    if run.summary is not None:
-        te = run.summary.get("test_error", {})
-        tr = run.summary.get("training", {})
-        for key in ("x_relative_mse", "dx_relative_mse", "loss_mean"):
-            if key in te:
-                facts.append(f"test {key}: {te[key]:.4g}")
-        if tr:
-            facts.append(
-                f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
-                f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
-            )
+        facts.append(f"each Ξ fitted on {where.get(run.xi_fit_on, run.xi_fit_on)}")
+    te, tr = run.summary["test_error"], run.summary["training"]
+    for key in ("x_relative_mse", "dx_relative_mse", "loss_mean"):
+        if key in te:
+            facts.append(f"test {key}: {te[key]:.4g}")
+    if tr:
+        facts.append(
+            f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
+            f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
+        )
     b += [doc.Heading(2, "Run"), doc.Bullets(facts)]
     if a.notes:
         b += [doc.Heading(3, "Notes"), doc.Bullets(list(a.notes))]

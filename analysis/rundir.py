@@ -1,15 +1,23 @@
-"""Reading and validating a ``discover`` run directory (the contract in docs/run_directory.md).
+"""The run directory of a discovery run (docs/run_directory.md): its file and dataset names, the
+in-memory :class:`RunData`, its one writer :func:`write_run` and its one reader :func:`load_run`.
 
-``load_run`` is the only place the analysis touches input files: everything downstream trusts the
-``RunData`` it returns. ``ensemble.h5`` (with ``xi`` and ``term_names``) is required; the other
-files and datasets are optional and their absence is recorded in ``RunData.notes``.
+``eae_sindy`` (``Discovery.save``, ``python -m eae_sindy.discover``) and the synthetic runs of
+``analysis.synthetic`` write through :func:`write_run`; the report and ``eae_sindy.load`` read
+through :func:`load_run`, which checks ``schema_version`` and refuses a newer or unknown one.
+Arrays keep their stored dtype, so ``write_run`` → ``load_run`` round-trips every array bit for
+bit. ``ensemble.h5`` is required; the other files and datasets are optional and their absence is
+recorded in ``RunData.notes``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import io
 import json
+import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -17,46 +25,96 @@ import h5py
 import numpy as np
 
 from analysis.errors import ReportError
-from analysis.library import Term, parse_terms
-from eae_sindy.layout import METRICS_COLUMNS
+from analysis.library import Term, library_terms, terms_from_arrays
+from simulators.hdf5_io import atomic_output
 
-__all__ = ["RunData", "load_run", "METRICS_COLUMNS"]
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "DATA_FILE",
+    "ENSEMBLE_FILE",
+    "METRICS_COLUMNS",
+    "METRICS_FILE",
+    "SCHEMA_VERSION",
+    "SUMMARY_FILE",
+    "MetricsLog",
+    "RunData",
+    "load_run",
+    "read_metrics",
+    "summary_of",
+    "write_run",
+]
+
+SCHEMA_VERSION = 2
+"""Version of the ``ensemble.h5`` layout. 2 added ``term_kinds``/``term_powers``; version 1
+files (terms known only by name) are still read."""
+
+CONFIG_FILE = "config.json"
+DATA_FILE = "data.h5"
+METRICS_FILE = "metrics.csv"
+CHECKPOINT_FILE = "checkpoint.msgpack"
+ENSEMBLE_FILE = "ensemble.h5"
+SUMMARY_FILE = "summary.json"
+
+METRICS_COLUMNS = (
+    "iteration",
+    "loss_mean",
+    "loss_std",
+    "loss_min",
+    "loss_max",
+    "loss_after_update",
+    "kinetic_temperature",
+    "decoder_grad_norm",
+    "diverged",
+    "elapsed_s",
+)
+
+# Datasets of ensemble.h5 and their ranks: one row per collected encoder ...
+PER_SAMPLE = {
+    "xi": 3,
+    "xi_test": 3,
+    "loss": 1,
+    "x_relative_mse": 1,
+    "dx_relative_mse": 1,
+    "z": 3,
+    "dz": 3,
+}
+# ... and the run's own arrays.
+PER_RUN = {"t": 1, "data_signal": 2, "t_data_signal": 1, "x_examples": 2, "x_recon_examples": 2}
 
 
 @dataclass(frozen=True)
 class RunData:
-    """Validated contents of a run directory.
+    """The contents of a run directory.
 
     Attributes:
-      run_dir: the directory.
-      xi: (n_samples, n_terms, latent_dim) Ξ samples (float64).
-      term_names: the library, pysindy convention.
-      terms: parsed ``term_names``.
-      latent_dim, poly_order, include_sine: library settings (poly_order / include_sine are
-        inferred from the term names when the attributes are absent).
-      dt: time between snapshots, or None.
-      grid_shape: shape of one snapshot image, or None.
-      loss: (n_samples,) or None.
-      z, dz: (n_samples, n_eval, latent_dim) or None.
-      t: (n_eval,) or None.
-      data_signal: (n_test, k) or None; t_data_signal: (n_test,) or None.
-      x_examples, x_recon_examples: (n_examples, n_features) or None.
-      metrics: column name -> (n_rows,) array, or None.
-      summary, config: parsed JSON, or None.
-      attrs: the other root attributes of ensemble.h5.
+      xi: (n_samples, n_terms, latent_dim) Ξ samples; column j is the equation for ż_j.
+      terms: the library (``analysis.library.Term``), pysindy order.
+      poly_order, include_sine: the library settings.
+      xi_test: Ξ fitted on the test snapshots only, or None.
+      loss, x_relative_mse, dx_relative_mse: (n_samples,) per-encoder test loss and errors.
+      z, dz: (n_samples, n_eval, latent_dim) latent codes of test snapshots, or None.
+      t: (n_eval,) their times, or None.
+      data_signal: (n_test, k) test data on its top principal directions; t_data_signal its times.
+      x_examples, x_recon_examples: (n_examples, n_features) snapshots and reconstructions.
+      dt: time between snapshots; grid_shape: shape of one snapshot image.
+      temperature: the sampling temperature; xi_fit_on: "test" or "all".
+      package_version: the version of eae-sindy that wrote the run.
+      metrics: ``metrics.csv`` as column name → (n_rows,) array, or None.
+      training: the ``training`` section of ``summary.json`` (iterations, stop reason, times).
+      config: the run record of ``config.json``, or None.
+      run_dir: where it was read from (None for a run in memory).
       notes: what was missing or skipped, for the report.
     """
 
-    run_dir: Path
     xi: np.ndarray
-    term_names: list[str]
-    terms: list[Term]
-    latent_dim: int
+    terms: tuple[Term, ...]
     poly_order: int
     include_sine: bool
-    dt: float | None = None
-    grid_shape: tuple[int, ...] | None = None
+    xi_test: np.ndarray | None = None
     loss: np.ndarray | None = None
+    x_relative_mse: np.ndarray | None = None
+    dx_relative_mse: np.ndarray | None = None
     z: np.ndarray | None = None
     dz: np.ndarray | None = None
     t: np.ndarray | None = None
@@ -64,11 +122,24 @@ class RunData:
     t_data_signal: np.ndarray | None = None
     x_examples: np.ndarray | None = None
     x_recon_examples: np.ndarray | None = None
+    dt: float | None = None
+    grid_shape: tuple[int, ...] | None = None
+    temperature: float | None = None
+    xi_fit_on: str | None = None
+    package_version: str | None = None
     metrics: dict[str, np.ndarray] | None = None
-    summary: dict[str, Any] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] | None = None
-    attrs: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def term_names(self) -> list[str]:
+        return [t.name for t in self.terms]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.xi.shape[2]
 
     @property
     def n_samples(self) -> int:
@@ -78,7 +149,160 @@ class RunData:
     def equations(self) -> list[str]:
         return [f"x{j}'" for j in range(self.latent_dim)]
 
+    @cached_property
+    def summary(self) -> dict[str, Any]:
+        """The content of ``summary.json`` (see :func:`summary_of`)."""
+        return summary_of(self)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every dataset of ``ensemble.h5`` this run holds, by name."""
+        names = (*PER_SAMPLE, *PER_RUN)
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+    def as_float64(self) -> RunData:
+        """A copy with every floating-point array in float64 (what the analysis computes in)."""
+        return dataclasses.replace(
+            self, **{n: np.asarray(a, np.float64) for n, a in self.arrays().items()}
+        )
+
+
+def summary_of(run: RunData) -> dict[str, Any]:
+    """``summary.json``: coefficient quantiles per equation and term, test errors averaged over
+    the ensemble, and the training facts."""
+    xi = run.xi.astype(np.float64)
+    q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
+    mean, std = xi.mean(axis=0), xi.std(axis=0)
+    coefficients = {
+        eq: {
+            name: {
+                "mean": float(mean[k, j]),
+                "std": float(std[k, j]),
+                "q05": float(q05[k, j]),
+                "q50": float(q50[k, j]),
+                "q95": float(q95[k, j]),
+            }
+            for k, name in enumerate(run.term_names)
+        }
+        for j, eq in enumerate(run.equations)
+    }
+    errors = {
+        key: float(np.mean(getattr(run, name), dtype=np.float64))
+        for key, name in (
+            ("x_relative_mse", "x_relative_mse"),
+            ("dx_relative_mse", "dx_relative_mse"),
+            ("loss_mean", "loss"),
+        )
+        if getattr(run, name) is not None
+    }
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "term_names": run.term_names,
+        "equations": run.equations,
+        "n_samples": run.n_samples,
+        "coefficients": coefficients,
+        "test_error": errors,
+        "training": dict(run.training),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+def _write_text(path: Path, text: str) -> None:
+    with atomic_output(path, force=True) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
+    """One metrics row as text: the iteration as an integer, every value as a round-trip float."""
+    return [str(int(v)) if c == "iteration" else repr(float(v)) for c, v in row.items()]
+
+
+def _metrics_text(metrics: dict[str, np.ndarray]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = list(metrics)
+    writer.writerow(columns)
+    for row in zip(*(metrics[c] for c in columns), strict=True):
+        writer.writerow(_cells(dict(zip(columns, row, strict=True))))
+    return buffer.getvalue()
+
+
+def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
+    """Write ``run`` into ``run_dir``: ``ensemble.h5`` and ``summary.json`` always, ``metrics.csv``
+    and ``config.json`` when the run has them. Each file is written atomically.
+
+    Returns:
+      File name → path written.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = {name: run_dir / name for name in (ENSEMBLE_FILE, SUMMARY_FILE)}
+    attrs: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "package_version": run.package_version or "unknown",
+        "term_names": np.array(run.term_names, dtype=h5py.string_dtype()),
+        "term_kinds": np.array([t.kind for t in run.terms], dtype=h5py.string_dtype()),
+        "term_powers": np.array([t.powers for t in run.terms], dtype=np.int64),
+        "latent_dim": run.latent_dim,
+        "poly_order": run.poly_order,
+        "include_sine": run.include_sine,
+    }
+    for name in ("dt", "temperature", "xi_fit_on"):
+        if getattr(run, name) is not None:
+            attrs[name] = getattr(run, name)
+    if run.grid_shape is not None:
+        attrs["grid_shape"] = np.asarray(run.grid_shape, np.int64)
+    with atomic_output(paths[ENSEMBLE_FILE], force=True) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            for name, values in run.arrays().items():
+                handle.create_dataset(name, data=values)
+            handle.attrs.update(attrs)
+    _write_text(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2))
+    if run.metrics is not None:
+        paths[METRICS_FILE] = run_dir / METRICS_FILE
+        _write_text(paths[METRICS_FILE], _metrics_text(run.metrics))
+    if run.config is not None:
+        paths[CONFIG_FILE] = run_dir / CONFIG_FILE
+        _write_text(paths[CONFIG_FILE], json.dumps(run.config, indent=2))
+    return paths
+
+
+class MetricsLog:
+    """``metrics.csv`` written row by row while training runs (flushed after every row).
+
+    Rows of iterations at or after ``completed`` are dropped first, so a run resumed from a
+    checkpoint at iteration ``completed`` continues the file without duplicates.
+    """
+
+    def __init__(self, path: str | os.PathLike, completed: int = 0):
+        self.path = Path(path)
+        kept = read_metrics(self.path) if self.path.exists() else None
+        text = _metrics_text({c: np.zeros(0) for c in METRICS_COLUMNS})
+        if kept is not None:
+            keep = kept["iteration"] < completed
+            text = _metrics_text({c: kept[c][keep] for c in METRICS_COLUMNS})
+        _write_text(self.path, text)
+        self._handle = self.path.open("a", newline="")
+        self._writer = csv.writer(self._handle, lineterminator="\n")
+
+    def __call__(self, row: dict[str, float]) -> None:
+        self._writer.writerow(_cells({c: row[c] for c in METRICS_COLUMNS}))
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> MetricsLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
 def _attr_scalar(value: Any) -> Any:
     if isinstance(value, np.ndarray) and value.shape == ():
         value = value.item()
@@ -89,62 +313,68 @@ def _attr_scalar(value: Any) -> Any:
     return value
 
 
+def _strings(values: Any) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values)]
+
+
 def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     if not path.exists():
         notes.append(f"{path.name} is missing; the sections that use it are skipped.")
         return None
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ReportError(
-            f"{path.name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{path.name}: not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         kind = type(data).__name__
         raise ReportError(f"{path.name}: top level must be a JSON object, got {kind}")
     return data
 
 
-def _read_metrics(path: Path, notes: list[str]) -> dict[str, np.ndarray] | None:
-    if not path.exists():
-        notes.append("metrics.csv is missing; the training-curve figure is skipped.")
-        return None
+def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
+    """``metrics.csv`` as column → float array (None when it has no rows); raises
+    :class:`ReportError` naming the line and column of a malformed cell."""
+    path = Path(path)
     with path.open(newline="") as fh:
         rows = list(csv.reader(fh))
     if not rows:
-        raise ReportError("metrics.csv: file is empty (expected a header row)")
+        raise ReportError(f"{path.name}: file is empty (expected a header row)")
     header = [h.strip() for h in rows[0]]
     missing = [c for c in ("iteration", "loss_mean", "loss_min", "loss_max") if c not in header]
     if missing:
-        raise ReportError(f"metrics.csv: column(s) {missing} missing from header {header}")
+        raise ReportError(f"{path.name}: column(s) {missing} missing from header {header}")
     body = [r for r in rows[1:] if r]
     if not body:
-        notes.append("metrics.csv has no rows yet; the training-curve figure is skipped.")
         return None
     values = np.full((len(body), len(header)), np.nan)
     for i, row in enumerate(body):
         if len(row) != len(header):
             raise ReportError(
-                f"metrics.csv: line {i + 2} has {len(row)} fields, header has {len(header)}"
+                f"{path.name}: line {i + 2} has {len(row)} fields, header has {len(header)}"
             )
         for j, cell in enumerate(row):
             try:
                 values[i, j] = float(cell)
             except ValueError:
                 raise ReportError(
-                    f"metrics.csv: line {i + 2}, column {header[j]!r}: {cell!r} is not a number"
+                    f"{path.name}: line {i + 2}, column {header[j]!r}: {cell!r} is not a number"
                 ) from None
     return {name: values[:, j] for j, name in enumerate(header)}
 
 
 def _dataset(f: h5py.File, name: str, rank: int, notes: list[str]) -> np.ndarray | None:
     if name not in f:
-        notes.append(f"ensemble.h5 has no dataset {name!r}; the sections that use it are skipped.")
+        if name != "xi_test":
+            notes.append(
+                f"ensemble.h5 has no dataset {name!r}; the sections that use it are skipped."
+            )
         return None
     obj = f[name]
     if not isinstance(obj, h5py.Dataset):
         raise ReportError(f"ensemble.h5: {name!r} is a group, expected a dataset")
-    arr = np.asarray(obj[()], dtype=float)
+    arr = obj[()]
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ReportError(f"ensemble.h5: dataset {name!r} has dtype {arr.dtype}; expected numbers")
     if arr.ndim != rank:
         raise ReportError(
             f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected rank {rank}"
@@ -162,18 +392,68 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         )
 
 
-def load_run(run_dir: str | Path) -> RunData:
+def _schema_version(attrs: dict[str, Any]) -> int:
+    version = attrs.get("schema_version")
+    if version is None:
+        raise ReportError("ensemble.h5: root attribute 'schema_version' is missing")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ReportError(f"ensemble.h5: attribute 'schema_version' is {version!r}, not a "
+                          "known version of this layout")
+    if version > SCHEMA_VERSION:
+        raise ReportError(
+            f"ensemble.h5: schema_version {version} is newer than this eae-sindy reads "
+            f"(up to {SCHEMA_VERSION}); upgrade eae-sindy to read this run"
+        )
+    return version
+
+
+def _terms(f: h5py.File, attrs: dict[str, Any], version: int, xi: np.ndarray) -> list[Term]:
+    if "term_names" not in attrs:
+        raise ReportError("ensemble.h5: root attribute 'term_names' is missing")
+    names = _strings(f.attrs["term_names"])
+    latent_dim = int(attrs.get("latent_dim", xi.shape[2]))
+    if xi.shape[2] != latent_dim:
+        raise ReportError(
+            f"ensemble.h5: dataset 'xi' has shape {xi.shape} but attribute 'latent_dim' is "
+            f"{latent_dim}; expected (n_samples, n_terms, {latent_dim})"
+        )
+    if xi.shape[1] != len(names):
+        raise ReportError(
+            f"ensemble.h5: dataset 'xi' has shape {xi.shape} but attribute 'term_names' "
+            f"lists {len(names)} terms; expected (n_samples, {len(names)}, {latent_dim})"
+        )
+    try:
+        if version >= 2:
+            if "term_kinds" not in attrs or "term_powers" not in attrs:
+                raise ValueError("attributes 'term_kinds' and 'term_powers' are required")
+            terms = terms_from_arrays(_strings(f.attrs["term_kinds"]), f.attrs["term_powers"])
+        else:  # version 1 stored the library settings, from which the terms follow
+            terms = library_terms(
+                latent_dim, int(attrs.get("poly_order", 3)), bool(attrs.get("include_sine", True))
+            )
+    except ValueError as exc:
+        raise ReportError(f"ensemble.h5: library terms: {exc}") from None
+    if [t.name for t in terms] != names or any(len(t.powers) != latent_dim for t in terms):
+        raise ReportError(
+            f"ensemble.h5: attribute 'term_names' {names} does not match the stored library "
+            f"terms {[t.name for t in terms]}"
+        )
+    return terms
+
+
+def load_run(run_dir: str | os.PathLike) -> RunData:
     """Read and validate a run directory.
 
     Args:
-      run_dir: a directory written by ``eae_sindy.discover`` (or ``analysis.synthetic``).
+      run_dir: a directory written by :func:`write_run` (``eae_sindy``, ``analysis.synthetic``).
 
     Returns:
-      The validated ``RunData``.
+      The validated ``RunData``; arrays keep the dtype they were stored with.
 
     Raises:
-      ReportError: the directory or ``ensemble.h5`` is missing or unreadable, a dataset has the
-        wrong shape or non-finite values, or an optional file is present but malformed.
+      ReportError: the directory or ``ensemble.h5`` is missing or unreadable, its
+        ``schema_version`` is missing, unknown or newer than this package reads, a dataset has
+        the wrong shape or non-finite values, or an optional file is present but malformed.
     """
     run_dir = Path(run_dir)
     if not run_dir.exists():
@@ -181,7 +461,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not run_dir.is_dir():
         raise ReportError(f"run directory {str(run_dir)!r} is not a directory")
     notes: list[str] = []
-    path = run_dir / "ensemble.h5"
+    path = run_dir / ENSEMBLE_FILE
     if not path.exists():
         raise ReportError(
             f"ensemble.h5: file missing in {str(run_dir)!r} (the trainer writes it after "
@@ -193,80 +473,60 @@ def load_run(run_dir: str | Path) -> RunData:
         raise ReportError(f"ensemble.h5: cannot be opened as HDF5 ({exc})") from None
     with f:
         attrs = {k: _attr_scalar(v) for k, v in f.attrs.items()}
+        version = _schema_version(attrs)
         if "xi" not in f:
             raise ReportError("ensemble.h5: dataset 'xi' is missing (expected the Ξ samples)")
-        xi = np.asarray(f["xi"][()], dtype=float)
-        if xi.ndim != 3:
-            raise ReportError(
-                f"ensemble.h5: dataset 'xi' has shape {xi.shape}; expected rank 3 "
-                "(n_samples, n_terms, latent_dim)"
-            )
+        xi = _dataset(f, "xi", 3, notes)
         if xi.shape[0] < 2:
             raise ReportError(
                 f"ensemble.h5: dataset 'xi' has {xi.shape[0]} sample(s); need at least 2"
             )
         _check_finite(xi, "xi")
-        if "term_names" not in attrs:
-            raise ReportError("ensemble.h5: root attribute 'term_names' is missing")
-        raw = np.atleast_1d(f.attrs["term_names"])
-        term_names = [n.decode() if isinstance(n, bytes) else str(n) for n in raw]
-        latent_dim = int(attrs.get("latent_dim", xi.shape[2]))
-        if xi.shape[2] != latent_dim:
-            raise ReportError(
-                f"ensemble.h5: dataset 'xi' has shape {xi.shape} but attribute 'latent_dim' is "
-                f"{latent_dim}; expected (n_samples, n_terms, {latent_dim})"
-            )
-        if xi.shape[1] != len(term_names):
-            raise ReportError(
-                f"ensemble.h5: dataset 'xi' has shape {xi.shape} but attribute 'term_names' "
-                f"lists {len(term_names)} terms; expected (n_samples, {len(term_names)}, "
-                f"{latent_dim})"
-            )
-        try:
-            terms = parse_terms(term_names, latent_dim)
-        except ValueError as exc:
-            raise ReportError(f"ensemble.h5: attribute 'term_names': {exc}") from None
-        poly_order = int(attrs.get("poly_order", max(t.degree for t in terms if t.kind == "poly")))
-        include_sine = bool(attrs.get("include_sine", any(t.kind == "sin" for t in terms)))
+        terms = _terms(f, attrs, version, xi)
+        arrays = {
+            name: _dataset(f, name, rank, notes)
+            for name, rank in {**PER_SAMPLE, **PER_RUN}.items()
+            if name != "xi"
+        }
 
-        loss = _dataset(f, "loss", 1, notes)
-        z = _dataset(f, "z", 3, notes)
-        dz = _dataset(f, "dz", 3, notes)
-        t = _dataset(f, "t", 1, notes)
-        data_signal = _dataset(f, "data_signal", 2, notes)
-        t_data = _dataset(f, "t_data_signal", 1, notes)
-        x_ex = _dataset(f, "x_examples", 2, notes)
-        x_rec = _dataset(f, "x_recon_examples", 2, notes)
-
-    n = xi.shape[0]
-    if loss is not None and loss.shape != (n,):
-        raise ReportError(f"ensemble.h5: dataset 'loss' has shape {loss.shape}; expected ({n},)")
-    for name, arr in (("z", z), ("dz", dz)):
-        if arr is not None:
-            if arr.shape[0] != n or arr.shape[2] != latent_dim:
-                raise ReportError(
-                    f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected "
-                    f"({n}, n_eval, {latent_dim})"
-                )
+    n, latent_dim = xi.shape[0], xi.shape[2]
+    for name in PER_SAMPLE:
+        arr = arrays.get(name)
+        if arr is None:
+            continue
+        if arr.shape[0] != n:
+            raise ReportError(
+                f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected {n} rows like 'xi'"
+            )
+        if arr.ndim == 3 and arr.shape[2] != latent_dim:
+            raise ReportError(
+                f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected last axis "
+                f"{latent_dim}"
+            )
+        if arr.ndim == 3:
             _check_finite(arr, name)
+    z, dz, t = arrays["z"], arrays["dz"], arrays["t"]
+    if arrays["xi_test"] is not None and arrays["xi_test"].shape != xi.shape:
+        raise ReportError(f"ensemble.h5: dataset 'xi_test' has shape {arrays['xi_test'].shape}; "
+                          f"'xi' has {xi.shape}")
     if z is not None and dz is not None and z.shape != dz.shape:
         raise ReportError(f"ensemble.h5: dataset 'dz' has shape {dz.shape}; 'z' has {z.shape}")
     if z is not None and t is not None and t.shape != (z.shape[1],):
         raise ReportError(f"ensemble.h5: dataset 't' has shape {t.shape}; expected ({z.shape[1]},)")
-    if data_signal is not None:
-        _check_finite(data_signal, "data_signal")
-        if t_data is not None and t_data.shape != (data_signal.shape[0],):
+    signal, t_signal = arrays["data_signal"], arrays["t_data_signal"]
+    if signal is not None:
+        _check_finite(signal, "data_signal")
+        if t_signal is not None and t_signal.shape != (signal.shape[0],):
             raise ReportError(
-                f"ensemble.h5: dataset 't_data_signal' has shape {t_data.shape}; expected "
-                f"({data_signal.shape[0]},) like 'data_signal'"
+                f"ensemble.h5: dataset 't_data_signal' has shape {t_signal.shape}; expected "
+                f"({signal.shape[0]},) like 'data_signal'"
             )
+    x_ex, x_rec = arrays["x_examples"], arrays["x_recon_examples"]
     if x_ex is not None and x_rec is not None and x_ex.shape != x_rec.shape:
         raise ReportError(
             f"ensemble.h5: dataset 'x_recon_examples' has shape {x_rec.shape}; 'x_examples' "
             f"has {x_ex.shape}"
         )
-    dt = attrs.get("dt")
-    dt = float(dt) if dt is not None else None
     grid_shape = None
     if "grid_shape" in attrs:
         grid_shape = tuple(int(g) for g in np.atleast_1d(attrs["grid_shape"]))
@@ -276,33 +536,34 @@ def load_run(run_dir: str | Path) -> RunData:
                 f"{int(np.prod(grid_shape))} cells but 'x_examples' has {x_ex.shape[1]} features"
             )
 
-    metrics = _read_metrics(run_dir / "metrics.csv", notes)
-    summary = _read_json(run_dir / "summary.json", notes)
-    config = _read_json(run_dir / "config.json", notes)
-    if summary is not None and "term_names" in summary and summary["term_names"] != term_names:
+    metrics = None
+    if (run_dir / METRICS_FILE).exists():
+        metrics = read_metrics(run_dir / METRICS_FILE)
+        if metrics is None:
+            notes.append("metrics.csv has no rows yet; the training-curve figure is skipped.")
+    else:
+        notes.append("metrics.csv is missing; the training-curve figure is skipped.")
+    summary = _read_json(run_dir / SUMMARY_FILE, notes)
+    config = _read_json(run_dir / CONFIG_FILE, notes)
+    if summary is not None and summary.get("term_names", [t.name for t in terms]) != [
+        t.name for t in terms
+    ]:
         notes.append("summary.json 'term_names' differ from ensemble.h5; ensemble.h5 is used.")
-    other = {k: v for k, v in attrs.items() if k != "term_names"}
+    training = (summary or {}).get("training", {})
     return RunData(
-        run_dir=run_dir,
         xi=xi,
-        term_names=term_names,
-        terms=terms,
-        latent_dim=latent_dim,
-        poly_order=poly_order,
-        include_sine=include_sine,
-        dt=dt,
+        terms=tuple(terms),
+        poly_order=int(attrs.get("poly_order", max(t.degree for t in terms))),
+        include_sine=bool(attrs.get("include_sine", any(t.kind == "sin" for t in terms))),
+        **{name: arr for name, arr in arrays.items()},
+        dt=float(attrs["dt"]) if attrs.get("dt") is not None else None,
         grid_shape=grid_shape,
-        loss=loss,
-        z=z,
-        dz=dz,
-        t=t,
-        data_signal=data_signal,
-        t_data_signal=t_data,
-        x_examples=x_ex,
-        x_recon_examples=x_rec,
+        temperature=float(attrs["temperature"]) if "temperature" in attrs else None,
+        xi_fit_on=str(attrs["xi_fit_on"]) if "xi_fit_on" in attrs else None,
+        package_version=str(attrs.get("package_version", "unknown")),
         metrics=metrics,
-        summary=summary,
+        training=training if isinstance(training, dict) else {},
         config=config,
-        attrs=other,
+        run_dir=run_dir,
         notes=notes,
     )

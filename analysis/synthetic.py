@@ -1,7 +1,8 @@
 """Synthetic ``discover`` run directories with a known answer, for tests, examples and benchmarks.
 
 ``write_synthetic_run`` writes every file of ``docs/run_directory.md`` (``config.json``,
-``metrics.csv``, ``ensemble.h5``, ``summary.json``) for a latent Hopf oscillator
+``metrics.csv``, ``ensemble.h5``, ``summary.json``), through ``analysis.rundir.write_run``, for a
+latent Hopf oscillator
 
     ż0 = μ z0 − ω z1 − (z0² + z1²) z0,    ż1 = ω z0 + μ z1 − (z0² + z1²) z1,
 
@@ -12,17 +13,15 @@ ensemble can split between equivalent encoders. Extra latent dimensions (d > 2) 
 
 from __future__ import annotations
 
-import csv
-import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import h5py
 import numpy as np
 from scipy.integrate import odeint
 
-from analysis.library import library_term_names, parse_terms, rhs, theta
-from analysis.rundir import METRICS_COLUMNS
+from analysis.library import Term, library_terms, rhs, theta
+from analysis.rundir import METRICS_COLUMNS, SUMMARY_FILE, RunData, write_run
 from analysis.symmetry import SignedPermutation, transform_xi
 
 __all__ = ["SyntheticRun", "hopf_xi", "write_synthetic_run", "METRICS_COLUMNS"]
@@ -53,8 +52,7 @@ class SyntheticRun(NamedTuple):
 
 
 def hopf_xi(
-    term_names: list[str],
-    latent_dim: int = 2,
+    terms: Sequence[Term],
     *,
     mu: float = 1.0,
     omega: float = 1.0,
@@ -67,7 +65,7 @@ def hopf_xi(
     A makes the cycle an ellipse, which removes the rotational symmetry of the normal form (so
     z0 ↔ z1 is no longer equivalent to a reflection). Extra latents decay: ż_k = −z_k, k ≥ 2.
     """
-    terms = parse_terms(term_names, latent_dim)
+    latent_dim = len(terms[0].powers)
     a = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
     a_inv = np.linalg.inv(a)
 
@@ -81,7 +79,7 @@ def hopf_xi(
         return dz
 
     # The vector field lies in the span of the polynomial terms: least squares recovers it exactly.
-    pts = np.random.default_rng(12345).uniform(-2, 2, (20 * len(term_names), latent_dim))
+    pts = np.random.default_rng(12345).uniform(-2, 2, (20 * len(terms), latent_dim))
     xi = np.linalg.lstsq(theta(pts, terms), f(pts), rcond=None)[0]
     xi[np.abs(xi) < 1e-9] = 0.0
     return xi
@@ -147,11 +145,11 @@ def write_synthetic_run(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    names = library_term_names(latent_dim, 3, True)
-    terms = parse_terms(names, latent_dim)
+    terms = library_terms(latent_dim, 3, True)
+    names = [t.name for t in terms]
     n_terms = len(names)
     if xi_true is None:
-        xi0 = hopf_xi(names, latent_dim, mu=mu, omega=omega, skew=skew)
+        xi0 = hopf_xi(terms, mu=mu, omega=omega, skew=skew)
     else:
         xi0 = np.asarray(xi_true, dtype=float)
     if weights is None:
@@ -212,41 +210,44 @@ def write_synthetic_run(
     x_examples = w_true[idx, :1] * phi1 + w_true[idx, 1:2] * phi2
     x_recon = x_examples + 0.02 * rng.standard_normal(x_examples.shape)
 
-    with h5py.File(run_dir / "ensemble.h5", "w") as f:
-        f.attrs["schema_version"] = 1
-        f.attrs["package_version"] = "synthetic"
-        f.attrs["term_names"] = np.array(names, dtype=h5py.string_dtype())
-        f.attrs["latent_dim"] = latent_dim
-        f.attrs["poly_order"] = 3
-        f.attrs["include_sine"] = True
-        f.attrs["temperature"] = 1e-3
-        f.attrs["dt"] = dt
-        f.attrs["grid_shape"] = np.array([grid, grid])
-        f["xi"] = xi.astype(np.float32)
-        f["loss"] = loss.astype(np.float32)
-        f["z"] = z.astype(np.float32)
-        f["dz"] = dz.astype(np.float32)
-        f["t"] = t
-        f["data_signal"] = data_signal.astype(np.float32)
-        f["t_data_signal"] = t_data
-        f["x_examples"] = x_examples.astype(np.float32)
-        f["x_recon_examples"] = x_recon.astype(np.float32)
-
-    config = {
-        "synthetic": True,
-        "model": "hopf" if xi_true is None else "custom",
-        "mu": mu,
-        "omega": omega,
-        "n_modes": n_modes,
-        "seed": seed,
-        "package_version": "synthetic",
-    }
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-
-    if write_metrics:
-        _write_metrics(run_dir / "metrics.csv", n_iterations, rng)
-    if write_summary:
-        _write_summary(run_dir / "summary.json", xi, names, latent_dim, loss, n_iterations)
+    run = RunData(
+        xi=xi.astype(np.float32),
+        terms=tuple(terms),
+        poly_order=3,
+        include_sine=True,
+        loss=loss.astype(np.float32),
+        x_relative_mse=np.full(n_samples, 0.01, np.float32),
+        dx_relative_mse=np.full(n_samples, 0.1, np.float32),
+        z=z.astype(np.float32),
+        dz=dz.astype(np.float32),
+        t=t,
+        data_signal=data_signal.astype(np.float32),
+        t_data_signal=t_data,
+        x_examples=x_examples.astype(np.float32),
+        x_recon_examples=x_recon.astype(np.float32),
+        dt=dt,
+        grid_shape=(grid, grid),
+        temperature=1e-3,
+        package_version="synthetic",
+        metrics=_metrics(n_iterations, rng) if write_metrics else None,
+        training={
+            "outer_iterations": n_iterations,
+            "stopped": "budget",
+            "wall_time_s": 0.5 * n_iterations,
+        },
+        config={
+            "synthetic": True,
+            "model": "hopf" if xi_true is None else "custom",
+            "mu": mu,
+            "omega": omega,
+            "n_modes": n_modes,
+            "seed": seed,
+            "package_version": "synthetic",
+        },
+    )
+    write_run(run_dir, run)
+    if not write_summary:
+        (run_dir / SUMMARY_FILE).unlink()
 
     return SyntheticRun(
         run_dir=run_dir,
@@ -260,68 +261,22 @@ def write_synthetic_run(
     )
 
 
-def _write_metrics(path: Path, n_iterations: int, rng: np.random.Generator) -> None:
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(METRICS_COLUMNS)
-        for k in range(n_iterations):
-            base = 1.0 + 9.0 * np.exp(-k / 8.0)
-            std = 0.1 * base
-            spread = np.abs(rng.standard_normal(2)) * 2 * std
-            writer.writerow(
-                [
-                    k,
-                    f"{base:.6g}",
-                    f"{std:.6g}",
-                    f"{base - spread[0]:.6g}",
-                    f"{base + spread[1]:.6g}",
-                    f"{base * (0.97 + 0.02 * rng.random()):.6g}",
-                    f"{1e-3 * (1 + 0.1 * rng.standard_normal()):.6g}",
-                    f"{abs(rng.standard_normal()) + 0.1:.6g}",
-                    0,
-                    f"{0.5 * (k + 1):.3f}",
-                ]
-            )
-
-
-def _write_summary(
-    path: Path,
-    xi: np.ndarray,
-    names: list[str],
-    latent_dim: int,
-    loss: np.ndarray,
-    n_iterations: int,
-) -> None:
-    equations = [f"x{j}'" for j in range(latent_dim)]
-    q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
-    coefficients = {
-        eq: {
-            name: {
-                "mean": float(xi[:, k, j].mean()),
-                "std": float(xi[:, k, j].std()),
-                "q05": float(q05[k, j]),
-                "q50": float(q50[k, j]),
-                "q95": float(q95[k, j]),
-            }
-            for k, name in enumerate(names)
-        }
-        for j, eq in enumerate(equations)
+def _metrics(n_iterations: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """A plausible training curve: the loss decays to 1 with some spread."""
+    k = np.arange(n_iterations, dtype=float)
+    base = 1.0 + 9.0 * np.exp(-k / 8.0)
+    spread = np.abs(rng.standard_normal((n_iterations, 2))) * 0.2 * base[:, None]
+    columns = {
+        "iteration": k,
+        "loss_mean": base,
+        "loss_std": 0.1 * base,
+        "loss_min": base - spread[:, 0],
+        "loss_max": base + spread[:, 1],
+        "loss_after_update": base * (0.97 + 0.02 * rng.random(n_iterations)),
+        "kinetic_temperature": 1e-3 * (1 + 0.1 * rng.standard_normal(n_iterations)),
+        "decoder_grad_norm": np.abs(rng.standard_normal(n_iterations)) + 0.1,
+        "diverged": np.zeros(n_iterations),
+        "elapsed_s": 0.5 * (k + 1),
     }
-    summary = {
-        "schema_version": 1,
-        "term_names": names,
-        "equations": equations,
-        "n_samples": int(xi.shape[0]),
-        "coefficients": coefficients,
-        "test_error": {
-            "x_relative_mse": 0.01,
-            "dx_relative_mse": 0.1,
-            "loss_mean": float(loss.mean()),
-        },
-        "training": {
-            "outer_iterations": n_iterations,
-            "stopped": "budget",
-            "wall_time_s": 0.5 * n_iterations,
-        },
-    }
-    path.write_text(json.dumps(summary, indent=2))
+    assert tuple(columns) == METRICS_COLUMNS
+    return columns

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from analysis.rundir import CONFIG_FILE
 from eae_sindy.errors import RunDirectoryError
+from simulators.hdf5_io import atomic_output
 
 __all__ = [
     "RECORD_FILE",
@@ -26,24 +27,16 @@ __all__ = [
     "claim_output",
 ]
 
-RECORD_FILE = "config.json"
+RECORD_FILE = CONFIG_FILE
 _UNCOMPARED = ("package_version",)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path, force=True) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_json(path: str | os.PathLike, value: Any, **dumps_options: Any) -> None:

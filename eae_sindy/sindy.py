@@ -11,13 +11,14 @@ coefficient matrix can be handed to pysindy unchanged.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
+
+from analysis.library import Term, library_terms
 
 __all__ = [
     "SindyLibrary",
@@ -36,28 +37,27 @@ class SindyLibrary(NamedTuple):
     """A candidate-function library.
 
     Attributes:
-        names: term names in pysindy's convention, one per column of Θ.
-        exponents: integer matrix (n_terms, latent_dim); row t gives the power of each latent
-            coordinate in term t (all-zero for the sine terms).
+        terms: the library's terms (``analysis.library.Term``: kind "poly" or "sin" and the
+            exponent vector, one-hot for a sine's argument), one per column of Θ, in pysindy's
+            order; ``analysis.library.library_terms`` is their one definition.
         evaluate: ``z: (batch, latent_dim) -> Θ: (batch, n_terms)``.
         latent_dim, poly_order, include_sine: the settings it was built from.
     """
 
-    names: tuple[str, ...]
-    exponents: tuple[tuple[int, ...], ...]
+    terms: tuple[Term, ...]
     evaluate: Callable[[jax.Array], jax.Array]
     latent_dim: int
     poly_order: int
     include_sine: bool
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """Term names in pysindy's convention."""
+        return tuple(t.name for t in self.terms)
+
+    @property
     def n_terms(self) -> int:
-        return len(self.names)
-
-
-def _monomial_name(combo: tuple[int, ...]) -> str:
-    counts = [(i, combo.count(i)) for i in sorted(set(combo))]
-    return " ".join(f"x{i}" if e == 1 else f"x{i}^{e}" for i, e in counts)
+        return len(self.terms)
 
 
 def polynomial_sine_library(
@@ -77,22 +77,14 @@ def polynomial_sine_library(
         A :class:`SindyLibrary`; for d = 2, order 3 with sines it has the 11 terms
         ``x0, x1, x0^2, x0 x1, x1^2, x0^3, x0^2 x1, x0 x1^2, x1^3, sin(1 x0), sin(1 x1)``.
     """
-    if latent_dim < 1:
-        raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
-    if poly_order < 1:
-        raise ValueError(f"poly_order must be >= 1, got {poly_order}")
-    names: list[str] = []
-    exponents: list[tuple[int, ...]] = []
-    index_groups: list[jax.Array] = []
-    for degree in range(1, poly_order + 1):
-        combos = list(itertools.combinations_with_replacement(range(latent_dim), degree))
-        index_groups.append(jnp.asarray(combos, dtype=jnp.int32))
-        for combo in combos:
-            names.append(_monomial_name(combo))
-            exponents.append(tuple(combo.count(i) for i in range(latent_dim)))
-    if include_sine:
-        names.extend(f"sin(1 x{i})" for i in range(latent_dim))
-        exponents.extend((0,) * latent_dim for _ in range(latent_dim))
+    terms = tuple(library_terms(latent_dim, poly_order, include_sine))
+    # One gather-and-multiply per degree: term with powers (2, 1) multiplies columns (0, 0, 1).
+    by_degree: dict[int, list[list[int]]] = {}
+    for term in terms:
+        if term.kind == "poly":
+            factors = [i for i, p in enumerate(term.powers) for _ in range(p)]
+            by_degree.setdefault(len(factors), []).append(factors)
+    index_groups = [jnp.asarray(g, dtype=jnp.int32) for _, g in sorted(by_degree.items())]
 
     def evaluate(z: jax.Array) -> jax.Array:
         columns = [jnp.prod(z[:, idx], axis=-1) for idx in index_groups]
@@ -100,9 +92,7 @@ def polynomial_sine_library(
             columns.append(jnp.sin(z))
         return jnp.concatenate(columns, axis=-1)
 
-    return SindyLibrary(
-        tuple(names), tuple(exponents), evaluate, latent_dim, poly_order, include_sine
-    )
+    return SindyLibrary(terms, evaluate, latent_dim, poly_order, include_sine)
 
 
 def solve_coefficients(theta: jax.Array, dz: jax.Array, ridge: float = 0.0) -> jax.Array:

@@ -15,6 +15,7 @@ Schema (``schema_version`` 1; the user-facing description is ``docs/simulator.md
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import secrets
 import warnings
@@ -44,12 +45,11 @@ _READ_BLOCK_ROWS = 512
 
 
 def package_version() -> str:
-    """``eae_sindy.__version__`` if the package is importable, else ``"unknown"``."""
+    """The installed eae-sindy distribution's version (package metadata), else ``"unknown"``."""
     try:
-        from eae_sindy import __version__
-    except Exception:  # noqa: BLE001 - any import problem means "unknown"
+        return importlib.metadata.version("eae-sindy")
+    except importlib.metadata.PackageNotFoundError:
         return "unknown"
-    return str(__version__)
 
 
 # --------------------------------------------------------------------------------------------

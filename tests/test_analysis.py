@@ -19,7 +19,7 @@ from analysis.coefficients import clustering_mask, coefficient_stats, find_modes
 from analysis.dynamics import analyse_orbit, signal_period, simulate
 from analysis.errors import ReportError
 from analysis.interop import pysindy_library, to_pysindy
-from analysis.library import library_term_names, parse_terms
+from analysis.library import library_settings, library_term_names, library_terms
 from analysis.report import FIGURES, format_equations, main, write_report
 from analysis.rundir import load_run
 from analysis.symmetry import SignedPermutation, candidate_transforms, find_symmetries, transform_xi
@@ -27,7 +27,7 @@ from analysis.synthetic import hopf_xi, write_synthetic_run
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES2 = library_term_names(2)
-TERMS2 = parse_terms(NAMES2, 2)
+TERMS2 = library_terms(2)
 COL = {n: k for k, n in enumerate(NAMES2)}
 
 
@@ -39,7 +39,10 @@ def test_term_names_match_pysindy(dim):
     lib = pysindy_library(3, True)
     lib.fit(np.random.default_rng(0).normal(size=(20, dim)))
     assert library_term_names(dim) == list(lib.get_feature_names())
-    assert [t.name for t in parse_terms(library_term_names(dim), dim)] == library_term_names(dim)
+    assert library_settings(library_term_names(dim), dim) == (3, True)
+    assert library_settings(library_term_names(dim, 2, False), dim) == (2, False)
+    with pytest.raises(ValueError, match="not a library"):
+        library_settings(library_term_names(dim)[::-1], dim)
 
 
 def test_paper_library_has_eleven_terms():
@@ -112,8 +115,8 @@ def test_transformed_xi_generates_the_transformed_trajectory(transform):
 
 
 def test_transform_in_three_dimensions_is_a_group_action():
-    names = library_term_names(3)
-    terms = parse_terms(names, 3)
+    terms = library_terms(3)
+    names = [t.name for t in terms]
     xi = np.random.default_rng(6).normal(size=(len(names), 3))
     a = SignedPermutation((1, 2, 0), (1, -1, 1))
     inv = SignedPermutation((2, 0, 1), (1, 1, -1))  # T⁻¹ = Tᵀ
@@ -159,7 +162,7 @@ def test_one_mode_claims_no_symmetry(tmp_path):
 
 def test_unrelated_modes_claim_no_symmetry():
     rng = np.random.default_rng(10)
-    a = hopf_xi(NAMES2, skew=((1.0, 0.5), (0.0, 0.8)))
+    a = hopf_xi(TERMS2, skew=((1.0, 0.5), (0.0, 0.8)))
     b = a.copy()
     b[COL["x1"], 0] *= 2.0
     centres = np.stack([a, b]) + 0.001 * rng.normal(size=(2, 11, 2))
@@ -181,7 +184,7 @@ def test_linear_centre_period(omega):
 
 @pytest.mark.parametrize("mu, omega", [(1.0, 1.0), (0.5, 2.5)])
 def test_hopf_limit_cycle_period_and_radius(mu, omega):
-    xi = hopf_xi(NAMES2, mu=mu, omega=omega)
+    xi = hopf_xi(TERMS2, mu=mu, omega=omega)
     orbit = analyse_orbit(xi, TERMS2, np.array([0.05, 0.0]), t_end=60 * np.pi / omega, dt=0.02)
     assert orbit.status == "limit_cycle"
     assert orbit.period == pytest.approx(2 * np.pi / omega, rel=0.01)
@@ -220,7 +223,7 @@ def test_signal_period_of_noisy_sinusoid():
 
 
 def test_pysindy_export_simulates_like_odeint():
-    xi = hopf_xi(NAMES2, mu=0.8, omega=1.3, skew=((1.0, 0.5), (0.0, 0.8)))
+    xi = hopf_xi(TERMS2, mu=0.8, omega=1.3, skew=((1.0, 0.5), (0.0, 0.8)))
     xi[COL["sin(1 x0)"], 1] = 0.2
     model = to_pysindy(xi, NAMES2)
     assert model.get_feature_names() == NAMES2

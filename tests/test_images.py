@@ -5,7 +5,9 @@ images through the same ``entropic_autoencoder``), a small digits comparison, lo
 
 import gzip
 import json
+import math
 import struct
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -14,11 +16,23 @@ import optax
 import pytest
 
 import eae_sindy.eae as core
+import eae_sindy.images.config as image_config
 import eae_sindy.images.trainers as trainers
-from eae_sindy.errors import RunDirectoryError
+from eae_sindy.errors import ConfigError, RunDirectoryError
 from eae_sindy.images.__main__ import main
-from eae_sindy.images.config import AEConfig, EAEConfig, ImageModelConfig, VAEConfig, preset
+from eae_sindy.images.config import (
+    IMAGE_SAMPLER,
+    AEConfig,
+    EAEConfig,
+    ImageModelConfig,
+    ImagesConfig,
+    SamplerConfig,
+    VAEConfig,
+    load_config,
+    preset,
+)
 from eae_sindy.images.datasets import (
+    DATASETS,
     ImageDataError,
     ImageFolder,
     load_celeba,
@@ -28,14 +42,14 @@ from eae_sindy.images.datasets import (
     load_mnist,
     read_idx,
 )
-from eae_sindy.images.losses import reconstruction_loss, vae_terms
+from eae_sindy.images.losses import LIKELIHOODS, LOSSES, gaussian_kl, reconstruction_loss, vae_terms
 from eae_sindy.images.metrics import LatentMoments, active_units, mean_image_mse
-from eae_sindy.images.models import ImageModel, image_model
+from eae_sindy.images.models import OUTPUTS, ImageModel, image_model
 from eae_sindy.images.run import run_images
 from eae_sindy.models import mlp_autoencoder
 from eae_sindy.simmering import simmering
 from eae_sindy.sindy import polynomial_sine_library, sindy_loss
-from eae_sindy.training import run_training
+from eae_sindy.training import load_checkpoint, run_training
 
 # ------------------------------------------------------------------------------------- models
 
@@ -146,6 +160,17 @@ def test_reconstruction_losses_are_per_pixel_means():
     np.testing.assert_allclose(float(bce), float(ref), rtol=1e-5)
 
 
+def test_gaussian_kl_one_definition_for_jax_and_numpy():
+    rng = np.random.default_rng(0)
+    mean, log_var = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)).astype(np.float32)
+    expected = 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)
+    kl = gaussian_kl(mean, log_var)  # evaluation: NumPy in float64, as before
+    assert isinstance(kl, np.ndarray) and kl.dtype == np.float64
+    np.testing.assert_array_equal(kl, expected)
+    traced = jax.jit(gaussian_kl)(jnp.asarray(mean, jnp.float32), jnp.asarray(log_var))
+    np.testing.assert_allclose(np.asarray(traced), expected, rtol=1e-5)
+
+
 # ------------------------------------------------------------------------------------ metrics
 
 
@@ -192,8 +217,9 @@ def test_same_eae_function_trains_sindy_and_image_models():
     # comparison below checks with a spy that train_eae goes through entropic_autoencoder)
     digits = load_digits(0)
     model = image_model("mlp", (8, 8), 4, encoder_widths=(16,), decoder_widths=(16,))
-    config = EAEConfig(inner_steps=5, chain_length=3, mass=1e-8)
-    image_eae = trainers.build_eae(model, jnp.asarray(digits.x_train), config)
+    config = EAEConfig(inner_steps=5)
+    sampler = IMAGE_SAMPLER.replace(chain_length=3, mass=1e-8)
+    image_eae = trainers.build_eae(model, jnp.asarray(digits.x_train), config, sampler=sampler)
     assert trainers.entropic_autoencoder is entropic_autoencoder
     state = image_eae.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     history = []
@@ -205,6 +231,43 @@ def test_same_eae_function_trains_sindy_and_image_models():
     image_loss = reconstruction_loss(model, "mse")
     value = float(jax.jit(image_loss)(state.sampler.position, state.decoder, digits.x_train))
     assert 0 < value < 1
+
+
+def test_image_eae_with_langevin_thermostat(tmp_path):
+    """``sampler`` is the shared SamplerConfig: an image EAE can run the BAOAB Langevin
+    thermostat (tiny budget, through train_eae with its checkpoint)."""
+    digits = load_digits(0)
+    model = image_model("mlp", (8, 8), 4, encoder_widths=(8,), decoder_widths=(8,))
+    sampler = SamplerConfig(temperature=1e-8, mass=1e-8, step_size=1e-5, chain_length=3,
+                            resample_every=None, thermostat="langevin", friction=1e3)
+    config = EAEConfig(batch_size=16, inner_steps=4, outer_iterations=2, n_samples=2, thin=1,
+                       chunk_size=2, checkpoint_every=1)
+    x_eval = digits.x_test[:8]
+    trained = trainers.train_eae(model, digits.x_train, x_eval, config, jax.random.PRNGKey(0),
+                                 sampler=sampler, workdir=tmp_path, progress=False)
+    assert len(trained.history) == 2 and trained.ensemble.n_samples == 2
+    assert np.all(np.isfinite([row["loss_mean"] for row in trained.history]))
+    assert np.all(np.isfinite(trained.ensemble.mse))
+    assert (tmp_path / "checkpoint.msgpack").exists() and (tmp_path / "history.json").exists()
+    init_enc, _ = model.init(jax.random.split(jax.random.PRNGKey(0))[0])
+    moved = [not np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(init_enc), jax.tree.leaves(trained.enc_params), strict=True)]
+    assert all(moved)  # the encoder was sampled
+    # the checkpointed sampler state is Langevin's: the Nosé–Hoover chain is never touched
+    eae = trainers.build_eae(model, jnp.asarray(digits.x_train), config, sampler=sampler)
+    template = eae.init(*model.init(jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
+    state = load_checkpoint(tmp_path / "checkpoint.msgpack", template)
+    assert int(state.iteration) == 2 and int(np.max(state.sampler.step)) == 8
+    assert not np.any(np.asarray(state.sampler.p_xi)) and not np.any(np.asarray(state.sampler.xi))
+
+
+def test_damaged_checkpoint_is_a_run_directory_error(tmp_path):
+    digits = load_digits(0)
+    model = image_model("mlp", (8, 8), 4, encoder_widths=(8,), decoder_widths=(8,))
+    (tmp_path / "checkpoint.msgpack").write_bytes(b"\x00not msgpack")
+    with pytest.raises(RunDirectoryError, match="checkpoint.msgpack"):
+        trainers.train_ae(model, digits.x_train, AEConfig(steps=2, log_every=1),
+                          jax.random.PRNGKey(0), workdir=tmp_path, progress=False)
 
 
 def test_ae_resume_equals_straight_run(tmp_path):
@@ -232,9 +295,9 @@ def _small_config(seed=0):
     return base.replace(
         seed=seed, model=ImageModelConfig(latent_dim=32),
         ae=AEConfig(steps=K * M, log_every=K * M), vae=VAEConfig(steps=K * M, log_every=K * M),
-        eae=EAEConfig(inner_steps=M, outer_iterations=K, chain_length=3, mass=1e-8,
-                      learning_rate=3e-3, n_samples=10, thin=5, chunk_size=10,
-                      checkpoint_every=K))
+        eae=EAEConfig(inner_steps=M, outer_iterations=K, learning_rate=3e-3, n_samples=10,
+                      thin=5, chunk_size=10, checkpoint_every=K),
+        sampler=base.sampler.replace(chain_length=3, mass=1e-8))
 
 
 @pytest.fixture(scope="module")
@@ -396,6 +459,89 @@ def test_celeba_folder_loader(tmp_path):
     assert any(np.allclose(img, raw, atol=1e-6) for img in loaded)
 
 
+# ------------------------------------------------------------------------------ configuration
+
+
+def test_presets_keep_the_paper_image_sampler():
+    for dataset in DATASETS:
+        for name in ("quick", "paper"):
+            sampler = preset(name, dataset).sampler
+            assert isinstance(sampler, SamplerConfig)
+            assert (sampler.chain_length, sampler.resample_every, sampler.step_size) == \
+                (30, None, 1e-5), (name, dataset)
+            assert sampler.thermostat == "nose_hoover" and sampler.friction is None
+            assert sampler.thermostat_timescale is None
+    assert (preset("paper", "mnist").sampler.temperature, preset("paper", "mnist").sampler.mass) \
+        == (1e-8, 1e-6)
+    assert preset("paper", "frey").sampler.temperature == 3e-8
+    assert (preset("quick", "digits").sampler.temperature,
+            preset("quick", "digits").sampler.mass) == (1e-8, 1e-8)
+    assert ImagesConfig().sampler == IMAGE_SAMPLER  # not the SINDy defaults
+    # the allowed values of the settings are the ones the code implements
+    assert typing.get_args(image_config.Dataset) == DATASETS
+    assert typing.get_args(image_config.Loss) == LOSSES
+    assert set(typing.get_args(image_config.Output)) == set(OUTPUTS)
+    likelihood = typing.get_type_hints(VAEConfig, include_extras=True)["likelihood"]
+    assert typing.get_args(likelihood) == LIKELIHOODS
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: SamplerConfig(temperature=math.nan), "sampler.temperature must be a finite"),
+    (lambda: SamplerConfig(thermostat_timescale=-1.0),
+     "sampler.thermostat_timescale must be positive"),
+    (lambda: SamplerConfig(thermostat="berendsen"), "sampler.thermostat must be"),
+    (lambda: ImageModelConfig(arch="resnet"), "model.arch must be 'mlp' or 'conv'"),
+    (lambda: ImageModelConfig(encoder_widths=(16, 0)), r"model.encoder_widths\[1\] must be"),
+    (lambda: EAEConfig(thin=0), "eae.thin must be positive, got 0"),
+    (lambda: EAEConfig(n_samples=2.5), "eae.n_samples must be an integer"),
+    (lambda: AEConfig(loss="l1"), "ae.loss must be 'mse' or 'bce'"),
+    (lambda: VAEConfig(likelihood="poisson"), "vae.likelihood must be"),
+    (lambda: VAEConfig(sigma=0.0), "vae.sigma must be positive"),
+    (lambda: ImagesConfig(dataset="cifar"), "dataset must be one of"),
+    (lambda: ImagesConfig(seed=-1), "seed must be an integer in"),
+    (lambda: ImagesConfig(seed=2**32), "seed must be an integer in"),
+    (lambda: ImagesConfig(model=ImageModelConfig(output="linear"), eae=EAEConfig(loss="bce")),
+     "a 'bce' loss needs model.output = 'sigmoid'"),
+    (lambda: preset("quick", "digits").replace(ae=AEConfig(loss="bce"),
+                                               model=ImageModelConfig(output="relu")),
+     "a 'bce' loss needs model.output = 'sigmoid'"),
+])
+def test_every_setting_is_checked_when_built(build, message):
+    with pytest.raises(ConfigError, match=message):
+        build()
+
+
+def test_config_file_overlays_the_preset(tmp_path):
+    base = preset("quick", "digits")
+    toml = tmp_path / "langevin.toml"
+    toml.write_text('seed = 7\n[sampler]\nthermostat = "langevin"\nfriction = 1000\n'
+                    'thermostat_timescale = 1e-3\n[eae]\nouter_iterations = 3\n'
+                    '[model]\nencoder_widths = [32, 16]\n')
+    config = load_config(toml, base)
+    assert config.seed == 7 and config.eae.outer_iterations == 3
+    assert config.sampler == base.sampler.replace(thermostat="langevin", friction=1000.0,
+                                                  thermostat_timescale=1e-3)
+    assert isinstance(config.sampler.friction, float)
+    assert config.model.encoder_widths == (32, 16) and config.model.latent_dim == 16
+    assert config.ae == base.ae and config.data == base.data  # the rest is the preset's
+    as_json = tmp_path / "c.json"
+    as_json.write_text(json.dumps({"sampler": {"resample_every": None, "chain_length": 5}}))
+    assert load_config(as_json, base).sampler.chain_length == 5
+    for text, message in (('{"sampler": {"temprature": 1e-8}}', "sampler.temprature"),
+                          ('{"optimizer": {}}', "unknown key.*optimizer"),
+                          ('{"dataset": "mnist"}', "unknown key.*dataset"),
+                          ('{"eae": {"thin": 0}}', "eae.thin must be positive"),
+                          ('{"eae": 3}', r"\[eae\] must be a table"),
+                          ("[1, 2]", "top level"),
+                          ("{not json", "not valid JSON")):
+        as_json.write_text(text)
+        with pytest.raises(ConfigError, match=message) as info:
+            load_config(as_json, base)
+        assert str(as_json) in str(info.value)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.toml", base)
+
+
 # ---------------------------------------------------------------------------------- bad input
 
 
@@ -492,6 +638,52 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
     assert (other / "results.txt").read_text() == "someone else's"
 
 
+_BAD_SETTINGS = {  # case: (CLI arguments, or a config file (name, text); expected message)
+    "nan_temperature": (("c.json", '{"sampler": {"temperature": NaN}}'),
+                        "sampler.temperature must be a finite number"),
+    "negative_timescale": (("c.toml", "[sampler]\nthermostat_timescale = -0.5\n"),
+                           "sampler.thermostat_timescale must be positive"),
+    "unknown_arch": (("c.toml", '[model]\narch = "resnet"\n'),
+                     "model.arch must be 'mlp' or 'conv'"),
+    "unknown_key": (("c.json", '{"eae": {"temperature": 1e-8}}'), "unknown key(s) eae.temperature"),
+    "negative_seed": (["--seed", "-1"], "--seed: seed must be an integer in [0, 2**32), got -1"),
+    "huge_seed": (["--seed", str(2**32)], "--seed: seed must be an integer in [0, 2**32)"),
+    # valid settings, but the conv net needs 64×64 images: refused after the data are loaded,
+    # still before the output directory is claimed
+    "conv_on_digits": (("c.toml", '[model]\narch = "conv"\n'), "64×64"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_SETTINGS))
+def test_cli_bad_settings_exit_2_and_write_nothing(tmp_path, capsys, case):
+    args, message = _BAD_SETTINGS[case]
+    if isinstance(args, tuple):
+        path = tmp_path / args[0]
+        path.write_text(args[1])
+        args = ["--config", str(path)]
+    out = tmp_path / "out"
+    assert main([*args, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    if args[0] == "--config" and case != "conv_on_digits":
+        assert f"error: {args[1]}: " in err  # names the file
+    assert not out.exists()  # nothing written
+
+
+def test_out_that_is_a_file_is_refused(tmp_path, capsys):
+    target = tmp_path / "results.txt"
+    target.write_text("keep me")
+    with pytest.raises(RunDirectoryError, match="is a file"):
+        run_images(_small_config(), target, progress=False)
+    assert main(["--out", str(target), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is a file" in err and str(target) in err
+    assert target.read_text() == "keep me"
+    assert main(["--out", str(target / "run"), "--quiet"]) == 2  # below a file: not writable
+    assert "cannot be written" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
 # ------------------------------------------------------------------------- slow (not in CI)
 
 
@@ -505,8 +697,9 @@ def test_celeba_conv_pipeline_end_to_end(tmp_path):
     config = preset("quick", "celeba").replace(
         data=ImageDataConfig(pool_size=3, n_eval=1, n_probe=1),
         ae=AEConfig(steps=4, log_every=2), vae=VAEConfig(steps=4, log_every=2),
-        eae=EAEConfig(inner_steps=2, outer_iterations=2, chain_length=3, mass=1e-8,
-                      n_samples=2, thin=1, chunk_size=2, checkpoint_every=1))
+        eae=EAEConfig(inner_steps=2, outer_iterations=2, n_samples=2, thin=1, chunk_size=2,
+                      checkpoint_every=1),
+        sampler=IMAGE_SAMPLER.replace(chain_length=3, mass=1e-8))
     table = run_images(config, tmp_path / "out", data_path=str(tmp_path / "celeba"),
                        progress=False)
     assert table["latent_dim"] == 256 and table["n_test"] == 1

@@ -26,7 +26,8 @@ _EXPORTS = {
     "train_ae": "trainers", "train_vae": "trainers", "train_eae": "trainers",
     "active_units": "metrics", "linear_probe": "metrics", "mean_image_mse": "metrics",
     "mutual_information": "metrics", "pixel_mse": "metrics",
-    "ImagesConfig": "config", "preset": "config",
+    "ImagesConfig": "config", "SamplerConfig": "config", "load_config": "config",
+    "preset": "config",
     "run_images": "run", "evaluate": "run",
 }
 

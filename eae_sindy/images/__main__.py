@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
-from eae_sindy.images.config import MODELS, preset
+from eae_sindy.images.config import MODELS, load_config, preset
 from eae_sindy.images.datasets import DATASETS, ImageDataError
 from eae_sindy.images.run import format_table, run_images
 
@@ -26,8 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default=",".join(MODELS),
                         help="comma-separated subset of eae,vae,ae (default: all three)")
     parser.add_argument("--preset", default="quick", choices=["quick", "paper"])
+    parser.add_argument("--config", help="JSON or TOML file overriding preset values (sections "
+                        "data, model, ae, vae, eae, sampler; top-level seed)")
     parser.add_argument("--out", help="output directory (default: runs/images-DATASET-PRESET)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="random seed in [0, 2**32) (default: the preset's, 0)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in OUT (finished models are reused)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -37,10 +40,15 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out or f"runs/images-{args.dataset}-{args.preset}")
-    try:
+    try:  # every setting is checked here, before anything is written
         config = preset(args.preset, args.dataset)
+        if args.config:
+            config = load_config(args.config, config)
         if args.seed is not None:
-            config = config.replace(seed=args.seed)
+            try:
+                config = config.replace(seed=args.seed)
+            except ConfigError as error:
+                raise ConfigError(f"--seed: {error}") from None
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
         table = run_images(config, out, models=models, data_path=args.path,
                            preset_name=args.preset, resume=args.resume, progress=not args.quiet)

@@ -14,111 +14,149 @@ Presets are per data set (``preset(name, dataset)``):
            leave their initialisation (the force moves φ by (dt²/m)·∇L per step).
 
 Units: the EAE and AE losses are per-pixel means, the units of the paper's temperatures.
+
+Every section is a :class:`~eae_sindy.settings.Settings` dataclass: each field is checked against
+its annotation (type, allowed values, range) when the object is built, so an invalid setting
+raises :class:`~eae_sindy.errors.ConfigError` naming ``section.field`` before anything runs. The
+Simmering settings are the project's one :class:`~eae_sindy.config.SamplerConfig` (section
+``sampler``, shared with ``python -m eae_sindy.discover``); the image presets use the paper's NHC
+chain of 30 links without velocity re-draws (:data:`IMAGE_SAMPLER`), not the SINDy defaults.
+:func:`load_config` overlays a JSON or TOML file (sections ``data``, ``model``, ``ae``, ``vae``,
+``eae``, ``sampler`` and a top-level ``seed``) on a preset.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from eae_sindy.config import SamplerConfig
 from eae_sindy.errors import ConfigError
+from eae_sindy.settings import NON_NEGATIVE, POSITIVE, SEED, Settings, settings_from_dict
 
 __all__ = [
     "AEConfig",
     "EAEConfig",
+    "IMAGE_SAMPLER",
     "ImageDataConfig",
     "ImageModelConfig",
     "ImagesConfig",
     "MODELS",
+    "SamplerConfig",
     "VAEConfig",
+    "config_from_dict",
+    "load_config",
     "preset",
 ]
 
 MODELS = ("eae", "vae", "ae")
 
+_Pos = Annotated[int, POSITIVE]
+_PosFloat = Annotated[float, POSITIVE]
+Loss = Literal["mse", "bce"]
+"""``eae_sindy.images.losses.LOSSES`` (a test keeps the two equal)."""
+Dataset = Literal["digits", "mnist", "frey", "celeba"]
+"""``eae_sindy.images.datasets.DATASETS`` (a test keeps the two equal)."""
+Output = Literal["sigmoid", "linear", "relu"]
+"""Decoder output activations of ``eae_sindy.images.models`` (a test keeps the two equal)."""
+
 
 @dataclass(frozen=True)
-class ImageDataConfig:
+class ImageDataConfig(Settings, section="data"):
     """``pool_size``: CelebA training images held in memory; ``n_eval``: test images used for
     the metrics (all of them when smaller); ``n_probe``: training images for the linear probe."""
 
-    pool_size: int = 4096
-    n_eval: int = 10000
-    n_probe: int = 5000
+    pool_size: _Pos = 4096
+    n_eval: _Pos = 10000
+    n_probe: _Pos = 5000
 
 
 @dataclass(frozen=True)
-class ImageModelConfig:
+class ImageModelConfig(Settings, section="model"):
     """``arch`` "mlp" (MNIST/Frey/digits) or "conv" (CelebA 64×64×3); ``output``: decoder
     output activation (sigmoid keeps reconstructions in [0, 1])."""
 
-    arch: str = "mlp"
-    latent_dim: int = 64
-    encoder_widths: tuple[int, ...] = (256, 128, 128)
-    decoder_widths: tuple[int, ...] = (64,)
-    output: str = "sigmoid"
+    arch: Literal["mlp", "conv"] = "mlp"
+    latent_dim: _Pos = 64
+    encoder_widths: tuple[_Pos, ...] = (256, 128, 128)
+    decoder_widths: tuple[_Pos, ...] = (64,)
+    output: Output = "sigmoid"
 
 
 @dataclass(frozen=True)
-class AEConfig:
-    steps: int = 10000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    loss: str = "mse"
-    log_every: int = 500
+class AEConfig(Settings, section="ae"):
+    steps: _Pos = 10000
+    batch_size: _Pos = 32
+    learning_rate: _PosFloat = 1e-3
+    loss: Loss = "mse"
+    log_every: _Pos = 500
 
 
 @dataclass(frozen=True)
-class VAEConfig:
-    steps: int = 10000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    likelihood: str = "bernoulli"
-    kl_weight: float = 1.0
-    sigma: float = 0.1
-    log_every: int = 500
+class VAEConfig(Settings, section="vae"):
+    """``kl_weight``: λ of the negative ELBO; ``sigma``: σ of the Gaussian likelihood."""
+
+    steps: _Pos = 10000
+    batch_size: _Pos = 32
+    learning_rate: _PosFloat = 1e-3
+    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    kl_weight: Annotated[float, NON_NEGATIVE] = 1.0
+    sigma: _PosFloat = 0.1
+    log_every: _Pos = 500
 
 
 @dataclass(frozen=True)
-class EAEConfig:
-    """Algorithm 1/2 budget and the Simmering settings (units: per-pixel mean loss)."""
+class EAEConfig(Settings, section="eae"):
+    """Algorithm 1/2 budget (units: per-pixel mean loss): ``outer_iterations`` decoder updates of
+    ``inner_steps`` encoder samples each, then ``n_samples`` collected encoders (every ``thin``-th
+    step, ``chunk_size`` per compiled call). The sampler itself is ``ImagesConfig.sampler``."""
 
-    temperature: float = 1e-8
-    mass: float = 1e-6
-    step_size: float = 1e-5
-    chain_length: int = 30
-    resample_every: int | None = None
-    batch_size: int = 32
-    inner_steps: int = 3126
-    outer_iterations: int = 250
-    learning_rate: float = 1e-3
-    loss: str = "mse"
-    n_samples: int = 1000
-    thin: int = 1
-    chunk_size: int = 50
-    checkpoint_every: int = 10
+    batch_size: _Pos = 32
+    inner_steps: _Pos = 3126
+    outer_iterations: _Pos = 250
+    learning_rate: _PosFloat = 1e-3
+    loss: Loss = "mse"
+    n_samples: _Pos = 1000
+    thin: _Pos = 1
+    chunk_size: _Pos = 50
+    checkpoint_every: _Pos = 10
+
+
+IMAGE_SAMPLER = SamplerConfig(
+    temperature=1e-8, mass=1e-6, step_size=1e-5, chain_length=30, resample_every=None
+)
+"""The paper's image sampler (§A.5.2, MNIST): T = 1e-8, m = 1e-6, dt = 1e-5, one Nosé–Hoover chain
+of 30 links, no velocity re-draws. The presets change only ``temperature`` and ``mass``."""
 
 
 @dataclass(frozen=True)
-class ImagesConfig:
-    dataset: str = "digits"
+class ImagesConfig(Settings):
+    """Everything a ``python -m eae_sindy.images`` run needs."""
+
+    dataset: Dataset = "digits"
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     model: ImageModelConfig = field(default_factory=ImageModelConfig)
     ae: AEConfig = field(default_factory=AEConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
     eae: EAEConfig = field(default_factory=EAEConfig)
-    seed: int = 0
+    sampler: SamplerConfig = field(default_factory=lambda: IMAGE_SAMPLER)
+    seed: Annotated[int, SEED] = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **changes: Any) -> ImagesConfig:
-        return dataclasses.replace(self, **changes)
+    def check(self) -> None:
+        if "bce" in (self.ae.loss, self.eae.loss) and self.model.output != "sigmoid":
+            raise ConfigError("a 'bce' loss needs model.output = 'sigmoid'")
 
 
 def _epochs(epochs: float, n_train: int, batch: int) -> int:
     return max(1, int(round(epochs * n_train / batch)))
+
+
+def _sampler(temperature: float, mass: float) -> SamplerConfig:
+    return IMAGE_SAMPLER.replace(temperature=temperature, mass=mass)
 
 
 # Nominal training-set sizes of the paper's splits (CelebA: the default pool).
@@ -129,53 +167,61 @@ def _paper(dataset: str) -> ImagesConfig:
     n = _N_TRAIN[dataset]
     if dataset == "frey":
         return ImagesConfig(
-            dataset, ImageDataConfig(), ImageModelConfig(),
-            AEConfig(steps=11000, batch_size=n, log_every=500),
-            VAEConfig(steps=100000, batch_size=n, log_every=2000),
-            EAEConfig(temperature=3e-8, batch_size=n, inner_steps=1000, outer_iterations=1500,
-                      n_samples=1000, checkpoint_every=50),
+            dataset=dataset,
+            ae=AEConfig(steps=11000, batch_size=n, log_every=500),
+            vae=VAEConfig(steps=100000, batch_size=n, log_every=2000),
+            eae=EAEConfig(batch_size=n, inner_steps=1000, outer_iterations=1500, n_samples=1000,
+                          checkpoint_every=50),
+            sampler=_sampler(3e-8, 1e-6),
         )
     if dataset == "celeba":
         return ImagesConfig(
-            dataset, ImageDataConfig(pool_size=4096, n_eval=1000, n_probe=1000),
-            ImageModelConfig(arch="conv", latent_dim=256),
-            AEConfig(steps=_epochs(140, n, 32)), VAEConfig(steps=_epochs(70, n, 32)),
-            EAEConfig(temperature=3e-8, inner_steps=5087, outer_iterations=700, n_samples=1000,
-                      chunk_size=10),
+            dataset=dataset,
+            data=ImageDataConfig(pool_size=4096, n_eval=1000, n_probe=1000),
+            model=ImageModelConfig(arch="conv", latent_dim=256),
+            ae=AEConfig(steps=_epochs(140, n, 32)), vae=VAEConfig(steps=_epochs(70, n, 32)),
+            eae=EAEConfig(inner_steps=5087, outer_iterations=700, n_samples=1000, chunk_size=10),
+            sampler=_sampler(3e-8, 1e-6),
         )
     return ImagesConfig(
-        dataset, ImageDataConfig(), ImageModelConfig(),
-        AEConfig(steps=_epochs(140, n, 32)), VAEConfig(steps=_epochs(70, n, 32)),
-        EAEConfig(inner_steps=_epochs(2, n, 32), outer_iterations=250),
+        dataset=dataset,
+        ae=AEConfig(steps=_epochs(140, n, 32)), vae=VAEConfig(steps=_epochs(70, n, 32)),
+        eae=EAEConfig(inner_steps=_epochs(2, n, 32), outer_iterations=250),
+        sampler=_sampler(1e-8, 1e-6),
     )
 
 
 def _quick(dataset: str) -> ImagesConfig:
     if dataset == "digits":
         return ImagesConfig(
-            dataset, ImageDataConfig(n_eval=10000, n_probe=5000),
-            ImageModelConfig(latent_dim=16),
-            AEConfig(steps=4000, batch_size=32, log_every=200),
-            VAEConfig(steps=4000, batch_size=32, log_every=200),
-            EAEConfig(temperature=1e-8, mass=1e-8, step_size=1e-5, batch_size=32,
-                      inner_steps=90, outer_iterations=150, n_samples=200, thin=10,
-                      chunk_size=50, checkpoint_every=25),
+            dataset=dataset,
+            data=ImageDataConfig(n_eval=10000, n_probe=5000),
+            model=ImageModelConfig(latent_dim=16),
+            ae=AEConfig(steps=4000, batch_size=32, log_every=200),
+            vae=VAEConfig(steps=4000, batch_size=32, log_every=200),
+            eae=EAEConfig(batch_size=32, inner_steps=90, outer_iterations=150, n_samples=200,
+                          thin=10, chunk_size=50, checkpoint_every=25),
+            sampler=_sampler(1e-8, 1e-8),
         )
     if dataset == "celeba":
         return ImagesConfig(
-            dataset, ImageDataConfig(pool_size=1024, n_eval=256, n_probe=256),
-            ImageModelConfig(arch="conv", latent_dim=256),
-            AEConfig(steps=400, log_every=100), VAEConfig(steps=400, log_every=100),
-            EAEConfig(temperature=3e-8, mass=1e-8, inner_steps=20, outer_iterations=20,
-                      n_samples=20, thin=5, chunk_size=10, checkpoint_every=5),
+            dataset=dataset,
+            data=ImageDataConfig(pool_size=1024, n_eval=256, n_probe=256),
+            model=ImageModelConfig(arch="conv", latent_dim=256),
+            ae=AEConfig(steps=400, log_every=100), vae=VAEConfig(steps=400, log_every=100),
+            eae=EAEConfig(inner_steps=20, outer_iterations=20, n_samples=20, thin=5,
+                          chunk_size=10, checkpoint_every=5),
+            sampler=_sampler(3e-8, 1e-8),
         )
     full = 1572 if dataset == "frey" else 128
     return ImagesConfig(
-        dataset, ImageDataConfig(n_eval=2000, n_probe=2000), ImageModelConfig(),
-        AEConfig(steps=3000, batch_size=full, log_every=250),
-        VAEConfig(steps=3000, batch_size=full, log_every=250),
-        EAEConfig(temperature=3e-8 if dataset == "frey" else 1e-8, mass=1e-8, batch_size=full,
-                  inner_steps=100, outer_iterations=60, n_samples=100, thin=10, chunk_size=25),
+        dataset=dataset,
+        data=ImageDataConfig(n_eval=2000, n_probe=2000),
+        ae=AEConfig(steps=3000, batch_size=full, log_every=250),
+        vae=VAEConfig(steps=3000, batch_size=full, log_every=250),
+        eae=EAEConfig(batch_size=full, inner_steps=100, outer_iterations=60, n_samples=100,
+                      thin=10, chunk_size=25),
+        sampler=_sampler(3e-8 if dataset == "frey" else 1e-8, 1e-8),
     )
 
 
@@ -190,36 +236,46 @@ def preset(name: str, dataset: str) -> ImagesConfig:
     raise ConfigError(f"unknown preset {name!r}; choose one of paper, quick")
 
 
-def validate(config: ImagesConfig) -> ImagesConfig:
-    """Range checks; :class:`ConfigError` names the field."""
-    checks = {
-        "model.latent_dim": config.model.latent_dim,
-        "data.pool_size": config.data.pool_size, "data.n_eval": config.data.n_eval,
-        "data.n_probe": config.data.n_probe,
-    }
-    for section in ("ae", "vae", "eae"):
-        part = getattr(config, section)
-        for name in ("batch_size", "learning_rate"):
-            checks[f"{section}.{name}"] = getattr(part, name)
-    for name in ("steps", "log_every"):
-        checks[f"ae.{name}"] = getattr(config.ae, name)
-        checks[f"vae.{name}"] = getattr(config.vae, name)
-    for name in ("temperature", "mass", "step_size", "chain_length", "inner_steps",
-                 "outer_iterations", "n_samples", "thin", "chunk_size", "checkpoint_every"):
-        checks[f"eae.{name}"] = getattr(config.eae, name)
-    for name, value in checks.items():
-        if value is None or value <= 0:
-            raise ConfigError(f"{name} must be positive, got {value!r}")
-    if config.model.arch not in ("mlp", "conv"):
-        raise ConfigError(f"model.arch must be 'mlp' or 'conv', got {config.model.arch!r}")
-    for name, value, allowed in (("ae.loss", config.ae.loss, ("mse", "bce")),
-                                 ("eae.loss", config.eae.loss, ("mse", "bce")),
-                                 ("vae.likelihood", config.vae.likelihood,
-                                  ("bernoulli", "gaussian")),
-                                 ("model.output", config.model.output,
-                                  ("sigmoid", "linear", "relu"))):
-        if value not in allowed:
-            raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
-    if "bce" in (config.ae.loss, config.eae.loss) and config.model.output != "sigmoid":
-        raise ConfigError("a 'bce' loss needs model.output = 'sigmoid'")
-    return config
+_SECTIONS = ("data", "model", "ae", "vae", "eae", "sampler")
+
+
+def config_from_dict(values: dict[str, Any], base: ImagesConfig,
+                     source: str = "config") -> ImagesConfig:
+    """``base`` with a nested dict overlaid: sections ``data``, ``model``, ``ae``, ``vae``,
+    ``eae``, ``sampler`` (each a dict of that section's fields) and a top-level ``seed``. Every
+    value is checked; unknown keys and invalid values raise :class:`ConfigError` naming
+    ``source`` and the field."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: the top level must be an object/table")
+    known = (*_SECTIONS, "seed")
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s) {', '.join(map(str, unknown))}; known "
+                          f"top-level keys: {', '.join(known)}")
+    try:
+        changes = {
+            name: value if name == "seed" else settings_from_dict(
+                type(getattr(base, name)), value, getattr(base, name))
+            for name, value in values.items()
+        }
+        return dataclasses.replace(base, **changes)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def load_config(path: str | Path, base: ImagesConfig) -> ImagesConfig:
+    """A JSON (``.json``) or TOML (``.toml``) file overlaid on ``base`` (see
+    :func:`config_from_dict`); :class:`ConfigError` names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ConfigError(f"{path}: not valid {kind}: {error}") from None
+    return config_from_dict(values, base, source=str(path))

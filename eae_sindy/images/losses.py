@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from eae_sindy.images.models import ImageModel
@@ -44,9 +45,12 @@ def reconstruction_loss(model: ImageModel, kind: str = "mse") -> Callable[[Any, 
     return loss
 
 
-def gaussian_kl(mean: jax.Array, log_var: jax.Array) -> jax.Array:
-    """KL(N(mean, e^{log_var}) ‖ N(0, 1)) elementwise."""
-    return 0.5 * (jnp.square(mean) + jnp.exp(log_var) - 1.0 - log_var)
+def gaussian_kl(mean: Any, log_var: Any) -> Any:
+    """KL(N(mean, e^{log_var}) ‖ N(0, 1)) elementwise: the VAE objective's term (JAX arrays) and
+    the evaluation's ``kl`` metric (NumPy arrays, computed by NumPy in their own precision, e.g.
+    float64, instead of JAX's float32)."""
+    xp = np if isinstance(mean, np.ndarray) and isinstance(log_var, np.ndarray) else jnp
+    return 0.5 * (xp.square(mean) + xp.exp(log_var) - 1.0 - log_var)
 
 
 class VAETerms(NamedTuple):

@@ -1,6 +1,10 @@
-"""Figures, the comparison table (Markdown + JSON) and a self-contained HTML report.
+"""Figures, the comparison table (Markdown + JSON) and the report (Markdown + self-contained HTML).
 
-Figures (PNG, also embedded as base64 in ``report.html``):
+The comparison and the report are :mod:`analysis.document` blocks, rendered by its
+``to_markdown`` (``comparison.md``, ``report.md``) and ``to_html`` (``report.html``, figures
+embedded), the same renderer as the SINDy report of :mod:`analysis.report`.
+
+Figures (PNG, ``figures/*.png``, also embedded as base64 in ``report.html``):
 
 * ``reconstructions.png``: test images and each model's reconstruction (AE: its code; VAE: the
   posterior mean; EAE: the ensemble-mean latent of the collected encoders, decoded once);
@@ -15,17 +19,17 @@ Figures (PNG, also embedded as base64 in ``report.html``):
 
 from __future__ import annotations
 
-import base64
-import html
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["comparison_markdown", "write_report"]
+from analysis.document import Block, Heading, Image, Para, Table, to_html, to_markdown
+from eae_sindy.output import atomic_write_bytes, atomic_write_json
+
+__all__ = ["comparison_blocks", "comparison_markdown", "write_report"]
 
 _NAMES = {"eae": "EAE", "vae": "VAE", "ae": "AE"}
 
@@ -36,24 +40,30 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return format(value, spec)
 
 
+_HEADERS = ["model", "test MSE (per pixel)", "active units", "linear probe acc.", "KL (nats)",
+            "MI (nats)", "train time (s)"]
+
+
+def comparison_blocks(table: dict[str, Any]) -> list[Block]:
+    """The Table-1-style comparison: one line on the data, then the table."""
+    latent = table["latent_dim"]
+    rows = [
+        [_NAMES[name], _fmt(row["mse"]), f"{row['active_units']}/{latent}",
+         _fmt(row.get("probe_accuracy"), ".3f"), _fmt(row.get("kl"), ".2f"),
+         _fmt(row.get("mutual_information"), ".2f"), _fmt(row["train_time_s"], ".1f")]
+        for name, row in table["models"].items()
+    ]
+    rows.append(["mean image", _fmt(table["baseline_mse"]), "–", "–", "–", "–", "–"])
+    return [
+        Para(f"Data set: {table['dataset']} ({table['n_test']} test images, latent dim {latent});"
+             f" mean-image baseline MSE {_fmt(table['baseline_mse'])}."),
+        Table(_HEADERS, rows),
+    ]
+
+
 def comparison_markdown(table: dict[str, Any]) -> str:
     """The Table-1-style comparison as Markdown."""
-    lines = [
-        f"Data set: **{table['dataset']}** ({table['n_test']} test images, latent dim "
-        f"{table['latent_dim']}); mean-image baseline MSE {_fmt(table['baseline_mse'])}.",
-        "",
-        "| model | test MSE (per pixel) | active units | linear probe acc. | KL (nats) | "
-        "MI (nats) | train time (s) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, row in table["models"].items():
-        lines.append(
-            f"| {_NAMES[name]} | {_fmt(row['mse'])} | {row['active_units']}/{table['latent_dim']}"
-            f" | {_fmt(row.get('probe_accuracy'), '.3f')} | {_fmt(row.get('kl'), '.2f')} | "
-            f"{_fmt(row.get('mutual_information'), '.2f')} | {_fmt(row['train_time_s'], '.1f')} |"
-        )
-    lines.append(f"| mean image | {_fmt(table['baseline_mse'])} | – | – | – | – | – |")
-    return "\n".join(lines) + "\n"
+    return to_markdown(comparison_blocks(table))
 
 
 # ------------------------------------------------------------------------------------ figures
@@ -168,16 +178,16 @@ def write_report(out: Path, table: dict[str, Any], *, originals: np.ndarray,
                  recons: dict[str, np.ndarray], variances: dict[str, np.ndarray],
                  histories: dict[str, list[dict]], generations: dict[str, np.ndarray] | None,
                  threshold: float = 0.01) -> dict[str, Path]:
-    """Write ``comparison.md``, ``comparison.json``, ``figures/*.png`` and ``report.html``."""
+    """Write ``comparison.md``, ``comparison.json``, ``figures/*.png``, ``report.md`` and
+    ``report.html`` (each atomically); returns them by name."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    markdown = comparison_markdown(table)
+    comparison = comparison_blocks(table)
     paths = {"comparison.md": out / "comparison.md", "comparison.json": out / "comparison.json"}
-    paths["comparison.md"].write_text(markdown)
-    paths["comparison.json"].write_text(json.dumps(table, indent=2))
+    atomic_write_bytes(paths["comparison.md"], to_markdown(comparison).encode())
+    atomic_write_json(paths["comparison.json"], table)
     figures = {
         "reconstructions": (_reconstruction_figure(originals, recons),
                             "Reconstructions of test images (EAE: ensemble-mean latent)."),
@@ -194,34 +204,22 @@ def write_report(out: Path, table: dict[str, Any], *, originals: np.ndarray,
             "Images generated from the EAE ensemble (Algorithm 2, decoder fixed): left, the "
             "first test images decoded under different sampled encoders; right, latents drawn "
             "from a Gaussian fitted to the pooled ensemble latents.")
-    sections = []
+    images: list[Block] = []
     for name, (fig, caption) in figures.items():
-        data = _png(fig)
-        path = out / "figures" / f"{name}.png"
-        path.write_bytes(data)
-        paths[f"figures/{name}.png"] = path
-        sections.append(f'<figure><img src="data:image/png;base64,'
-                        f'{base64.b64encode(data).decode()}" alt="{name}">'
-                        f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(cell.strip())}</td>" for cell in line.strip("|")
-                         .split("|")) + "</tr>"
-        for line in markdown.splitlines()[4:] if line.startswith("|"))
-    header = "".join(f"<th>{html.escape(c.strip())}</th>"
-                     for c in markdown.splitlines()[2].strip("|").split("|"))
-    page = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
-<title>Image autoencoders: {html.escape(table['dataset'])}</title>
-<style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:
-collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:right}}img{{max-width:100%}}
-figcaption{{font-size:90%;color:#444}}</style></head><body>
-<h1>EAE vs VAE vs AE on {html.escape(table['dataset'])}</h1>
-<p>{html.escape(markdown.splitlines()[0].replace('**', ''))}</p>
-<table><tr>{header}</tr>{rows}</table>
-<p>Active units: latent dimensions whose variance across the test set exceeds {threshold}.
-A collapsed unit carries no information about the input.</p>
-{''.join(sections)}
-</body></html>
-"""
+        relative = f"figures/{name}.png"
+        atomic_write_bytes(out / relative, _png(fig))
+        paths[relative] = out / relative
+        images.append(Image(relative, caption))
+    blocks = [
+        Heading(1, f"EAE vs VAE vs AE on {table['dataset']}"),
+        *comparison,
+        Para(f"Active units: latent dimensions whose variance across the test set exceeds "
+             f"{threshold}. A collapsed unit carries no information about the input."),
+        *images,
+    ]
+    paths["report.md"] = out / "report.md"
+    atomic_write_bytes(paths["report.md"], to_markdown(blocks).encode())
     paths["report.html"] = out / "report.html"
-    paths["report.html"].write_text(page)
+    atomic_write_bytes(paths["report.html"],
+                       to_html(blocks, out, f"Image autoencoders: {table['dataset']}").encode())
     return paths

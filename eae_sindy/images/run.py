@@ -14,10 +14,17 @@ Output directory (``OUT``)::
                                  encoder. eae/ensemble.npz: the reduced Algorithm-2 ensemble.
 
 With ``resume=True`` finished models are loaded, unfinished ones continue from their checkpoint.
+
+Nothing is written before everything is known to be valid: the configuration is checked when it
+is built (:class:`~eae_sindy.settings.Settings`), the output directory is checked
+(:func:`eae_sindy.output.check_output`) before the data are loaded, and claimed
+(:func:`~eae_sindy.output.claim_output`: directory + ``config.json``) only once the data and the
+models are known to fit.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -29,9 +36,10 @@ import jax
 import numpy as np
 
 from eae_sindy import __version__
-from eae_sindy.errors import ConfigError, RunDirectoryError
-from eae_sindy.images.config import MODELS, ImagesConfig, validate
+from eae_sindy.errors import ConfigError
+from eae_sindy.images.config import MODELS, ImagesConfig
 from eae_sindy.images.datasets import ImageData, load_dataset
+from eae_sindy.images.losses import gaussian_kl
 from eae_sindy.images.metrics import (
     ACTIVE_THRESHOLD,
     active_units,
@@ -50,7 +58,7 @@ from eae_sindy.images.trainers import (
     train_eae,
     train_vae,
 )
-from eae_sindy.training import atomic_write_bytes
+from eae_sindy.output import atomic_write_bytes, atomic_write_json, check_output, claim_output
 
 __all__ = ["build_models", "evaluate", "run_images"]
 
@@ -58,43 +66,19 @@ N_SHOW = 10
 
 
 def build_models(config: ImagesConfig, image_shape: tuple[int, ...]) -> dict[str, ImageModel]:
-    """The three models of a run; the VAE's encoder has 2·latent outputs."""
+    """The three models of a run; the VAE's encoder has 2·latent outputs. Raises
+    :class:`ConfigError` when ``model.arch`` does not fit the images (conv: 64×64×C only)."""
     m = config.model
     kwargs = dict(encoder_widths=m.encoder_widths, decoder_widths=m.decoder_widths)
-    plain = image_model(m.arch, image_shape, m.latent_dim, output=m.output, **kwargs)
     vae_output = "sigmoid" if config.vae.likelihood == "bernoulli" else m.output
-    vae = image_model(m.arch, image_shape, m.latent_dim, variational=True, output=vae_output,
-                      **kwargs)
+    try:
+        plain = image_model(m.arch, image_shape, m.latent_dim, output=m.output, **kwargs)
+        vae = image_model(m.arch, image_shape, m.latent_dim, variational=True,
+                          output=vae_output, **kwargs)
+    except ValueError as error:
+        raise ConfigError(f"model.arch = {m.arch!r} does not fit the {config.dataset} images "
+                          f"{tuple(image_shape)}: {error}") from None
     return {"eae": plain, "vae": vae, "ae": plain}
-
-
-def _prepare_output(out: Path, record: dict[str, Any], resume: bool) -> None:
-    config_file = out / "config.json"
-    if config_file.exists():
-        try:
-            stored = json.loads(config_file.read_text())
-        except json.JSONDecodeError as error:
-            raise RunDirectoryError(f"{config_file}: unreadable ({error}); choose another "
-                                    "--out") from None
-        wanted = json.loads(json.dumps(record))
-        for d in (stored, wanted):
-            d.pop("package_version", None)
-        if stored != wanted:
-            changed = sorted(k for k in set(stored) | set(wanted)
-                             if stored.get(k) != wanted.get(k))
-            raise RunDirectoryError(
-                f"{out} holds a different run (differs in: {', '.join(changed)}); nothing was "
-                "overwritten. Choose another --out, or delete that directory.")
-        if not resume:
-            raise RunDirectoryError(
-                f"{out} already holds this run; pass --resume to continue it (nothing was "
-                "overwritten), or choose another --out.")
-        return
-    if out.exists() and any(out.iterdir()):
-        raise RunDirectoryError(f"{out} is not empty and holds no image run (no config.json); "
-                                "nothing was overwritten. Choose another --out.")
-    out.mkdir(parents=True, exist_ok=True)
-    config_file.write_text(json.dumps(record, indent=2))
 
 
 def _json_default(value: Any) -> Any:
@@ -139,7 +123,7 @@ def evaluate(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray | Non
         shown = recon[:N_SHOW]
         if trained.kind == "vae":
             mean, log_var = stats[:, :latent].astype(np.float64), stats[:, latent:]
-            kl = 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)
+            kl = gaussian_kl(mean, log_var)
             metrics["kl"] = float(np.mean(np.sum(kl, axis=1)))
             metrics["kl_per_unit"] = np.mean(kl, axis=0)
             metrics["mutual_information"] = mutual_information(mean[:1000], log_var[:1000], seed)
@@ -154,10 +138,12 @@ def evaluate(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray | Non
 
 
 def _save_final(directory: Path, trained: TrainedModel) -> None:
+    if trained.ensemble is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **trained.ensemble._asdict())
+        atomic_write_bytes(directory / "ensemble.npz", buffer.getvalue())
     atomic_write_bytes(directory / "final.msgpack", flax.serialization.to_bytes(
         jax.device_get({"encoder": trained.enc_params, "decoder": trained.dec_params})))
-    if trained.ensemble is not None:
-        np.savez(directory / "ensemble.npz", **trained.ensemble._asdict())
 
 
 def _load_final(directory: Path, kind: str, model: ImageModel, key: jax.Array) -> TrainedModel:
@@ -195,8 +181,13 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
                resume: bool = False, progress: bool = True,
                data: ImageData | None = None) -> dict[str, Any]:
     """Train and compare ``models`` on ``config.dataset``; returns the comparison table (also in
-    ``OUT/comparison.json``). ``data`` overrides loading (tests)."""
-    validate(config)
+    ``OUT/comparison.json``). ``data`` overrides loading (tests).
+
+    Raises (before anything is written): :class:`ConfigError` (unknown model, an architecture
+    that does not fit the images), :class:`~eae_sindy.errors.RunDirectoryError` (``out`` is a
+    file, not writable, holds another run, ...), ``ImageDataError`` (bad data path or file)."""
+    if not isinstance(config, ImagesConfig):
+        raise ConfigError(f"run_images needs an ImagesConfig, got {type(config).__name__}")
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ConfigError(f"--models: unknown model(s) {', '.join(unknown) or '(none)'}; "
@@ -206,16 +197,17 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
     record = {**config.to_dict(), "models": list(models), "data_path": data_path,
               "preset": preset_name, "package_version": __version__}
     started = time.perf_counter()
-    if data is None:  # load (and fail on a bad path) before touching the output directory
+    check_output(out, record, resume=resume)  # refuse a bad --out before the (slow) data load
+    if data is None:
         data = load_dataset(config.dataset, data_path, config.seed,
                             pool_size=config.data.pool_size, n_eval=config.data.n_eval)
-    _prepare_output(out, record, resume)
+    built = build_models(config, data.image_shape)
+    claim_output(out, record, resume=resume)
     x_eval, y_eval = data.x_test[:config.data.n_eval], _head(data.y_test, config.data.n_eval)
     # the probe needs labels; without them no probe latents are computed at all
     x_probe = data.x_train[:config.data.n_probe] if data.has_labels else None
     y_probe = _head(data.y_train, config.data.n_probe)
     baseline = mean_image_mse(data.x_train, x_eval)
-    built = build_models(config, data.image_shape)
     key = jax.random.PRNGKey(config.seed)
     keys = dict(zip(MODELS, jax.random.split(key, len(MODELS)), strict=True))
     results: dict[str, dict[str, Any]] = {}
@@ -235,11 +227,11 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
                                     workdir=directory, progress=progress)
             else:
                 trained = train_eae(built[kind], data.x_train, x_eval, config.eae, keys[kind],
-                                    x_probe=x_probe, workdir=directory, progress=progress)
+                                    sampler=config.sampler, x_probe=x_probe,
+                                    workdir=directory, progress=progress)
             _save_final(directory, trained)
         metrics, shown = evaluate(trained, x_eval, y_eval, x_probe, y_probe, seed=config.seed)
-        (directory / "metrics.json").write_text(
-            json.dumps(metrics, indent=2, default=_json_default))
+        atomic_write_json(directory / "metrics.json", metrics, default=_json_default)
         results[kind] = {k: metrics.get(k) for k in
                          ("mse", "active_units", "probe_accuracy", "kl", "mutual_information",
                           "train_time_s")}

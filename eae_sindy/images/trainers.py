@@ -9,8 +9,10 @@
   ``sample_batch`` and the per-encoder ``summarize``, and reduces the collected summaries in a
   streaming sink (:class:`EnsembleAccumulator`), so the ensemble never has to fit in memory.
 
-Every trainer returns a :class:`TrainedModel`; checkpoints are written atomically and a rerun
-with the same checkpoint path continues where the previous run stopped.
+Every trainer returns a :class:`TrainedModel`. With a ``workdir`` all three keep
+``checkpoint.msgpack`` and ``history.json`` there (:func:`_resume`: written atomically; a rerun
+with the same ``workdir`` continues where the previous run stopped, a damaged checkpoint is a
+:class:`~eae_sindy.errors.RunDirectoryError`).
 """
 
 from __future__ import annotations
@@ -23,21 +25,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from eae_sindy.config import SamplerConfig
 from eae_sindy.eae import entropic_autoencoder
 from eae_sindy.errors import SamplerDivergedError
 from eae_sindy.images.config import AEConfig, EAEConfig, VAEConfig
 from eae_sindy.images.losses import reconstruction_loss, vae_terms
 from eae_sindy.images.metrics import LatentMoments
 from eae_sindy.images.models import ImageModel
-from eae_sindy.simmering import simmering
-from eae_sindy.training import atomic_write_bytes, load_checkpoint, run_collection, run_training
+from eae_sindy.output import atomic_write_json
+from eae_sindy.training import resume_from, run_collection, run_training, save_checkpoint
 
 __all__ = [
     "EnsembleAccumulator",
@@ -93,6 +95,19 @@ def batch_sampler(x_train: jax.Array, batch_size: int) -> Callable[[jax.Array], 
 # ------------------------------------------------------------------------- history / checkpoint
 
 
+def _resume(workdir: str | os.PathLike | None, template: Any
+            ) -> tuple[Any, Path | None, Path | None]:
+    """``(state, checkpoint_path, history_path)`` of a trainer: without ``workdir`` the fresh
+    ``template`` and no files; with one, the state of ``workdir/checkpoint.msgpack`` when it
+    exists (:func:`eae_sindy.training.resume_from`), else ``template``."""
+    if workdir is None:
+        return template, None, None
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    checkpoint = workdir / "checkpoint.msgpack"
+    return resume_from(checkpoint, template), checkpoint, workdir / "history.json"
+
+
 def _read_history(path: Path | None, keep: Callable[[dict], bool]) -> list[dict]:
     if path is None or not path.exists():
         return []
@@ -101,7 +116,7 @@ def _read_history(path: Path | None, keep: Callable[[dict], bool]) -> list[dict]
 
 def _write_history(path: Path | None, history: list[dict]) -> None:
     if path is not None:
-        atomic_write_bytes(path, json.dumps(history).encode())
+        atomic_write_json(path, history)
 
 
 # ---------------------------------------------------------------------------------- AE and VAE
@@ -122,13 +137,7 @@ def _fit_adam(loss_fn, params, x_train, *, steps, batch_size, learning_rate, key
     # small runs on a busy CPU)
     state = jax.jit(lambda p, k: AdamState(p, optimizer.init(p), k, jnp.zeros((), jnp.int32)))(
         params, key)
-    checkpoint = history_file = None
-    if workdir is not None:
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
-        checkpoint, history_file = workdir / "checkpoint.msgpack", workdir / "history.json"
-        if checkpoint.exists():
-            state = flax.serialization.from_bytes(state, checkpoint.read_bytes())
+    state, checkpoint, history_file = _resume(workdir, state)
     done = int(state.step)
     history = _read_history(history_file, lambda row: row["step"] <= done)
     sample = batch_sampler(jnp.asarray(x_train), batch_size)
@@ -160,7 +169,7 @@ def _fit_adam(loss_fn, params, x_train, *, steps, batch_size, learning_rate, key
             row["elapsed_s"] = time.perf_counter() - started
             history.append(row)
             if checkpoint is not None:
-                atomic_write_bytes(checkpoint, flax.serialization.to_bytes(jax.device_get(state)))
+                save_checkpoint(checkpoint, state)
                 _write_history(history_file, history)
             bar.set_postfix(loss=f"{row['loss']:.4g}")
             bar.update(row["step"] - bar.n)
@@ -238,10 +247,12 @@ class EnsembleAccumulator:
 
 
 def build_eae(model: ImageModel, x_train: jax.Array, config: EAEConfig,
-              x_eval: jax.Array | None = None, x_probe: jax.Array | None = None):
-    """The image EAE: ``entropic_autoencoder`` with the per-pixel ``config.loss``, minibatches from
-    ``x_train`` and (when ``x_eval`` is given) a summary of each collected encoder: its latents of
-    ``x_eval`` and ``x_probe`` and its reconstruction MSE on ``x_eval``."""
+              x_eval: jax.Array | None = None, x_probe: jax.Array | None = None, *,
+              sampler: SamplerConfig):
+    """The image EAE: ``entropic_autoencoder`` with the per-pixel ``config.loss``, the Simmering
+    algorithm of ``sampler`` (``sampler.build()``), minibatches from ``x_train`` and (when
+    ``x_eval`` is given) a summary of each collected encoder: its latents of ``x_eval`` and
+    ``x_probe`` and its reconstruction MSE on ``x_eval``."""
     loss = reconstruction_loss(model, config.loss)
     summarize = None
     if x_eval is not None:
@@ -253,30 +264,23 @@ def build_eae(model: ImageModel, x_train: jax.Array, config: EAEConfig,
             return {"z": z, "z_probe": model.encode(enc_params, probe),
                     "mse": jnp.mean(jnp.square(x_hat - x_eval))}
 
-    sampler = simmering(config.temperature, config.mass, config.step_size,
-                        chain_length=config.chain_length, resample_every=config.resample_every)
-    return entropic_autoencoder(loss, sampler, optax.adam(config.learning_rate),
+    return entropic_autoencoder(loss, sampler.build(), optax.adam(config.learning_rate),
                                 batch_sampler(x_train, config.batch_size), config.inner_steps,
                                 summarize)
 
 
 def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config: EAEConfig,
-              key: jax.Array, *, x_probe: np.ndarray | None = None,
+              key: jax.Array, *, sampler: SamplerConfig, x_probe: np.ndarray | None = None,
               workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
-    """Algorithm 1 (K outer × M inner Simmering steps) then Algorithm 2 (``n_samples`` encoders,
-    every ``thin``-th step, decoder fixed), through :mod:`eae_sindy.training`."""
+    """Algorithm 1 (K outer × M inner Simmering steps with the ``sampler`` settings) then
+    Algorithm 2 (``n_samples`` encoders, every ``thin``-th step, decoder fixed), through
+    :mod:`eae_sindy.training`."""
     x_eval = jnp.asarray(x_eval)
     x_probe_dev = None if x_probe is None else jnp.asarray(x_probe)
-    eae = build_eae(model, jnp.asarray(x_train), config, x_eval, x_probe_dev)
+    eae = build_eae(model, jnp.asarray(x_train), config, x_eval, x_probe_dev, sampler=sampler)
     key_init, key_eae = jax.random.split(key)
     state = jax.jit(lambda k1, k2: eae.init(*model.init(k1), k2))(key_init, key_eae)
-    checkpoint = history_file = None
-    if workdir is not None:
-        workdir = Path(workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
-        checkpoint, history_file = workdir / "checkpoint.msgpack", workdir / "history.json"
-        if checkpoint.exists():
-            state = load_checkpoint(checkpoint, state)
+    state, checkpoint, history_file = _resume(workdir, state)
     done = int(state.iteration)
     history = _read_history(history_file, lambda row: row["iteration"] < done)
 

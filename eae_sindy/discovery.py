@@ -1,0 +1,491 @@
+"""The method on arrays in memory: :func:`fit` trains an EAE with the SINDy loss and collects its
+encoder ensemble, returning a :class:`Discovery` — the distribution over governing equations with
+the run's metadata — that prints, exports to pysindy, saves, reports, and loads back
+(:func:`load`).
+
+Pipeline of :func:`fit`: split (train/validation drawn at random from the first 90 % of snapshots,
+test = the last 10 %) → train (Algorithm 1) → collect encoders (Algorithm 2), each evaluated on the
+test data. ``python -m eae_sindy.discover`` is a thin shell around it (data → fit → save → report);
+the run-directory format belongs to ``analysis.rundir``.
+
+Example::
+
+    import eae_sindy
+    found = eae_sindy.fit(x, dx, t, config=eae_sindy.preset("quick"), seed=1)
+    found.print()                          # (x0)' = 0.437±0.035 x1 + ...
+    model = found.to_pysindy()             # the ensemble-mean model as a pysindy.SINDy
+    found.save("runs/mine"); found.report("runs/mine")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from analysis.rundir import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    METRICS_COLUMNS,
+    METRICS_FILE,
+    MetricsLog,
+    RunData,
+    load_run,
+    read_metrics,
+    write_run,
+)
+from eae_sindy import __version__
+from eae_sindy.config import DiscoverConfig, config_from_dict, preset
+from eae_sindy.eae import EAEState, entropic_autoencoder
+from eae_sindy.errors import ConfigError
+from eae_sindy.models import mlp_autoencoder
+from eae_sindy.output import check_output, claim_output
+from eae_sindy.sindy import (
+    SindyLibrary,
+    polynomial_sine_library,
+    sindy_loss,
+    sindy_terms,
+    solve_coefficients,
+)
+from eae_sindy.training import resume_from, run_collection, run_training
+from simulators import DatasetError
+
+__all__ = ["Discovery", "Plan", "fit", "load", "plan", "run_record", "split_indices"]
+
+
+# --------------------------------------------------------------------------------------------
+# Planning: everything that can be refused, before anything is computed or written
+# --------------------------------------------------------------------------------------------
+def split_indices(
+    n_snapshots: int, n_train: int, n_val: int, test_fraction: float, seed: int
+) -> dict[str, np.ndarray]:
+    """The reference split: test = the last ``test_fraction`` of the snapshots (time order);
+    train and validation drawn at random, without overlap, from the rest. Requests larger than
+    what is available are shrunk proportionally."""
+    n_test = max(1, int(round(test_fraction * n_snapshots)))
+    n_first = n_snapshots - n_test
+    if n_first < 2:
+        raise ConfigError(f"data has only {n_snapshots} snapshots: too few to split")
+    if n_train + n_val > n_first:
+        scale = n_first / (n_train + n_val)
+        n_train = max(1, int(n_train * scale))
+        n_val = min(int(n_val * scale), n_first - n_train)
+    permutation = np.random.default_rng(seed).permutation(n_first)
+    return {
+        "train": np.sort(permutation[:n_train]),
+        "val": np.sort(permutation[n_train : n_train + n_val]),
+        "test": np.arange(n_first, n_snapshots),
+    }
+
+
+class Plan(NamedTuple):
+    """The split and the library of a run, checked against its budget."""
+
+    split: dict[str, np.ndarray]
+    library: SindyLibrary
+
+
+def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> Plan:
+    """Split ``n_snapshots`` and build the library; refuse batch sizes the split cannot feed and
+    least-squares fits that are underdetermined (:class:`ConfigError` naming ``where``)."""
+    d, batch = config.data, config.train.batch_size
+    split = split_indices(n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed)
+    library = polynomial_sine_library(
+        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+    )
+    if len(split["train"]) < batch:
+        raise ConfigError(
+            f"train.batch_size = {batch} exceeds the {len(split['train'])} training snapshots "
+            f"of {where}; lower train.batch_size"
+        )
+    if min(len(split["test"]), batch) < library.n_terms and config.sindy.ridge == 0:
+        raise ConfigError(
+            f"the least-squares fit of {library.n_terms} library terms needs at least that many "
+            f"snapshots per batch and in the test set (batch {batch}, test "
+            f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
+        )
+    return Plan(split, library)
+
+
+def run_record(config: DiscoverConfig, data_path: str | None = None) -> dict[str, Any]:
+    """What ``config.json`` holds: the full configuration, where the data came from (a file, or
+    None for simulated data and arrays) and the package version."""
+    return {**config.to_dict(), "data_path": data_path, "package_version": __version__}
+
+
+def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``x``, ``dx`` as float32 (n_snapshots, n_features) and ``t`` as float64, validated."""
+    arrays = {}
+    for name, value in (("x", x), ("dx", dx)):
+        try:
+            array = np.asarray(value)
+        except Exception as error:  # noqa: BLE001 - anything that is not array-like
+            raise DatasetError(f"{name}: not an array ({error})") from None
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+            raise DatasetError(
+                f"{name}: expected a 2-D numeric array (n_snapshots, n_features), got shape "
+                f"{array.shape} of dtype {array.dtype}"
+            )
+        if not np.isfinite(array).all():
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+            raise DatasetError(f"{name}: contains non-finite values (first at index {first})")
+        arrays[name] = array.astype(np.float32)
+    if arrays["dx"].shape != arrays["x"].shape:
+        raise DatasetError(
+            f"dx: shape {arrays['dx'].shape} does not match x shape {arrays['x'].shape}"
+        )
+    n = arrays["x"].shape[0]
+    times = np.arange(n, dtype=np.float64) if t is None else np.asarray(t, np.float64)
+    if times.shape != (n,) or not np.isfinite(times).all():
+        raise DatasetError(f"t: expected {n} finite times (one per snapshot), got shape "
+                           f"{times.shape}")
+    return arrays["x"], arrays["dx"], times
+
+
+# --------------------------------------------------------------------------------------------
+# Training and collection
+# --------------------------------------------------------------------------------------------
+def _pca_signal(x: np.ndarray, k: int = 3) -> np.ndarray:
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return (centred @ vt[:k].T).astype(np.float32)
+
+
+def _concatenate(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    return {
+        name: np.concatenate([np.asarray(c[name], np.float32) for c in chunks])
+        for name in chunks[0]
+    }
+
+
+def _train_and_collect(
+    x: np.ndarray,
+    dx: np.ndarray,
+    t: np.ndarray,
+    config: DiscoverConfig,
+    the_plan: Plan,
+    record: dict[str, Any],
+    *,
+    grid_shape: tuple[int, ...],
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> Discovery:
+    started = time.perf_counter()
+    split, library = the_plan
+    tc, sc = config.train, config.sindy
+    x_train, dx_train = jnp.asarray(x[split["train"]]), jnp.asarray(dx[split["train"]])
+    test_x, test_dx = x[split["test"]], dx[split["test"]]
+    test = {"x": jnp.asarray(test_x), "dx": jnp.asarray(test_dx)}
+    n_eval = min(tc.n_eval, len(split["test"]))
+
+    m = config.model
+    model = mlp_autoencoder(
+        x.shape[1], m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
+    )
+    weights = dict(
+        lambda_x=sc.lambda_x, lambda_dx=sc.lambda_dx, ridge=sc.ridge, reduction=sc.reduction
+    )
+    loss_fn = sindy_loss(model.encode, model.decode, library, **weights)
+    n_train = x_train.shape[0]
+
+    def sample_batch(key):
+        index = jax.random.randint(key, (tc.batch_size,), 0, n_train)
+        return {"x": x_train[index], "dx": dx_train[index]}
+
+    x_norm = jnp.sum(test["x"] ** 2)
+    dx_norm = jnp.sum(test["dx"] ** 2)
+    if sc.fit_on == "all":
+        fit_index = np.sort(np.concatenate([split["train"], split["val"], split["test"]]))
+        fit_data = {"x": jnp.asarray(x[fit_index]), "dx": jnp.asarray(dx[fit_index])}
+
+    def fitted_xi(enc_params, terms):
+        if sc.fit_on == "test":
+            return terms.xi
+        z, dz = jax.jvp(lambda v: model.encode(enc_params, v), (fit_data["x"],), (fit_data["dx"],))
+        return solve_coefficients(library.evaluate(z), dz, sc.ridge)
+
+    def summarize(enc_params, dec_params):
+        terms = sindy_terms(
+            model.encode, model.decode, library, enc_params, dec_params, test, **weights
+        )
+        return {
+            "xi": fitted_xi(enc_params, terms),
+            "xi_test": terms.xi,
+            "loss": terms.loss,
+            "z": terms.z[:n_eval],
+            "dz": terms.dz[:n_eval],
+            "x_relative_mse": jnp.sum((test["x"] - terms.x_hat) ** 2) / x_norm,
+            "dx_relative_mse": jnp.sum((test["dx"] - terms.dx_hat) ** 2) / dx_norm,
+        }
+
+    eae = entropic_autoencoder(
+        loss_fn,
+        config.sampler.build(),
+        optax.adam(tc.learning_rate),
+        sample_batch,
+        tc.inner_steps,
+        summarize,
+    )
+    key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
+    state = eae.init(*model.init(key_model), key_eae)
+    checkpoint = metrics_file = None
+    if checkpoint_dir is not None:
+        checkpoint, metrics_file = checkpoint_dir / CHECKPOINT_FILE, checkpoint_dir / METRICS_FILE
+        state = resume_from(checkpoint, state)
+        if int(state.iteration):
+            print(f"resuming {checkpoint_dir} from outer iteration {int(state.iteration)}",
+                  file=sys.stderr)
+
+    rows: list[dict[str, float]] = []
+    training_started = time.perf_counter()
+    log = MetricsLog(metrics_file, int(state.iteration)) if metrics_file else None
+    try:
+        state, stopped = run_training(
+            eae,
+            state,
+            num_outer=tc.outer_iterations,
+            grad_tol=tc.grad_tol,
+            checkpoint_path=checkpoint,
+            checkpoint_every=tc.checkpoint_every,
+            on_iteration=log or rows.append,
+            progress=progress,
+        )
+    finally:
+        if log is not None:
+            log.close()
+    train_time = time.perf_counter() - training_started
+    if metrics_file is not None:
+        metrics = read_metrics(metrics_file)
+    else:
+        metrics = {c: np.array([r[c] for r in rows], np.float64) for c in METRICS_COLUMNS}
+    val_loss = None  # JSON null when there is no validation split
+    if len(split["val"]):
+        val = {"x": jnp.asarray(x[split["val"]]), "dx": jnp.asarray(dx[split["val"]])}
+        val_loss = float(jax.jit(loss_fn)(state.sampler.position, state.decoder, val))
+
+    chunks: list[dict[str, Any]] = []
+    state = run_collection(
+        eae,
+        state,
+        num_samples=tc.n_samples,
+        thin=tc.thin,
+        chunk_size=tc.chunk_size,
+        sink=chunks.append,
+        progress=progress,
+    )
+    ensemble = _concatenate(chunks)
+    times = t[split["test"]]
+    examples = np.linspace(0, len(test_x) - 1, min(tc.n_examples, len(test_x))).astype(int)
+    x_examples = test["x"][examples]
+    recon = model.decode(state.decoder, model.encode(state.sampler.position, x_examples))
+    run = RunData(
+        **ensemble,
+        terms=library.terms,
+        poly_order=library.poly_order,
+        include_sine=library.include_sine,
+        t=times[:n_eval],
+        data_signal=_pca_signal(test_x),
+        t_data_signal=times,
+        x_examples=np.asarray(x_examples, np.float32),
+        x_recon_examples=np.asarray(recon, np.float32),
+        dt=float(np.median(np.diff(times))) if len(times) > 1 else float(config.data.dt),
+        grid_shape=tuple(grid_shape),
+        temperature=config.sampler.temperature,
+        xi_fit_on=sc.fit_on,
+        package_version=__version__,
+        metrics=metrics,
+        training={
+            "outer_iterations": int(state.iteration),
+            "stopped": stopped,
+            "train_time_s": train_time,
+            "validation_loss": val_loss,
+            "wall_time_s": time.perf_counter() - started,
+        },
+        config=record,
+    )
+    return Discovery(run, config, state)
+
+
+def fit(
+    x: Any,
+    dx: Any,
+    t: Any = None,
+    *,
+    config: DiscoverConfig | None = None,
+    seed: int | None = None,
+    grid_shape: tuple[int, ...] | None = None,
+    data_path: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Discovery:
+    """Discover the latent governing equations of snapshots ``x`` with time derivatives ``dx``.
+
+    Args:
+      x, dx: (n_snapshots, n_features) arrays (numpy or JAX; stored as float32), in time order.
+      t: (n_snapshots,) times; default ``0, 1, 2, ...`` (periods are then in snapshots).
+      config: the settings (default: ``preset("quick")``); ``config.data`` supplies only the
+        split sizes here.
+      seed: overrides ``config.seed`` (an integer in [0, 2**32)).
+      grid_shape: shape one snapshot reshapes to, for the report's images (default flat).
+      data_path: the file the arrays were read from, recorded in ``config.json`` (None: arrays).
+      checkpoint_dir: where to keep ``checkpoint.msgpack`` and ``metrics.csv`` while training;
+        the directory is claimed for this run (``config.json``) like ``discover``'s ``--out``.
+      resume: continue from the checkpoint in ``checkpoint_dir``.
+      progress: show progress bars.
+
+    Returns:
+      A :class:`Discovery`.
+
+    Raises:
+      DatasetError: the arrays are not 2-D, finite, of matching shapes.
+      ConfigError: a setting or the budget does not fit the data.
+      RunDirectoryError: ``checkpoint_dir`` cannot be used.
+      SamplerDivergedError: the sampler diverged (the last good checkpoint is kept).
+    """
+    config = config or preset("quick")
+    if seed is not None:
+        config = config_from_dict({"seed": seed}, base=config, source="seed")
+    x, dx, t = _as_data(x, dx, t)
+    the_plan = plan(config, x.shape[0], data_path or "the data")
+    record = run_record(config, data_path)
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        claim_output(checkpoint_dir, record, resume=resume)
+    return _train_and_collect(
+        x,
+        dx,
+        t,
+        config,
+        the_plan,
+        record,
+        grid_shape=grid_shape or (x.shape[1],),
+        checkpoint_dir=checkpoint_dir,
+        progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The result
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Discovery:
+    """A distribution over governing equations ż = Θ(z) Ξ: one Ξ per sampled encoder.
+
+    Attributes:
+      run: everything a run directory holds (``analysis.rundir.RunData``): ``xi`` (n_samples,
+        n_terms, latent_dim), latent codes, errors, training curve, metadata.
+      config: the settings of the run (None for a run directory not written by eae-sindy).
+      state: the final training state (in memory after :func:`fit`; None after :func:`load`).
+    """
+
+    run: RunData
+    config: DiscoverConfig | None = None
+    state: EAEState | None = None
+
+    @property
+    def xi(self) -> np.ndarray:
+        return self.run.xi
+
+    @property
+    def term_names(self) -> list[str]:
+        return self.run.term_names
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """What ``summary.json`` holds: coefficient quantiles, test errors, training facts."""
+        return self.run.summary
+
+    def equations(self, threshold: float = 0.1, precision: int = 3) -> list[str]:
+        """The ensemble-mean equations in pysindy's format, each coefficient with its standard
+        deviation over the ensemble; terms with |mean| < ``threshold`` are left out."""
+        mean, std = self.xi.mean(axis=0), self.xi.std(axis=0)
+        lines = []
+        for j in range(self.run.latent_dim):
+            parts = [
+                f"{mean[k, j]:.{precision}f}±{std[k, j]:.{precision}f} {name}"
+                for k, name in enumerate(self.term_names)
+                if abs(mean[k, j]) >= threshold
+            ]
+            body = " + ".join(parts).replace("+ -", "- ") if parts else f"{0:.{precision}f}"
+            lines.append(f"(x{j})' = {body}")
+        return lines
+
+    def print(self, threshold: float = 0.1, precision: int = 3) -> None:
+        """Print :meth:`equations` (like ``pysindy.SINDy.print``)."""
+        for line in self.equations(threshold, precision):
+            print(line)
+
+    def to_pysindy(self, statistic: str = "mean"):
+        """One model of the ensemble as a fitted ``pysindy.SINDy``: the ``"mean"`` or
+        ``"median"`` Ξ, or member ``int`` of the ensemble."""
+        from analysis.interop import to_pysindy
+
+        if isinstance(statistic, int):
+            xi = self.xi[statistic]
+        elif statistic in ("mean", "median"):
+            xi = getattr(np, statistic)(self.xi, axis=0)
+        else:
+            raise ValueError(f"statistic must be 'mean', 'median' or a member index, got "
+                             f"{statistic!r}")
+        return to_pysindy(np.asarray(xi, np.float64), self.term_names,
+                          poly_order=self.run.poly_order, include_sine=self.run.include_sine)
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the run directory (``ensemble.h5``, ``summary.json``, ``metrics.csv``,
+        ``config.json``; docs/run_directory.md). A directory holding a different run is refused
+        (``RunDirectoryError``); saving again into this run's directory overwrites its files."""
+        directory = Path(directory)
+        record = self.run.config
+        if record is not None:
+            if (directory / CONFIG_FILE).exists():
+                check_output(directory, record, resume=True)
+            else:
+                claim_output(directory, record, resume=False)
+        write_run(directory, self.run)
+        self.run = dataclasses.replace(self.run, run_dir=directory)
+        return directory
+
+    def report(self, directory: str | os.PathLike | None = None, *, threshold: float = 0.1
+               ) -> dict[str, Path]:
+        """Write the analysis report (``report.html``, ``report.md``, ``analysis.json``,
+        figures) into ``directory``, saving the run there first when it is not there yet.
+        Default: the directory the run was saved to or loaded from."""
+        from analysis.report import write_report
+
+        if directory is None:
+            if self.run.run_dir is None:
+                raise ValueError("this Discovery is not saved yet: pass a directory")
+            directory = self.run.run_dir
+        directory = Path(directory)
+        if self.run.run_dir is None or self.run.run_dir.resolve() != directory.resolve():
+            self.save(directory)
+        return write_report(directory, threshold=threshold)
+
+    def __repr__(self) -> str:
+        where = f", saved in {self.run.run_dir}" if self.run.run_dir else ""
+        return (f"Discovery({self.run.n_samples} encoders, latent_dim {self.run.latent_dim}, "
+                f"{len(self.term_names)} terms{where})")
+
+
+def load(directory: str | os.PathLike) -> Discovery:
+    """The :class:`Discovery` saved in a run directory (``analysis.ReportError`` names what is
+    wrong with a damaged or foreign directory)."""
+    run = load_run(directory)
+    config = None
+    if run.config is not None:
+        values = {k: v for k, v in run.config.items() if k in DiscoverConfig.__dataclass_fields__}
+        try:
+            config = config_from_dict(values, base=DiscoverConfig(), source=CONFIG_FILE)
+        except ConfigError:
+            config = None
+    return Discovery(run, config)
