@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-import eae_sindy.discover as discover_module
+import eae_sindy.discovery as discovery_module
 from eae_sindy.config import (
     DataConfig,
     ModelConfig,
@@ -15,7 +15,8 @@ from eae_sindy.config import (
     load_config,
     preset,
 )
-from eae_sindy.discover import discover, main, split_indices
+from eae_sindy.discover import discover, main
+from eae_sindy.discovery import split_indices
 from eae_sindy.errors import ConfigError, RunDirectoryError
 from simulators.lambda_omega import generate_dataset
 
@@ -94,7 +95,7 @@ def test_split_is_reference_like():
 
 def test_discover_writes_documented_files(tmp_path, tiny_data):
     out = tmp_path / "run"
-    summary = discover(TINY, out, data_path=tiny_data, progress=False, report=False)
+    found = discover(TINY, out, data_path=tiny_data, progress=False, report=False)
     for name in ("config.json", "metrics.csv", "checkpoint.msgpack", "ensemble.h5", "summary.json"):
         assert (out / name).exists(), name
     with h5py.File(out / "ensemble.h5") as f:
@@ -107,7 +108,7 @@ def test_discover_writes_documented_files(tmp_path, tiny_data):
         xi = f["xi"][...]
     assert np.all(np.isfinite(xi)) and xi.std(axis=0).max() > 0
     stored = json.loads((out / "summary.json").read_text())
-    assert stored == json.loads(json.dumps(summary))
+    assert stored == json.loads(json.dumps(found.summary))
     assert stored["training"]["validation_loss"] > 0
     np.testing.assert_allclose(
         stored["coefficients"]["x1'"]["x0"]["mean"], xi[:, 0, 1].mean(), rtol=1e-5
@@ -132,7 +133,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_data
     discover(TINY, straight, data_path=tiny_data, progress=False, report=False)
 
     interrupted = tmp_path / "interrupted"
-    real = discover_module.run_training
+    real = discovery_module.run_training
 
     def stop_after_two(eae, state, **kwargs):
         inner = kwargs.pop("on_iteration")
@@ -144,11 +145,11 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_data
 
         return real(eae, state, on_iteration=on_iteration, **kwargs)
 
-    monkeypatch.setattr(discover_module, "run_training", stop_after_two)
+    monkeypatch.setattr(discovery_module, "run_training", stop_after_two)
     with pytest.raises(KeyboardInterrupt):
         discover(TINY, interrupted, data_path=tiny_data, progress=False, report=False)
     assert not (interrupted / "ensemble.h5").exists()
-    monkeypatch.setattr(discover_module, "run_training", real)
+    monkeypatch.setattr(discovery_module, "run_training", real)
     discover(TINY, interrupted, data_path=tiny_data, resume=True, progress=False, report=False)
 
     with h5py.File(straight / "ensemble.h5") as a, h5py.File(interrupted / "ensemble.h5") as b:

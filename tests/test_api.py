@@ -1,0 +1,222 @@
+"""The notebook API (``eae_sindy.fit`` → ``Discovery`` → save / load / report / pysindy), the
+run-directory round trip, settings refused at the boundary, and the README's example."""
+
+import json
+import re
+import typing
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+import eae_sindy
+from analysis.errors import ReportError
+from analysis.rundir import ENSEMBLE_FILE, SCHEMA_VERSION, load_run
+from eae_sindy.config import PRESETS, Activation, DataConfig, ModelConfig, TrainConfig, preset
+from eae_sindy.discover import discover, main
+from eae_sindy.errors import ConfigError, RunDirectoryError
+from eae_sindy.models import ACTIVATIONS
+from simulators import DatasetError, read_dataset
+from simulators.lambda_omega import generate_dataset
+
+TINY = preset("quick").replace(
+    data=DataConfig(n=10, n_snapshots=160, dt=0.1, n_train=120, n_val=16),
+    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
+    train=TrainConfig(
+        batch_size=32,
+        inner_steps=3,
+        outer_iterations=3,
+        n_samples=5,
+        thin=1,
+        chunk_size=5,
+        checkpoint_every=1,
+        n_eval=10,
+        n_examples=2,
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "data.h5"
+    d = TINY.data
+    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def found(data_file):
+    data = read_dataset(data_file)
+    return eae_sindy.fit(data.x, data.dx, data.t, config=TINY, grid_shape=data.grid_shape,
+                         progress=False)
+
+
+def test_fit_returns_a_discovery(found):
+    assert found.xi.shape == (5, 11, 2) and np.isfinite(found.xi).all()
+    assert found.term_names[-1] == "sin(1 x1)"
+    lines = found.equations(threshold=0.0)
+    assert [line.split(" = ")[0] for line in lines] == ["(x0)'", "(x1)'"]
+    assert len(re.findall(r"±", lines[0])) == 11  # every term at threshold 0
+    assert found.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0]
+    assert found.summary["training"]["outer_iterations"] == 3
+    model = found.to_pysindy()
+    np.testing.assert_allclose(model.coefficients(), found.xi.mean(axis=0).T, rtol=1e-6)
+    assert model.get_feature_names() == found.term_names
+    with pytest.raises(ValueError, match="statistic"):
+        found.to_pysindy("mode")
+
+
+def test_save_load_round_trips_every_array_bit_for_bit(found, tmp_path):
+    found.save(tmp_path / "run")
+    back = eae_sindy.load(tmp_path / "run")
+    assert isinstance(back, eae_sindy.Discovery) and back.config == TINY
+    before, after = found.run.arrays(), back.run.arrays()
+    assert sorted(before) == sorted(after)
+    for name, array in before.items():
+        assert after[name].dtype == array.dtype, name
+        np.testing.assert_array_equal(after[name], array, err_msg=name)
+    for column, values in found.run.metrics.items():
+        np.testing.assert_array_equal(back.run.metrics[column], values)
+    assert back.run.terms == found.run.terms and back.summary == found.summary
+    assert back.run.config == json.loads(json.dumps(found.run.config))
+    back.save(tmp_path / "run")  # saving again into its own directory is allowed
+
+
+def test_save_refuses_a_directory_holding_another_run(found, tmp_path):
+    found.save(tmp_path / "run")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["seed"] = 99
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunDirectoryError, match="different run.*seed"):
+        found.save(tmp_path / "run")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RunDirectoryError, match="is a file"):
+        found.save(tmp_path / "file")
+
+
+def test_reader_checks_the_schema_version(found, tmp_path):
+    found.save(tmp_path / "run")
+    with h5py.File(tmp_path / "run" / ENSEMBLE_FILE, "r+") as f:
+        f.attrs["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(ReportError, match=f"schema_version {SCHEMA_VERSION + 1} is newer"):
+        load_run(tmp_path / "run")
+    with h5py.File(tmp_path / "run" / ENSEMBLE_FILE, "r+") as f:
+        del f.attrs["schema_version"]
+    with pytest.raises(ReportError, match="'schema_version' is missing"):
+        load_run(tmp_path / "run")
+    with h5py.File(tmp_path / "run" / ENSEMBLE_FILE, "r+") as f:
+        f.attrs["schema_version"] = 0
+    with pytest.raises(ReportError, match="not a known version"):
+        load_run(tmp_path / "run")
+
+
+def test_version_1_runs_are_still_read(found, tmp_path):
+    """Runs written before the terms were stored (schema 1) know them from the library settings."""
+    found.save(tmp_path / "run")
+    with h5py.File(tmp_path / "run" / ENSEMBLE_FILE, "r+") as f:
+        f.attrs["schema_version"] = 1
+        del f.attrs["term_kinds"], f.attrs["term_powers"]
+    assert load_run(tmp_path / "run").terms == found.run.terms
+
+
+def test_report_reads_a_directory_written_by_discover(data_file, tmp_path):
+    out = tmp_path / "run"
+    found = discover(TINY, out, data_path=str(data_file), progress=False, report=True)
+    for name in ("report.html", "report.md", "analysis.json"):
+        assert (out / name).stat().st_size > 0, name
+    analysis = json.loads((out / "analysis.json").read_text())
+    assert analysis["n_samples"] == found.run.n_samples == 5
+    np.testing.assert_array_equal(load_run(out).xi, found.xi)
+
+
+def test_arrays_are_validated(found):
+    x = np.zeros((50, 4))
+    with pytest.raises(DatasetError, match="dx: shape"):
+        eae_sindy.fit(x, np.zeros((50, 3)), config=TINY, progress=False)
+    with pytest.raises(DatasetError, match=r"x: contains non-finite values \(first at index"):
+        eae_sindy.fit(np.full((50, 4), np.nan), x, config=TINY, progress=False)
+    with pytest.raises(DatasetError, match="x: expected a 2-D"):
+        eae_sindy.fit(np.zeros(50), np.zeros(50), config=TINY, progress=False)
+    with pytest.raises(DatasetError, match="t: expected 50 finite times"):
+        eae_sindy.fit(x, x, np.zeros(49), config=TINY, progress=False)
+    with pytest.raises(ConfigError, match="seed must be an integer in"):
+        eae_sindy.fit(x, x, config=TINY, seed=-3, progress=False)
+
+
+def test_activations_in_config_match_the_models():
+    assert set(typing.get_args(Activation)) == set(ACTIVATIONS)
+
+
+BAD_SETTINGS = [
+    ({"sampler": {"temperature": float("nan")}}, "sampler.temperature must be a finite number"),
+    ({"sampler": {"temperature": float("inf")}}, "sampler.temperature must be a finite number"),
+    ({"sampler": {"thermostat_timescale": -1.0}}, "sampler.thermostat_timescale must be positive"),
+    ({"sampler": {"thermostat": "berendsen"}}, "sampler.thermostat must be"),
+    ({"model": {"encoder_widths": [0]}}, r"model.encoder_widths\[0\] must be positive"),
+    ({"model": {"encoder_widths": [-5]}}, r"model.encoder_widths\[0\] must be positive"),
+    ({"model": {"encoder_widths": 64}}, "model.encoder_widths must be a list"),
+    ({"model": {"activation": "sigmoidal"}}, "model.activation must be one of"),
+    ({"train": {"grad_tol": -1.0}}, "train.grad_tol must be >= 0"),
+    ({"data": {"noise_std": -0.1}}, "data.noise_std must be >= 0"),
+    ({"sindy": {"include_sine": 1}}, "sindy.include_sine must be true or false"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*32\)"),
+    ({"seed": 2**40}, r"seed must be an integer in \[0, 2\*\*32\)"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), BAD_SETTINGS)
+def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, values, message):
+    config = tmp_path / "bad.json"
+    config.write_text(json.dumps(values))
+    out = tmp_path / "out"
+    code = main(["--config", str(config), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert re.search(message, err) and "bad.json" in err and "Traceback" not in err
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=message):
+        eae_sindy.config.config_from_dict(values)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**40)])
+def test_bad_seed_on_the_command_line(tmp_path, capsys, seed):
+    code = main(["--seed", seed, "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 2 and "--seed: seed must be an integer" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unusable_output_paths_are_named_errors(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    for out, message in ((afile, "is a file"), (afile / "sub", "cannot be written")):
+        code = main(["--out", str(out), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err
+    assert afile.read_text() == "not a directory"
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    code = main(["--out", str(busy), "--quiet"])
+    assert code == 2 and "holds no run" in capsys.readouterr().err
+    assert sorted(p.name for p in busy.iterdir()) == ["notes.txt"]
+
+
+def _readme_example() -> str:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Python API", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_python_example_runs(data_file, tmp_path, monkeypatch, capsys):
+    """The README's notebook example, as written, on a tiny data set and budget."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs" / "quick").mkdir(parents=True)
+    (tmp_path / "runs" / "quick" / "data.h5").write_bytes(Path(data_file).read_bytes())
+    monkeypatch.setitem(PRESETS, "quick", TINY)
+    namespace: dict = {}
+    exec(compile(_readme_example(), "README.md", "exec"), namespace)  # noqa: S102
+    assert "(x0)' =" in capsys.readouterr().out
+    saved = [p for p in (tmp_path / "runs").iterdir() if (p / ENSEMBLE_FILE).exists()]
+    assert len(saved) == 1
+    np.testing.assert_array_equal(eae_sindy.load(saved[0]).xi, namespace["found"].xi)
