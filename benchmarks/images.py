@@ -3,7 +3,8 @@ time of the ``quick`` preset on digits.
 
 * EAE inner step = (time of one compiled ``outer_step``) / M, with the image EAE built by
   :func:`eae_sindy.images.trainers.build_eae` (the project core; it includes the once-per-outer
-  decoder Adam step, amortised over M). Sampler: the paper's NHC chain of 30 links.
+  decoder Adam step, amortised over M). Sampler: the paper's NHC chain of 30 links
+  (:data:`eae_sindy.images.config.IMAGE_SAMPLER` with the quick presets' m = 1e-8).
 * AE step = (time of a compiled ``lax.scan`` of M Adam steps) / M, same loss, same minibatch
   sampling, same model, batch 32.
 
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eae_sindy.images.config import EAEConfig, preset
+from eae_sindy.images.config import IMAGE_SAMPLER, EAEConfig, preset
 from eae_sindy.images.losses import reconstruction_loss
 from eae_sindy.images.models import image_model
 from eae_sindy.images.trainers import batch_sampler, build_eae
@@ -47,8 +48,8 @@ def step_costs(arch: str, shape: tuple[int, ...], latent: int, n_data: int, inne
     slower, jax-ml/jax#12868)."""
     model = image_model(arch, shape, latent)
     x = jnp.asarray(np.random.default_rng(0).uniform(size=(n_data, *shape)), jnp.float32)
-    config = EAEConfig(inner_steps=inner, batch_size=32, chain_length=30, mass=1e-8)
-    eae = build_eae(model, x, config)
+    config = EAEConfig(inner_steps=inner, batch_size=32)
+    eae = build_eae(model, x, config, sampler=IMAGE_SAMPLER.replace(mass=1e-8))
     enc, dec = jax.jit(model.init)(jax.random.PRNGKey(0))
     state = jax.jit(eae.init)(enc, dec, jax.random.PRNGKey(1))
     outer = jax.jit(eae.outer_step)

@@ -336,6 +336,10 @@ def test_digits_run_outputs(digits_run):
     assert "| EAE |" in markdown and "mean image" in markdown
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4 and "<script" not in page
+    assert "<table>" in page and "<td>EAE</td>" in page
+    report = (out / "report.md").read_text()  # the same blocks, rendered to Markdown
+    assert "| EAE |" in report and "](figures/eae_generations.png)" in report
+    assert json.loads((out / "config.json").read_text())["sampler"]["chain_length"] == 3
     for name in ("reconstructions", "latent_variance", "training_curves", "eae_generations"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000
     eae = json.loads((out / "eae" / "metrics.json").read_text())

@@ -40,12 +40,15 @@ from eae_sindy.settings import NON_NEGATIVE, POSITIVE, SEED, Settings, settings_
 
 __all__ = [
     "AEConfig",
+    "Dataset",
     "EAEConfig",
     "IMAGE_SAMPLER",
     "ImageDataConfig",
     "ImageModelConfig",
     "ImagesConfig",
+    "Loss",
     "MODELS",
+    "Output",
     "SamplerConfig",
     "VAEConfig",
     "config_from_dict",

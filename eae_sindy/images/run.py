@@ -6,7 +6,7 @@ Output directory (``OUT``)::
 
     config.json                  the run's configuration (a different run there is refused)
     comparison.md / .json        the Table-1-style comparison
-    report.html                  self-contained report (figures embedded); figures/*.png
+    report.html / report.md      the report (figures embedded / linked); figures/*.png
     <model>/metrics.json         every number of that model (per-unit variances included)
     <model>/history.json         training curve rows
     <model>/checkpoint.msgpack   training state (resume)
@@ -59,6 +59,7 @@ from eae_sindy.images.trainers import (
     train_vae,
 )
 from eae_sindy.output import atomic_write_bytes, atomic_write_json, check_output, claim_output
+from eae_sindy.training import load_checkpoint
 
 __all__ = ["build_models", "evaluate", "run_images"]
 
@@ -148,8 +149,7 @@ def _save_final(directory: Path, trained: TrainedModel) -> None:
 
 def _load_final(directory: Path, kind: str, model: ImageModel, key: jax.Array) -> TrainedModel:
     enc, dec = model.init(key)
-    params = flax.serialization.from_bytes({"encoder": enc, "decoder": dec},
-                                           (directory / "final.msgpack").read_bytes())
+    params = load_checkpoint(directory / "final.msgpack", {"encoder": enc, "decoder": dec})
     metrics = json.loads((directory / "metrics.json").read_text())
     history = json.loads((directory / "history.json").read_text())
     ensemble = None
