@@ -12,14 +12,20 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from eae_sindy.errors import ConfigError
-from eae_sindy.settings import FRACTION, NON_NEGATIVE, POSITIVE, SEED, Settings, settings_from_dict
+from eae_sindy.settings import (
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    SEED,
+    Settings,
+    overlay,
+    read_settings_file,
+)
 
 __all__ = [
     "DataConfig",
@@ -59,6 +65,11 @@ class DataConfig(Settings, section="data"):
     n_train: _Pos = 4000
     n_val: _Pos = 1000
     test_fraction: Annotated[float, FRACTION] = 0.1
+
+    def simulation(self) -> dict[str, Any]:
+        """The arguments of ``simulators.lambda_omega.generate_dataset`` these settings give."""
+        split = ("n_train", "n_val", "test_fraction")
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in split}
 
 
 @dataclass(frozen=True)
@@ -184,45 +195,14 @@ def config_from_dict(
     """Overlay a nested dict (sections ``data``, ``model``, ``sindy``, ``sampler``, ``train`` and
     the top-level ``seed``) on ``base`` (default: the ``quick`` preset). Every value is checked;
     :class:`ConfigError` names ``source`` and the field."""
-    base = base or PRESETS["quick"]
-    sections = {f.name: f for f in dataclasses.fields(DiscoverConfig)}
-    unknown = sorted(set(values) - set(sections) - {"preset", "package_version"})
-    if unknown:
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(unknown)}; known top-level keys: "
-            f"{', '.join(sections)}"
-        )
-    try:
-        changes = {
-            name: value if name == "seed" else settings_from_dict(
-                type(getattr(base, name)), value, getattr(base, name)
-            )
-            for name, value in values.items()
-            if name in sections
-        }
-        return dataclasses.replace(base, **changes)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    return overlay(base or PRESETS["quick"], values, source, ignore=("preset", "package_version"))
 
 
 def load_config(path: str | Path, base: DiscoverConfig | None = None) -> DiscoverConfig:
     """Load a JSON (``.json``) or TOML (``.toml``) config file, overlaid on ``base``.
 
     A ``preset = "paper"`` key in the file selects the base preset."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        if path.suffix.lower() == ".toml":
-            values = tomllib.loads(path.read_text())
-        else:
-            values = json.loads(path.read_text())
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(
-            f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {error}"
-        ) from None
-    if not isinstance(values, dict):
-        raise ConfigError(f"{path}: the top level must be an object/table")
+    values = read_settings_file(path)
     if "preset" in values:
         base = preset(values["preset"])
     return config_from_dict(values, base, source=str(path))

@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analysis.rundir import DATA_FILE
-from eae_sindy.config import DiscoverConfig, config_from_dict, load_config, preset
+from eae_sindy.cli import run_command, with_seed
+from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.discovery import Discovery, fit, plan, run_record
-from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
 from eae_sindy.output import check_output, claim_output
-from simulators import DatasetError
 from simulators.lambda_omega import generate_dataset, read_dataset
 
 __all__ = ["discover", "main"]
@@ -31,21 +30,7 @@ def _simulated_data(out: Path, config: DiscoverConfig, progress: bool):
     """The preset's lambda-omega data set, simulated once into ``out/data.h5``."""
     cached = out / DATA_FILE
     if not cached.exists():
-        d = config.data
-        generate_dataset(
-            cached,
-            n=d.n,
-            n_snapshots=d.n_snapshots,
-            dt=d.dt,
-            L=d.L,
-            d1=d.d1,
-            d2=d.d2,
-            beta=d.beta,
-            seed=config.seed,
-            noise_std=d.noise_std,
-            mask=d.mask,
-            progress=progress,
-        )
+        generate_dataset(cached, **config.data.simulation(), seed=config.seed, progress=progress)
     return read_dataset(cached)
 
 
@@ -131,37 +116,28 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out or f"runs/{args.preset}")
-    try:
+
+    def run() -> Discovery:
         config = preset(args.preset)
         if args.config:
             config = load_config(args.config, base=config)
-        if args.seed is not None:
-            config = config_from_dict({"seed": args.seed}, base=config, source="--seed")
-        found = discover(
-            config,
+        return discover(
+            with_seed(config, args.seed),
             out,
             data_path=args.data,
             resume=args.resume,
             progress=not args.quiet,
             report=not args.no_report,
         )
-    except (ConfigError, DatasetError, RunDirectoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except SamplerDivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: the last checkpoint is in {out}; continue with --resume",
-            file=sys.stderr,
-        )
-        return 130
-    err = found.summary["test_error"]
-    print(f"EAE ensemble of {found.run.n_samples} encoders written to {out}")
-    print("\n".join(f"  {line}" for line in found.equations()))
-    print(f"  test relative MSE: x {err['x_relative_mse']:.3g}, dx {err['dx_relative_mse']:.3g}")
-    return 0
+
+    code, found = run_command(run, out)
+    if found is not None:
+        err = found.summary["test_error"]
+        print(f"EAE ensemble of {found.run.n_samples} encoders written to {out}")
+        print("\n".join(f"  {line}" for line in found.equations()))
+        print(f"  test relative MSE: x {err['x_relative_mse']:.3g}, dx "
+              f"{err['dx_relative_mse']:.3g}")
+    return code
 
 
 if __name__ == "__main__":

@@ -14,17 +14,22 @@ invalid setting never gets past the boundary::
     # ConfigError: sampler.temperature must be a finite number, got nan
 
 :func:`settings_from_dict` builds one from a JSON/TOML table with strict keys, turning lists into
-tuples and integers into floats where the annotation asks for them.
+tuples and integers into floats where the annotation asks for them; :func:`overlay` lays a nested
+table (sections and top-level values) over a whole configuration, and
+:func:`read_settings_file` reads that table from a JSON or TOML file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+import tomllib
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from eae_sindy.errors import ConfigError
@@ -36,6 +41,8 @@ __all__ = [
     "SEED",
     "Range",
     "Settings",
+    "overlay",
+    "read_settings_file",
     "settings_from_dict",
 ]
 
@@ -184,6 +191,58 @@ class Settings:
 
     def replace(self, **changes: Any) -> Any:
         return dataclasses.replace(self, **changes)
+
+
+def read_settings_file(path: str | Path) -> dict[str, Any]:
+    """The table of a JSON (``.json``) or TOML (``.toml``) settings file; :class:`ConfigError`
+    names the file when it is missing, malformed or not a table."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    toml = path.suffix.lower() == ".toml"
+    try:
+        text = path.read_text()
+        values = tomllib.loads(text) if toml else json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid {'TOML' if toml else 'JSON'}: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: the top level must be an object/table")
+    return values
+
+
+def overlay(
+    base: Any,
+    values: dict[str, Any],
+    source: str = "config",
+    *,
+    keys: tuple[str, ...] | None = None,
+    ignore: tuple[str, ...] = (),
+) -> Any:
+    """``base`` (settings whose fields are sections and top-level values) with the nested dict
+    ``values`` overlaid: a section's table changes only the keys it names. ``keys`` limits the
+    top-level names a file may set (default: every field); names in ``ignore`` are skipped.
+    Every value is checked; :class:`ConfigError` names ``source`` and the field."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: the top level must be an object/table")
+    known = keys or tuple(f.name for f in dataclasses.fields(base))
+    unknown = sorted(set(values) - set(known) - set(ignore))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(map(str, unknown))}; known top-level keys: "
+            f"{', '.join(known)}"
+        )
+    try:
+        changes = {}
+        for name, value in values.items():
+            if name in ignore:
+                continue
+            current = getattr(base, name)
+            if isinstance(current, Settings):
+                value = settings_from_dict(type(current), value, current)
+            changes[name] = value
+        return dataclasses.replace(base, **changes)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def settings_from_dict(cls: type, values: dict[str, Any], base: Any = None) -> Any:

@@ -17,7 +17,6 @@ import numpy as np
 from scipy.integrate import solve_ivp
 
 import eae_sindy
-from eae_sindy.config import DataConfig, SindyConfig, TrainConfig
 
 OMEGA = 2.0
 
@@ -42,19 +41,11 @@ def main() -> None:
     parser.add_argument("--out", default="runs/own_data")
     args = parser.parse_args()
     x, dx, t = observations()
-    config = eae_sindy.preset("quick").replace(
-        data=DataConfig(n_train=1000, n_val=200),
-        sindy=SindyConfig(fit_on="all", include_sine=False),
-        train=TrainConfig(
-            batch_size=128,
-            inner_steps=40,
-            outer_iterations=100,
-            n_samples=200,
-            thin=2,
-            chunk_size=100,
-            n_eval=150,
-            learning_rate=3e-3,
-        ),
+    quick = eae_sindy.preset("quick")
+    config = quick.replace(
+        data=quick.data.replace(n_train=1000),
+        sindy=quick.sindy.replace(include_sine=False),  # a polynomial oscillator
+        train=quick.train.replace(batch_size=128, outer_iterations=100, n_samples=200, n_eval=150),
     )
     found = eae_sindy.fit(x, dx, t, config=config)
     found.print()

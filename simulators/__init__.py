@@ -13,8 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .errors import DatasetError, SimulationError
-from .hdf5_io import SCHEMA_VERSION, Dataset, read_dataset
+from .errors import DatasetError as DatasetError
+from .errors import SimulationError as SimulationError
+from .hdf5_io import SCHEMA_VERSION as SCHEMA_VERSION
+from .hdf5_io import Dataset as Dataset
+from .hdf5_io import read_dataset as read_dataset
 
 _LAZY = {
     "SimulationResult",
@@ -28,22 +31,9 @@ _LAZY = {
     "write_hdf5",
 }
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "Dataset",
-    "DatasetError",
-    "SimulationError",
-    "SimulationResult",
-    "SnapshotChunk",
-    "gaussian_mask",
-    "generate_dataset",
-    "grid",
-    "iter_snapshots",
-    "read_dataset",
-    "simulate",
-    "spiral_initial_condition",
-    "write_hdf5",
-]
+__all__ = sorted(
+    ["SCHEMA_VERSION", "Dataset", "DatasetError", "SimulationError", "read_dataset", *_LAZY]
+)
 
 
 def __getattr__(name: str) -> Any:

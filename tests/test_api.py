@@ -9,40 +9,21 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from tiny import TINY, write_tiny_data
 
 import eae_sindy
 from analysis.errors import ReportError
 from analysis.rundir import ENSEMBLE_FILE, SCHEMA_VERSION, load_run
-from eae_sindy.config import PRESETS, Activation, DataConfig, ModelConfig, TrainConfig, preset
+from eae_sindy.config import PRESETS, Activation
 from eae_sindy.discover import discover, main
 from eae_sindy.errors import ConfigError, RunDirectoryError
 from eae_sindy.models import ACTIVATIONS
 from simulators import DatasetError, read_dataset
-from simulators.lambda_omega import generate_dataset
-
-TINY = preset("quick").replace(
-    data=DataConfig(n=10, n_snapshots=160, dt=0.1, n_train=120, n_val=16),
-    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
-    train=TrainConfig(
-        batch_size=32,
-        inner_steps=3,
-        outer_iterations=3,
-        n_samples=5,
-        thin=1,
-        chunk_size=5,
-        checkpoint_every=1,
-        n_eval=10,
-        n_examples=2,
-    ),
-)
 
 
 @pytest.fixture(scope="module")
 def data_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "data.h5"
-    d = TINY.data
-    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
-    return path
+    return Path(write_tiny_data(tmp_path_factory.mktemp("data") / "data.h5"))
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +34,13 @@ def found(data_file):
 
 
 def test_fit_returns_a_discovery(found):
-    assert found.xi.shape == (5, 11, 2) and np.isfinite(found.xi).all()
+    assert found.xi.shape == (6, 11, 2) and np.isfinite(found.xi).all()
     assert found.term_names[-1] == "sin(1 x1)"
     lines = found.equations(threshold=0.0)
     assert [line.split(" = ")[0] for line in lines] == ["(x0)'", "(x1)'"]
     assert len(re.findall(r"±", lines[0])) == 11  # every term at threshold 0
-    assert found.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0]
-    assert found.summary["training"]["outer_iterations"] == 3
+    assert found.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert found.summary["training"]["outer_iterations"] == 4
     model = found.to_pysindy()
     np.testing.assert_allclose(model.coefficients(), found.xi.mean(axis=0).T, rtol=1e-6)
     assert model.get_feature_names() == found.term_names
@@ -126,7 +107,7 @@ def test_report_reads_a_directory_written_by_discover(data_file, tmp_path):
     for name in ("report.html", "report.md", "analysis.json"):
         assert (out / name).stat().st_size > 0, name
     analysis = json.loads((out / "analysis.json").read_text())
-    assert analysis["n_samples"] == found.run.n_samples == 5
+    assert analysis["n_samples"] == found.run.n_samples == 6
     np.testing.assert_array_equal(load_run(out).xi, found.xi)
 
 

@@ -5,44 +5,18 @@ import json
 import h5py
 import numpy as np
 import pytest
+from tiny import TINY, write_tiny_data
 
 import eae_sindy.discovery as discovery_module
-from eae_sindy.config import (
-    DataConfig,
-    ModelConfig,
-    TrainConfig,
-    config_from_dict,
-    load_config,
-    preset,
-)
+from eae_sindy.config import config_from_dict, load_config, preset
 from eae_sindy.discover import discover, main
 from eae_sindy.discovery import split_indices
 from eae_sindy.errors import ConfigError, RunDirectoryError
-from simulators.lambda_omega import generate_dataset
-
-TINY = preset("quick").replace(
-    data=DataConfig(n=12, n_snapshots=200, dt=0.1, n_train=150, n_val=20),
-    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
-    train=TrainConfig(
-        batch_size=32,
-        inner_steps=4,
-        outer_iterations=4,
-        n_samples=6,
-        thin=1,
-        chunk_size=3,
-        checkpoint_every=1,
-        n_eval=12,
-        n_examples=2,
-    ),
-)
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "tiny.h5"
-    d = TINY.data
-    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
-    return str(path)
+    return write_tiny_data(tmp_path_factory.mktemp("data") / "tiny.h5")
 
 
 def test_presets_and_validation():

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from eae_sindy.errors import ConfigError, RunDirectoryError, SamplerDivergedError
+from eae_sindy.cli import run_command, with_seed
 from eae_sindy.images.config import MODELS, load_config, preset
 from eae_sindy.images.datasets import DATASETS, ImageDataError
 from eae_sindy.images.run import format_table, run_images
@@ -40,27 +40,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Path(args.out or f"runs/images-{args.dataset}-{args.preset}")
-    try:  # every setting is checked here, before anything is written
+
+    def run() -> dict:  # every setting is checked here, before anything is written
         config = preset(args.preset, args.dataset)
         if args.config:
             config = load_config(args.config, config)
-        if args.seed is not None:
-            try:
-                config = config.replace(seed=args.seed)
-            except ConfigError as error:
-                raise ConfigError(f"--seed: {error}") from None
         models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-        table = run_images(config, out, models=models, data_path=args.path,
-                           preset_name=args.preset, resume=args.resume, progress=not args.quiet)
-    except (ConfigError, ImageDataError, RunDirectoryError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except SamplerDivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 3
-    print(format_table(table))
-    print(f"report: {out / 'report.html'}")
-    return 0
+        return run_images(with_seed(config, args.seed), out, models=models,
+                          data_path=args.path, preset_name=args.preset, resume=args.resume,
+                          progress=not args.quiet)
+
+    code, table = run_command(run, out, input_errors=(ImageDataError,))
+    if table is not None:
+        print(format_table(table))
+        print(f"report: {out / 'report.html'}")
+    return code
 
 
 if __name__ == "__main__":

@@ -27,16 +27,13 @@ chain of 30 links without velocity re-draws (:data:`IMAGE_SAMPLER`), not the SIN
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from eae_sindy.config import SamplerConfig
 from eae_sindy.errors import ConfigError
-from eae_sindy.settings import NON_NEGATIVE, POSITIVE, SEED, Settings, settings_from_dict
+from eae_sindy.settings import NON_NEGATIVE, POSITIVE, SEED, Settings, overlay, read_settings_file
 
 __all__ = [
     "AEConfig",
@@ -248,37 +245,10 @@ def config_from_dict(values: dict[str, Any], base: ImagesConfig,
     ``eae``, ``sampler`` (each a dict of that section's fields) and a top-level ``seed``. Every
     value is checked; unknown keys and invalid values raise :class:`ConfigError` naming
     ``source`` and the field."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: the top level must be an object/table")
-    known = (*_SECTIONS, "seed")
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"{source}: unknown key(s) {', '.join(map(str, unknown))}; known "
-                          f"top-level keys: {', '.join(known)}")
-    try:
-        changes = {
-            name: value if name == "seed" else settings_from_dict(
-                type(getattr(base, name)), value, getattr(base, name))
-            for name, value in values.items()
-        }
-        return dataclasses.replace(base, **changes)
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+    return overlay(base, values, source, keys=(*_SECTIONS, "seed"))
 
 
 def load_config(path: str | Path, base: ImagesConfig) -> ImagesConfig:
     """A JSON (``.json``) or TOML (``.toml``) file overlaid on ``base`` (see
     :func:`config_from_dict`); :class:`ConfigError` names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        text = path.read_text()
-        if path.suffix.lower() == ".toml":
-            values = tomllib.loads(text)
-        else:
-            values = json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"{path}: not valid {kind}: {error}") from None
-    return config_from_dict(values, base, source=str(path))
+    return config_from_dict(read_settings_file(path), base, source=str(path))

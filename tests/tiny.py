@@ -1,0 +1,27 @@
+"""A tiny run shared by the discovery tests: 12×12 lambda-omega, 200 snapshots, 4×4 steps."""
+
+from eae_sindy.config import DataConfig, ModelConfig, TrainConfig, preset
+from simulators.lambda_omega import generate_dataset
+
+TINY = preset("quick").replace(
+    data=DataConfig(n=12, n_snapshots=200, dt=0.1, n_train=150, n_val=20),
+    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
+    train=TrainConfig(
+        batch_size=32,
+        inner_steps=4,
+        outer_iterations=4,
+        n_samples=6,
+        thin=1,
+        chunk_size=3,
+        checkpoint_every=1,
+        n_eval=12,
+        n_examples=2,
+    ),
+)
+
+
+def write_tiny_data(path):
+    """Simulate the tiny data set into ``path``; returns it as a string."""
+    d = TINY.data
+    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
+    return str(path)
