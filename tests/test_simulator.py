@@ -205,24 +205,19 @@ def test_invalid_arguments_and_blow_up():
 # --------------------------------------------------------------------------------------------
 def test_hdf5_round_trip_and_schema(tmp_path):
     n, L, n_snap = 16, 12.0, 30
+    physics = dict(L=L, dt=0.1, d1=0.12, d2=0.08, beta=0.9)
     path = generate_dataset(
         tmp_path / "d.h5",
         n=n,
         n_snapshots=n_snap,
-        L=L,
-        dt=0.1,
-        d1=0.12,
-        d2=0.08,
-        beta=0.9,
+        **physics,
         progress=False,
         store_uv=True,
         compression="gzip",
         chunk_size=7,
     )
     ds = read_dataset(path)
-    r = simulate(
-        *spiral_initial_condition(n, L), L=L, dt=0.1, d1=0.12, d2=0.08, beta=0.9, n_snapshots=n_snap
-    )
+    r = simulate(*spiral_initial_condition(n, L), **physics, n_snapshots=n_snap)
     f = gaussian_mask(n, L)
     assert ds.x.dtype == ds.dx.dtype == np.float32 and ds.x.shape == (n_snap, n * n)
     np.testing.assert_array_equal(ds.x, (f * r.u).reshape(n_snap, -1).astype(np.float32))
@@ -235,11 +230,7 @@ def test_hdf5_round_trip_and_schema(tmp_path):
     expected = dict(
         n=n,
         n_snapshots=n_snap,
-        L=L,
-        dt=0.1,
-        d1=0.12,
-        d2=0.08,
-        beta=0.9,
+        **physics,
         seed=0,
         noise_std=0.0,
         mask=True,

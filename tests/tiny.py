@@ -22,6 +22,5 @@ TINY = preset("quick").replace(
 
 def write_tiny_data(path):
     """Simulate the tiny data set into ``path``; returns it as a string."""
-    d = TINY.data
-    generate_dataset(path, n=d.n, n_snapshots=d.n_snapshots, dt=d.dt, progress=False)
+    generate_dataset(path, **TINY.data.simulation(), seed=TINY.seed, progress=False)
     return str(path)

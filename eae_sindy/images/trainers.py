@@ -129,10 +129,12 @@ class AdamState(NamedTuple):
     step: jax.Array
 
 
-def _fit_adam(loss_fn, params, x_train, *, steps, batch_size, learning_rate, key, log_every,
-              workdir, progress, description):
-    """Adam on ``loss_fn(params, batch, key) -> (loss, aux dict)``; returns (params, history, s)."""
-    optimizer = optax.adam(learning_rate)
+def _fit_adam(loss_fn, params, x_train, config: AEConfig | VAEConfig, *, key, workdir, progress,
+              description):
+    """Adam on ``loss_fn(params, batch, key) -> (loss, aux dict)`` for ``config.steps`` steps of
+    ``config.batch_size`` images; returns (params, history, seconds)."""
+    steps, batch_size, log_every = config.steps, config.batch_size, config.log_every
+    optimizer = optax.adam(config.learning_rate)
     # one compiled call instead of many eagerly compiled small ops (compile time dominates
     # small runs on a busy CPU)
     state = jax.jit(lambda p, k: AdamState(p, optimizer.init(p), k, jnp.zeros((), jnp.int32)))(
@@ -188,10 +190,8 @@ def train_ae(model: ImageModel, x_train: np.ndarray, config: AEConfig, key: jax.
         return loss(params[0], params[1], batch), {}
 
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, jax.jit(model.init)(key_init), x_train, steps=config.steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
-        workdir=workdir, progress=progress, description="AE")
+        loss_fn, jax.jit(model.init)(key_init), x_train, config, key=key_fit, workdir=workdir,
+        progress=progress, description="AE")
     return TrainedModel("ae", model, enc, dec, history, seconds)
 
 
@@ -208,10 +208,8 @@ def train_vae(model: ImageModel, x_train: np.ndarray, config: VAEConfig, key: ja
         return terms.loss, {"nll": terms.nll, "kl": terms.kl}
 
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, jax.jit(model.init)(key_init), x_train, steps=config.steps,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate, key=key_fit, log_every=config.log_every,
-        workdir=workdir, progress=progress, description="VAE")
+        loss_fn, jax.jit(model.init)(key_init), x_train, config, key=key_fit, workdir=workdir,
+        progress=progress, description="VAE")
     return TrainedModel("vae", model, enc, dec, history, seconds)
 
 
