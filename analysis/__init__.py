@@ -1,10 +1,12 @@
-"""Analysis of EAE ensembles: coefficient statistics, latent dynamics and reports.
+"""Analysis of EAE ensembles: the run-directory format, coefficient statistics, latent dynamics
+and reports. It imports nothing of ``eae_sindy`` (which builds on it), so a run directory can be
+read and reported on its own.
 
 Public names are re-exported lazily (importing ``analysis`` alone does not pull in matplotlib,
 scikit-learn or pysindy):
 
 - ``write_report(run_dir, *, threshold=0.1) -> dict[str, Path]`` (``analysis.report``)
-- ``load_run(run_dir) -> RunData`` (``analysis.rundir``)
+- ``load_run(run_dir) -> RunData``, ``write_run(run_dir, run)`` (``analysis.rundir``)
 - ``analyze_run(run, *, threshold=0.1, ...) -> Analysis`` (``analysis.pipeline``)
 - ``to_pysindy(xi, term_names) -> pysindy.SINDy`` (``analysis.interop``)
 - ``write_synthetic_run(run_dir, ...) -> SyntheticRun`` (``analysis.synthetic``)
@@ -23,6 +25,7 @@ __all__ = [
     "ReportError",
     "analyze_run",
     "load_run",
+    "write_run",
     "to_pysindy",
     "write_report",
     "write_synthetic_run",
@@ -31,6 +34,7 @@ __all__ = [
 _LAZY = {
     "write_report": "analysis.report",
     "load_run": "analysis.rundir",
+    "write_run": "analysis.rundir",
     "analyze_run": "analysis.pipeline",
     "to_pysindy": "analysis.interop",
     "write_synthetic_run": "analysis.synthetic",
