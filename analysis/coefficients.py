@@ -222,6 +222,10 @@ class ModeClustering(NamedTuple):
       features: list of (term, equation) index pairs the clustering used.
       bic: BIC of the mixture for 1..max_components components.
       n_components_bic: the number of components BIC chose (before merging).
+      chains: per mode, the chains holding at least ``MIN_CHAIN_SHARE`` of their samples in it
+        (empty lists without chain labels).
+      drift: the mixture's components were not each visited by two chains, so they were merged
+        into one basin within which the chains drift (False without chain labels).
     """
 
     labels: np.ndarray
@@ -230,6 +234,8 @@ class ModeClustering(NamedTuple):
     features: list[tuple[int, int]]
     bic: list[float]
     n_components_bic: int
+    chains: list[list[int]] = []
+    drift: bool = False
 
     @property
     def n_modes(self) -> int:
@@ -246,20 +252,53 @@ def _ashman_d(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(2.0 * delta @ np.linalg.solve(cov, delta)))
 
 
+MIN_CHAIN_SHARE = 0.05
+"""A mode is real only if it holds at least this share of the samples of two or more chains."""
+
+
+def _chains_visiting(labels: np.ndarray, chain: np.ndarray, mode: int) -> list[int]:
+    return [
+        int(c) for c in np.unique(chain) if np.mean(labels[chain == c] == mode) >= MIN_CHAIN_SHARE
+    ]
+
+
+def _keep_visited_modes(x: np.ndarray, labels: np.ndarray, chain: np.ndarray) -> np.ndarray:
+    """Merge every mode that fewer than two chains visit into the nearest mode that two do
+    visit; with none (or one) such mode, everything is one basin (all labels 0)."""
+    ids = np.unique(labels)
+    kept = [m for m in ids if len(_chains_visiting(labels, chain, m)) >= 2]
+    if len(kept) < 2:
+        return np.zeros_like(labels)
+    centres = np.stack([x[labels == m].mean(axis=0) for m in kept])
+    out = labels.copy()
+    for m in set(ids) - set(kept):
+        members = labels == m
+        nearest = np.argmin(((x[members, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+        out[members] = np.asarray(kept)[nearest]
+    return out
+
+
 def find_modes(
     xi: np.ndarray,
     significant: np.ndarray,
     *,
+    chain: np.ndarray | None = None,
     max_components: int = 4,
     min_separation: float = 2.0,
     seed: int = 0,
 ) -> ModeClustering:
     """Cluster the joint samples of the significant coefficients into modes.
 
+    The mixture is fitted on the samples of all chains pooled. With chain labels, a mode is
+    reported only if it holds at least 5 % of the samples of at least two chains: a component
+    that one chain alone occupies is that chain's drift, not a mode, and is merged into the
+    nearest real mode (or, with none, everything is one basin and ``drift`` is set).
+
     Args:
       xi: (n_samples, n_terms, latent_dim).
       significant: (n_terms, latent_dim) bool mask of the coefficients to cluster on (usually
         ``clustering_mask(stats)``).
+      chain: (n_samples,) chain of each sample, or None (one chain: no visitation rule).
       max_components: largest number of mixture components tried.
       min_separation: merge two modes whose Ashman's D is below this.
       seed: random state of the mixture fits.
@@ -273,6 +312,7 @@ def find_modes(
     labels = np.zeros(n, dtype=int)
     bic: list[float] = []
     n_bic = 1
+    drift = False
     if features and n >= 10:
         x = np.stack([xi[:, k, j] for k, j in features], axis=1)
         scale = x.std(axis=0)
@@ -291,13 +331,22 @@ def find_modes(
         n_bic = best.n_components
         labels = best.predict(x)
         labels = _merge_close(x, labels, min_separation)
+        if chain is not None and len(np.unique(chain)) >= 2:
+            several = len(np.unique(labels)) > 1
+            labels = _keep_visited_modes(x, labels, np.asarray(chain))
+            drift = several and len(np.unique(labels)) == 1
     ids, counts = np.unique(labels, return_counts=True)
     order = ids[np.argsort(-counts, kind="stable")]
     remap = {int(old): new for new, old in enumerate(order)}
     labels = np.array([remap[int(v)] for v in labels])
     weights = np.bincount(labels) / n
     centres = np.stack([xi[labels == m].mean(axis=0) for m in range(len(weights))])
-    return ModeClustering(labels, weights, centres, features, bic, n_bic)
+    chains = (
+        []
+        if chain is None
+        else [_chains_visiting(labels, np.asarray(chain), m) for m in range(len(weights))]
+    )
+    return ModeClustering(labels, weights, centres, features, bic, n_bic, chains, drift)
 
 
 def _merge_close(x: np.ndarray, labels: np.ndarray, min_separation: float) -> np.ndarray:

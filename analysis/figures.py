@@ -227,6 +227,51 @@ def fig_limit_cycles(
     return fig
 
 
+def _autocorrelation(x: np.ndarray, max_lag: int) -> np.ndarray:
+    x = x - x.mean()
+    denom = float(x @ x)
+    if denom == 0.0:
+        return np.ones(max_lag + 1)
+    return np.array([float(x[: len(x) - k] @ x[k:]) / denom for k in range(max_lag + 1)])
+
+
+def fig_traces(
+    xi: np.ndarray,
+    chain: np.ndarray | None,
+    features: Sequence[tuple[int, int]],
+    labels: Sequence[str],
+    r_hat: np.ndarray,
+    ess_bulk: np.ndarray,
+    max_rows: int = 6,
+) -> Figure:
+    """Per coefficient: its trace in each chain (draw order, chains coloured) and each chain's
+    autocorrelation, titled with R-hat and bulk-ESS."""
+    shown = list(features)[:max_rows]
+    chain = np.zeros(len(xi), int) if chain is None else np.asarray(chain)
+    ids = np.unique(chain)
+    fig, axes = plt.subplots(len(shown), 2, figsize=(10, 1.9 * len(shown) + 0.4), squeeze=False)
+    for row, ((k, j), label) in enumerate(zip(shown, labels, strict=False)):
+        trace_ax, acf_ax = axes[row]
+        for i, c in enumerate(ids):
+            values = xi[chain == c, k, j]
+            colour = f"C{i % 10}"
+            trace_ax.plot(values, lw=0.7, color=colour, label=f"chain {c}")
+            lags = min(len(values) - 1, 100)
+            acf_ax.plot(_autocorrelation(values, lags), lw=0.9, color=colour)
+        trace_ax.set_title(
+            f"{label}: R-hat {r_hat[k, j]:.3f}, bulk-ESS {ess_bulk[k, j]:.0f}", fontsize=9
+        )
+        acf_ax.axhline(0.0, color="0.5", lw=0.5)
+        acf_ax.set_ylim(-0.5, 1.05)
+        acf_ax.set_title("autocorrelation by chain", fontsize=9)
+    axes[-1, 0].set_xlabel("draw")
+    axes[-1, 1].set_xlabel("lag (draws)")
+    if len(ids) > 1:
+        axes[0, 0].legend(fontsize=7, frameon=False, ncol=min(len(ids), 4))
+    fig.tight_layout()
+    return fig
+
+
 def fig_training(metrics: dict[str, np.ndarray]) -> Figure:
     """Loss envelope of the ensemble members per outer iteration and the post-update loss."""
     it = metrics["iteration"]

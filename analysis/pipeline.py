@@ -61,6 +61,8 @@ class Analysis(NamedTuple):
       dynamics: mean model first, then one entry per mode (empty without ``z``).
       baseline: pysindy fits, or None without ``z``/``dz``.
       notes: what was skipped and why.
+      chain_symmetries: pairs of whole chains whose mean Ξ are images of each other under a
+        signed permutation of z (indices are chains).
     """
 
     run: RunData
@@ -73,6 +75,7 @@ class Analysis(NamedTuple):
     dynamics: list[ModelDynamics]
     baseline: Baseline | None
     notes: list[str]
+    chain_symmetries: list[SymmetryMatch] = []
 
 
 def analyze_run(
@@ -101,7 +104,14 @@ def analyze_run(
     run = run.as_float64()
     notes = list(run.notes)
     stats = coefficient_stats(run.xi, threshold=threshold)
-    modes = find_modes(run.xi, clustering_mask(stats), max_components=max_modes, seed=seed)
+    modes = find_modes(
+        run.xi, clustering_mask(stats), chain=run.chain, max_components=max_modes, seed=seed
+    )
+    if modes.drift:
+        notes.append(
+            "One basin; the chains drift within it: the mixture's components were each held by "
+            "a single chain, so they are not reported as modes."
+        )
     if not modes.features:
         notes.append(f"No coefficient is significant at threshold {threshold}; one mode assumed.")
     mode_stats = [
@@ -109,6 +119,15 @@ def analyze_run(
         for m in range(modes.n_modes)
     ]
     symmetries = find_symmetries(modes.centres, run.terms, tolerance=symmetry_tolerance)
+    chain_symmetries = []
+    if run.n_chains > 1:
+        chain_means = np.stack([run.xi[run.chain == c].mean(axis=0) for c in np.unique(run.chain)])
+        chain_symmetries = [  # chains that agree as they are need no symmetry to relate them
+            match
+            for match in find_symmetries(chain_means, run.terms, tolerance=symmetry_tolerance)
+            if _relative_distance(chain_means[match.mode_a], chain_means[match.mode_b])
+            >= symmetry_tolerance
+        ]
 
     data_period = float("nan")
     t_data_span = 0.0
@@ -164,7 +183,13 @@ def analyze_run(
         dynamics,
         baseline,
         notes,
+        chain_symmetries,
     )
+
+
+def _relative_distance(a: np.ndarray, b: np.ndarray) -> float:
+    scale = 0.5 * (np.linalg.norm(a) + np.linalg.norm(b))
+    return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
 
 
 def _spacing(t: np.ndarray | None, dt: float | None) -> float | None:

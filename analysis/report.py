@@ -24,6 +24,7 @@ import numpy as np
 from analysis import document as doc
 from analysis import figures as F
 from analysis.coefficients import CoefficientStats
+from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics
 from analysis.errors import ReportError
 from analysis.pipeline import Analysis, analyze_run
 from analysis.rundir import load_run
@@ -34,6 +35,7 @@ FIGURES = (
     "coefficient_distributions",
     "coefficient_correlation",
     "coefficient_pairs",
+    "traces",
     "limit_cycles",
     "training_curves",
     "snapshots",
@@ -81,7 +83,9 @@ def _f(x: float, decimals: int = 3) -> str:
     return "—" if not np.isfinite(x) else f"{x:.{decimals}f}"
 
 
-def _coef_table(stats: CoefficientStats, names: Sequence[str], j: int, dec: int) -> doc.Table:
+def _coef_table(
+    stats: CoefficientStats, diag: Diagnostics, names: Sequence[str], j: int, dec: int
+) -> doc.Table:
     rows, bold = [], []
     for k, name in enumerate(names):
         peaks = stats.kde[k][j].peaks
@@ -99,11 +103,68 @@ def _coef_table(stats: CoefficientStats, names: Sequence[str], j: int, dec: int)
                 _f(stats.q95[k, j], dec),
                 f"{stats.inclusion[k, j]:.2f}",
                 "yes" if stats.significant[k, j] else "",
+                f"{diag.r_hat[k, j]:.3f}",
+                f"{diag.ess_bulk[k, j]:.0f}",
+                f"{diag.mcse_mean[k, j]:.2g}",
             ]
         )
         bold.append(bool(stats.significant[k, j]))
-    headers = ["term", "mean", "mode(s)", "std", "q05", "q50", "q95", "P(|ξ|>thr)", "significant"]
+    headers = [
+        "term",
+        "mean",
+        "mode(s)",
+        "std",
+        "q05",
+        "q50",
+        "q95",
+        "P(|ξ|>thr)",
+        "significant",
+        "R-hat",
+        "bulk-ESS",
+        "MCSE(mean)",
+    ]
     return doc.Table(headers, rows, bold)
+
+
+def convergence_lines(diagnostics: dict[str, Any], coefficients: dict[str, Any]) -> list[str]:
+    """What a reader must know first: has the ensemble converged (R-hat and bulk-ESS of the
+    significant coefficients, Vehtari et al. 2021), and if not, which quantities did."""
+    d = diagnostics
+    layout = f"{d['n_chains']} chain(s) × {d['draws_per_chain']} draws"
+    worst = (
+        f"max R-hat {d['max_r_hat']:.3f}"
+        if d["max_r_hat"] is not None
+        else "R-hat needs at least two chains"
+    )
+    ess = f"min bulk-ESS {d['min_ess_bulk']:.0f}" if d["min_ess_bulk"] is not None else ""
+    measured = ", ".join(x for x in (worst, ess) if x)
+    if d["converged"]:
+        return [
+            f"Converged ({layout}): {measured} over the significant coefficients ({d['rule']})."
+        ]
+    done = [
+        f"{term} in {eq}"
+        for eq, terms in coefficients.items()
+        for term, c in terms.items()
+        if c["significant"]
+        and c["r_hat"] is not None
+        and c["r_hat"] <= R_HAT_MAX
+        and c["ess_bulk"] >= ESS_MIN
+    ]
+    done += [name for name, s in d.get("scalars", {}).items() if s["converged"]]
+    return [
+        f"NOT CONVERGED ({layout}): {measured} over the significant coefficients; the rule is "
+        f"{d['rule']}. The ± and the modes below rest on too few effective samples: read them "
+        "as indications, not estimates.",
+        "Converged all the same: " + (", ".join(done) if done else "nothing") + ".",
+    ]
+
+
+def convergence_banner(
+    diagnostics: dict[str, Any], coefficients: dict[str, Any]
+) -> list[doc.Block]:
+    lines = convergence_lines(diagnostics, coefficients)
+    return [doc.Para(("⚠ " if not diagnostics["converged"] else "") + line) for line in lines]
 
 
 def _save(fig, path: Path) -> None:
@@ -138,6 +199,14 @@ def _make_figures(a: Analysis, fig_dir: Path) -> dict[str, Path]:
             [d.orbit.status for d in a.dynamics],
             [d.encoded for d in a.dynamics],
         )
+    figs["traces"] = lambda: F.fig_traces(
+        run.xi,
+        run.chain,
+        shown,
+        [F.coefficient_label(names[k], eqs[j]) for k, j in shown],
+        run.diagnostics.r_hat,
+        run.diagnostics.ess_bulk,
+    )
     if run.metrics is not None:
         figs["training_curves"] = lambda: F.fig_training(run.metrics)
     if run.x_examples is not None and run.x_recon_examples is not None:
@@ -157,6 +226,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     dec = _decimals(thr)
     rel = {k: f"figures/{p.name}" for k, p in figs.items()}
     b: list[doc.Block] = [doc.Heading(1, f"EAE-SINDy coefficient report: {run.run_dir.name}")]
+    b += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
 
     facts = [
         f"{run.n_samples} sampled encoders, latent dimension {run.latent_dim}, "
@@ -205,7 +275,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
         )
     )
     for j, eq in enumerate(eqs):
-        b += [doc.Heading(3, f"Equation {eq}"), _coef_table(stats, names, j, dec)]
+        b += [doc.Heading(3, f"Equation {eq}"), _coef_table(stats, run.diagnostics, names, j, dec)]
     b.append(
         doc.Image(
             rel["coefficient_distributions"],
@@ -215,11 +285,20 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     b.append(
         doc.Image(rel["coefficient_correlation"], "Pearson correlation of the key coefficients")
     )
+    b.append(
+        doc.Image(
+            rel["traces"],
+            "Traces of the key coefficients in draw order, one colour per chain, and their "
+            "autocorrelations: chains that do not overlap have not mixed (R-hat > 1.01)",
+        )
+    )
 
     b.append(doc.Heading(2, "Modes and symmetry"))
     mode_rows = []
     for m in range(a.modes.n_modes):
         row = [f"mode {m}", f"{a.modes.weights[m]:.3f}", str(int(np.sum(a.modes.labels == m)))]
+        if a.modes.chains:
+            row.append(", ".join(str(c) for c in a.modes.chains[m]))
         mode_rows.append(row)
     b.append(
         doc.Para(
@@ -229,7 +308,17 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             f"Ashman's D ≥ 2 are merged): {a.modes.n_modes} mode(s)."
         )
     )
-    b.append(doc.Table(["mode", "weight", "samples"], mode_rows))
+    if a.modes.chains:
+        b.append(
+            doc.Para(
+                "With several chains a mode is reported only if it holds at least 5 % of the "
+                "samples of at least two chains (a component that one chain alone occupies is "
+                "that chain's drift)."
+                + (" One basin; the chains drift within it." if a.modes.drift else "")
+            )
+        )
+    headers = ["mode", "weight", "samples"] + (["visited by chains"] if a.modes.chains else [])
+    b.append(doc.Table(headers, mode_rows))
     if a.symmetries:
         items = []
         for s in a.symmetries:
@@ -243,6 +332,18 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
         b.append(doc.Para("No pair of modes is related by a permutation / sign flip of z."))
     else:
         b.append(doc.Para("A single mode: no symmetry between modes to report."))
+    if a.chain_symmetries:
+        b.append(
+            doc.Bullets(
+                [
+                    f"chain {s.mode_b} ≈ chain {s.mode_a} under {s.transform.describe()} "
+                    f"(relative distance {s.distance:.3f} between their mean Ξ)"
+                    for s in a.chain_symmetries
+                ]
+            )
+        )
+    elif a.run.n_chains > 1:
+        b.append(doc.Para("No pair of whole chains is related by a permutation / sign flip of z."))
     b.append(doc.Image(rel["coefficient_pairs"], "Most correlated coefficient pairs by mode"))
 
     b.append(doc.Heading(2, "Dynamics"))
@@ -369,6 +470,23 @@ def _stats_json(s: CoefficientStats, names: Sequence[str], eqs: Sequence[str]) -
     }
 
 
+def _symmetry_json(s) -> dict[str, Any]:
+    return {
+        "mode_a": s.mode_a,
+        "mode_b": s.mode_b,
+        "transform": {
+            "perm": s.transform.perm,
+            "signs": s.transform.signs,
+            "description": s.transform.describe(),
+        },
+        "distance": s.distance,
+        "alternatives": [
+            {"perm": t.perm, "signs": t.signs, "description": t.describe(), "distance": d}
+            for t, d in s.alternatives
+        ],
+    }
+
+
 def analysis_to_json(a: Analysis) -> dict[str, Any]:
     """The machine-readable content of ``analysis.json`` (NaN → null)."""
     run = a.run
@@ -389,6 +507,7 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
             a.stats.mean, a.stats.std, a.stats.significant, names, decimals=_decimals(a.threshold)
         ),
         "modes": {
+            "one_basin_chains_drift": a.modes.drift,
             "features": [F.coefficient_label(names[k], eqs[j]) for k, j in a.modes.features],
             "bic": a.modes.bic,
             "n_components_bic": a.modes.n_components_bic,
@@ -396,6 +515,7 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
                 {
                     "weight": a.modes.weights[m],
                     "n_samples": int(np.sum(a.modes.labels == m)),
+                    "chains": a.modes.chains[m] if a.modes.chains else None,
                     "centre": xi_dict(a.modes.centres[m]),
                     "coefficients": _stats_json(a.mode_stats[m], names, eqs),
                     "equations_text": format_equations(
@@ -409,23 +529,12 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
                 for m in range(a.modes.n_modes)
             ],
         },
-        "symmetries": [
-            {
-                "mode_a": s.mode_a,
-                "mode_b": s.mode_b,
-                "transform": {
-                    "perm": s.transform.perm,
-                    "signs": s.transform.signs,
-                    "description": s.transform.describe(),
-                },
-                "distance": s.distance,
-                "alternatives": [
-                    {"perm": t.perm, "signs": t.signs, "description": t.describe(), "distance": d}
-                    for t, d in s.alternatives
-                ],
-            }
-            for s in a.symmetries
+        "symmetries": [_symmetry_json(s) for s in a.symmetries],
+        "chain_symmetries": [
+            {"chain_a": s.mode_a, "chain_b": s.mode_b, **_symmetry_json(s)}
+            for s in a.chain_symmetries
         ],
+        "diagnostics": run.summary["diagnostics"],
         "dynamics": {
             "data_period": a.data_period,
             "models": [

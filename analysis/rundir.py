@@ -24,6 +24,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from analysis.coefficients import coefficient_stats
+from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics, diagnose, verdict
 from analysis.errors import ReportError
 from analysis.library import Term, library_terms, terms_from_arrays
 from simulators.hdf5_io import atomic_output
@@ -72,6 +74,7 @@ METRICS_COLUMNS = (
 # Datasets of ensemble.h5 and their ranks: one row per collected encoder ...
 PER_SAMPLE = {
     "xi": 3,
+    "chain": 1,
     "xi_test": 3,
     "loss": 1,
     "x_relative_mse": 1,
@@ -89,6 +92,8 @@ class RunData:
 
     Attributes:
       xi: (n_samples, n_terms, latent_dim) Ξ samples; column j is the equation for ż_j.
+      chain: (n_samples,) int, the chain of each sample; samples are chain-major (all draws of
+        chain 0 in draw order, then chain 1, ...). None: one chain.
       terms: the library (``analysis.library.Term``), pysindy order.
       poly_order, include_sine: the library settings.
       xi_test: Ξ fitted on the test snapshots only, or None.
@@ -111,6 +116,7 @@ class RunData:
     terms: tuple[Term, ...]
     poly_order: int
     include_sine: bool
+    chain: np.ndarray | None = None
     xi_test: np.ndarray | None = None
     loss: np.ndarray | None = None
     x_relative_mse: np.ndarray | None = None
@@ -161,17 +167,36 @@ class RunData:
 
     def as_float64(self) -> RunData:
         """A copy with every floating-point array in float64 (what the analysis computes in)."""
-        return dataclasses.replace(
-            self, **{n: np.asarray(a, np.float64) for n, a in self.arrays().items()}
-        )
+        floats = {n: a for n, a in self.arrays().items() if np.issubdtype(a.dtype, np.floating)}
+        return dataclasses.replace(self, **{n: a.astype(np.float64) for n, a in floats.items()})
+
+    @property
+    def n_chains(self) -> int:
+        return 1 if self.chain is None else len(np.unique(self.chain))
+
+    @cached_property
+    def diagnostics(self) -> Diagnostics:
+        """ArviZ diagnostics of every coefficient (arrays shaped (n_terms, latent_dim))."""
+        return diagnose(self.xi, self.chain)
+
+    @cached_property
+    def significant(self) -> np.ndarray:
+        """(n_terms, latent_dim) the coefficients significant at the paper's threshold 0.1."""
+        return coefficient_stats(np.asarray(self.xi, np.float64)).significant
 
 
 def summary_of(run: RunData) -> dict[str, Any]:
-    """``summary.json``: coefficient quantiles per equation and term, test errors averaged over
-    the ensemble, and the training facts."""
+    """``summary.json``: per equation and term the coefficient's quantiles, significance and
+    ArviZ diagnostics; the run-level convergence verdict over the significant coefficients; test
+    errors averaged over the ensemble; and the training facts."""
     xi = run.xi.astype(np.float64)
     q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
     mean, std = xi.mean(axis=0), xi.std(axis=0)
+    diag = run.diagnostics
+
+    def number(value: float) -> float | None:  # strict JSON: no NaN
+        return float(value) if np.isfinite(value) else None
+
     coefficients = {
         eq: {
             name: {
@@ -180,10 +205,30 @@ def summary_of(run: RunData) -> dict[str, Any]:
                 "q05": float(q05[k, j]),
                 "q50": float(q50[k, j]),
                 "q95": float(q95[k, j]),
+                "significant": bool(run.significant[k, j]),
+                "r_hat": number(diag.r_hat[k, j]),
+                "ess_bulk": number(diag.ess_bulk[k, j]),
+                "ess_tail": number(diag.ess_tail[k, j]),
+                "mcse_mean": number(diag.mcse_mean[k, j]),
             }
             for k, name in enumerate(run.term_names)
         }
         for j, eq in enumerate(run.equations)
+    }
+    diagnostics = verdict(diag, run.significant)
+    diagnostics["rule"] = f"R-hat <= {R_HAT_MAX} and bulk-ESS >= {ESS_MIN:g} (Vehtari et al. 2021)"
+    scalars = {
+        name: diagnose(getattr(run, name), run.chain)
+        for name in ("loss", "x_relative_mse", "dx_relative_mse")
+        if getattr(run, name) is not None
+    }
+    diagnostics["scalars"] = {
+        name: {
+            "r_hat": number(d.r_hat),
+            "ess_bulk": number(d.ess_bulk),
+            "converged": bool(d.converged),
+        }
+        for name, d in scalars.items()
     }
     errors = {
         key: float(np.mean(getattr(run, name), dtype=np.float64))
@@ -200,6 +245,7 @@ def summary_of(run: RunData) -> dict[str, Any]:
         "equations": run.equations,
         "n_samples": run.n_samples,
         "coefficients": coefficients,
+        "diagnostics": diagnostics,
         "test_error": errors,
         "training": dict(run.training),
     }
@@ -247,6 +293,7 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
         "latent_dim": run.latent_dim,
         "poly_order": run.poly_order,
         "include_sine": run.include_sine,
+        "n_chains": run.n_chains,
     }
     for name in ("dt", "temperature", "xi_fit_on"):
         if getattr(run, name) is not None:
@@ -364,7 +411,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
 
 def _dataset(f: h5py.File, name: str, rank: int, notes: list[str]) -> np.ndarray | None:
     if name not in f:
-        if name != "xi_test":
+        if name not in ("xi_test", "chain"):
             notes.append(
                 f"ensemble.h5 has no dataset {name!r}; the sections that use it are skipped."
             )
@@ -505,6 +552,16 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             )
         if arr.ndim == 3:
             _check_finite(arr, name)
+    if arrays["chain"] is None:
+        notes.append("ensemble.h5 has no 'chain' dataset: the samples are read as one chain.")
+    chain = arrays["chain"]
+    if chain is not None and (
+        not np.issubdtype(chain.dtype, np.integer) or np.any(np.diff(chain) < 0) or chain[0] < 0
+    ):
+        raise ReportError(
+            "ensemble.h5: dataset 'chain' must hold non-negative integers in chain-major order "
+            "(all samples of chain 0, then chain 1, ...)"
+        )
     z, dz, t = arrays["z"], arrays["dz"], arrays["t"]
     if arrays["xi_test"] is not None and arrays["xi_test"].shape != xi.shape:
         raise ReportError(f"ensemble.h5: dataset 'xi_test' has shape {arrays['xi_test'].shape}; "

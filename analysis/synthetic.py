@@ -108,6 +108,7 @@ def write_synthetic_run(
     seed: int = 0,
     write_metrics: bool = True,
     write_summary: bool = True,
+    n_chains: int = 4,
 ) -> SyntheticRun:
     """Write a small but realistic run directory.
 
@@ -134,6 +135,8 @@ def write_synthetic_run(
       n_iterations: rows of ``metrics.csv``.
       seed: seed of all randomness.
       write_metrics, write_summary: set False to test the report without these optional files.
+      n_chains: the independent draws are labelled as this many chains of consecutive samples
+        (chain-major, as ``eae_sindy`` stores them); every chain visits every mode.
 
     Returns:
       The truth, as a ``SyntheticRun``.
@@ -215,6 +218,7 @@ def write_synthetic_run(
         terms=tuple(terms),
         poly_order=3,
         include_sine=True,
+        chain=(np.arange(n_samples) * n_chains // n_samples).astype(np.int32),
         loss=loss.astype(np.float32),
         x_relative_mse=np.full(n_samples, 0.01, np.float32),
         dx_relative_mse=np.full(n_samples, 0.1, np.float32),

@@ -133,8 +133,14 @@ class SamplerConfig(Settings, section="sampler"):
 
 @dataclass(frozen=True)
 class TrainConfig(Settings, section="train"):
-    """Algorithm 1/2 budget: K outer iterations of M inner steps, then N collected samples."""
+    """Algorithm 1/2 budget: K outer iterations of M inner steps, then N collected samples.
 
+    ``num_chains``: C encoder chains run side by side (one compiled step); the decoder follows
+    the gradient pooled over all of them, and the ensemble keeps every chain, so convergence can
+    be judged (R-hat needs several chains). ``n_samples``: draws collected per chain, every
+    ``thin``-th sampling step."""
+
+    num_chains: _Pos = 4
     batch_size: _Pos = 128
     inner_steps: _Pos = 200
     outer_iterations: _Pos = 100

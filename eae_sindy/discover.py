@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analysis.report import convergence_lines
 from analysis.rundir import DATA_FILE
 from eae_sindy.cli import run_command, with_seed
 from eae_sindy.config import DiscoverConfig, load_config, preset
@@ -137,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(f"  {line}" for line in found.equations()))
         print(f"  test relative MSE: x {err['x_relative_mse']:.3g}, dx "
               f"{err['dx_relative_mse']:.3g}")
+        summary = found.summary
+        print("\n".join(f"  {line}" for line in convergence_lines(
+            summary["diagnostics"], summary["coefficients"])))
     return code
 
 

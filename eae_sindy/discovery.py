@@ -160,11 +160,20 @@ def _pca_signal(x: np.ndarray, k: int = 3) -> np.ndarray:
     return (centred @ vt[:k].T).astype(np.float32)
 
 
-def _concatenate(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {
-        name: np.concatenate([np.asarray(c[name], np.float32) for c in chunks])
-        for name in chunks[0]
-    }
+def _chain_major(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Collected chunks (draws, chains, ...) → samples in chain-major order (all draws of chain
+    0, then chain 1, ...), plus the ``chain`` of every sample."""
+    ensemble = {}
+    for name in chunks[0]:
+        draws = np.concatenate([np.asarray(c[name], np.float32) for c in chunks])
+        ensemble[name] = np.swapaxes(draws, 0, 1).reshape(-1, *draws.shape[2:])
+    n_draws, n_chains = draws.shape[:2]
+    ensemble["chain"] = np.repeat(np.arange(n_chains, dtype=np.int32), n_draws)
+    return ensemble
+
+
+def _first_chain(tree: Any) -> Any:
+    return jax.tree.map(lambda leaf: leaf[0], tree)
 
 
 def _train_and_collect(
@@ -234,6 +243,7 @@ def _train_and_collect(
         sample_batch,
         tc.inner_steps,
         summarize,
+        num_chains=tc.num_chains,
     )
     key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
     state = eae.init(*model.init(key_model), key_eae)
@@ -270,9 +280,13 @@ def _train_and_collect(
     val_loss = None  # JSON null when there is no validation split
     if len(split["val"]):
         val = {"x": jnp.asarray(x[split["val"]]), "dx": jnp.asarray(dx[split["val"]])}
-        val_loss = float(jax.jit(loss_fn)(state.sampler.position, state.decoder, val))
+        chain_losses = jax.jit(jax.vmap(loss_fn, in_axes=(0, None, None)))(
+            state.sampler.position, state.decoder, val
+        )
+        val_loss = float(jnp.mean(chain_losses))  # over the chains' last encoders
 
     chunks: list[dict[str, Any]] = []
+    collection_started = time.perf_counter()
     state = run_collection(
         eae,
         state,
@@ -282,11 +296,13 @@ def _train_and_collect(
         sink=chunks.append,
         progress=progress,
     )
-    ensemble = _concatenate(chunks)
+    collection_time = time.perf_counter() - collection_started
+    ensemble = _chain_major(chunks)
     times = t[split["test"]]
     examples = np.linspace(0, len(test_x) - 1, min(tc.n_examples, len(test_x))).astype(int)
     x_examples = test["x"][examples]
-    recon = model.decode(state.decoder, model.encode(state.sampler.position, x_examples))
+    last = _first_chain(state.sampler.position)  # the last encoder of chain 0
+    recon = model.decode(state.decoder, model.encode(last, x_examples))
     run = RunData(
         **ensemble,
         terms=library.terms,
@@ -307,6 +323,7 @@ def _train_and_collect(
             "outer_iterations": int(state.iteration),
             "stopped": stopped,
             "train_time_s": train_time,
+            "collection_time_s": collection_time,
             "validation_loss": val_loss,
             "wall_time_s": time.perf_counter() - started,
         },

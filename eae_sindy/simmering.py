@@ -130,12 +130,24 @@ def _sum_squares(tree: PyTree, dtype) -> Array:
     return sum(jnp.sum(jnp.square(leaf), dtype=dtype) for leaf in jax.tree.leaves(tree))
 
 
-def _normal_like(key: Array, tree: PyTree, scale: Array) -> PyTree:
+def _sum_weighted_squares(tree: PyTree, weights: PyTree, dtype, same_weight: bool) -> Array:
+    """Σ w v² over all leaves (w broadcast to each leaf); ``same_weight``: w is one scalar,
+    factored out of the sum."""
+    if same_weight:
+        return jax.tree.leaves(weights)[0] * _sum_squares(tree, dtype)
+    pairs = zip(jax.tree.leaves(tree), jax.tree.leaves(weights), strict=True)
+    return sum(jnp.sum(w * jnp.square(leaf), dtype=dtype) for leaf, w in pairs)
+
+
+def _normal_like(key: Array, tree: PyTree, scale: PyTree) -> PyTree:
+    """N(0, scale²) draws shaped like ``tree``; ``scale`` is a pytree like it (leaves
+    broadcastable)."""
     leaves, treedef = jax.tree.flatten(tree)
     keys = jax.random.split(key, len(leaves))
+    scales = treedef.flatten_up_to(scale)
     new = [
-        scale.astype(leaf.dtype) * jax.random.normal(k, leaf.shape, leaf.dtype)
-        for k, leaf in zip(keys, leaves, strict=True)
+        jnp.asarray(s).astype(leaf.dtype) * jax.random.normal(k, leaf.shape, leaf.dtype)
+        for k, leaf, s in zip(keys, leaves, scales, strict=True)
     ]
     return jax.tree.unflatten(treedef, new)
 
@@ -222,7 +234,7 @@ def _nhc_half_step(ke2, xi, p_xi, temperature, num_dof, tau, weights, h):
 
 def simmering(
     temperature: float | Schedule,
-    mass: float,
+    mass: float | PyTree,
     step_size: float,
     *,
     chain_length: int = 3,
@@ -277,7 +289,10 @@ def simmering(
 
     Args:
         temperature: T > 0, or a schedule ``step (int32 array) -> T`` (e.g. for annealing).
-        mass: m > 0, the mass of every scalar particle.
+        mass: m > 0, the mass of every scalar particle; or a pytree like the position (leaves
+            broadcastable to the position's leaves) of positive masses, one per parameter — a
+            diagonal mass matrix. Any constant positive mass leaves the sampled measure
+            exp(−U/T) unchanged; it changes only how fast each direction moves.
         step_size: dt > 0.
         chain_length: K ≥ 1, number of links of the Nosé–Hoover chain.
         thermostat_timescale: τ > 0 in time units; default 100·dt.
@@ -314,7 +329,9 @@ def simmering(
     else:
         _check_positive("temperature", temperature)
         schedule = None
-    _check_positive("mass", mass)
+    scalar_mass = not jax.tree.leaves(mass) or isinstance(mass, int | float)
+    if scalar_mass:
+        _check_positive("mass", mass)
     _check_positive("step_size", step_size)
     if not isinstance(chain_length, int) or chain_length < 1:
         raise ValueError(f"chain_length must be an integer >= 1, got {chain_length!r}")
@@ -336,6 +353,12 @@ def simmering(
     weights = tuple(w / chain_steps for w in _SUZUKI_YOSHIDA[sy_order]) * chain_steps
     langevin = thermostat == "langevin"
 
+    def masses(position: PyTree, dtype) -> PyTree:
+        """The mass of every parameter, as a pytree like ``position``."""
+        if scalar_mass:
+            return jax.tree.map(lambda _: jnp.asarray(mass, dtype), position)
+        return jax.tree.map(lambda m: jnp.asarray(m, dtype), mass)
+
     def temperature_at(step: Array, dtype) -> Array:
         t = schedule(step) if schedule is not None else temperature
         return jnp.asarray(t, dtype)
@@ -345,7 +368,8 @@ def simmering(
         dtype = _float_dtype(leaves)
         position = jax.tree.map(jnp.asarray, position)
         t0 = temperature_at(jnp.zeros((), jnp.int32), dtype)
-        velocity = _normal_like(key, position, jnp.sqrt(t0 / jnp.asarray(mass, dtype)))
+        velocity = _normal_like(key, position, jax.tree.map(lambda m: jnp.sqrt(t0 / m),
+                                                            masses(position, dtype)))
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
         # two distinct buffers, so that callers may donate the whole state
         xi, p_xi = jnp.zeros((chain_length,), dtype), jnp.zeros((chain_length,), dtype)
@@ -360,17 +384,22 @@ def simmering(
         n = jnp.asarray(state.step, jnp.int32)
         started = n > 0
         temp = temperature_at(n, dtype)
-        m = jnp.asarray(mass, dtype)
+        m = masses(state.position, dtype)
         dt = jnp.asarray(step_size, dtype)
-        half_kick = 0.5 * dt / m  # v += half_kick · F = −half_kick · ∇U
+        half_kick = jax.tree.map(lambda mi: 0.5 * dt / mi, m)  # v += half_kick · F = −half_kick·∇U
         tau = jnp.asarray(thermostat_timescale, dtype)
         n_dof_f = jnp.asarray(n_dof, dtype)
 
         # ---- finish the previous step: half kick with the new gradient (none at step 0). A
         # zero factor times a NaN gradient is still NaN, so divergence is caught at step 0 too.
-        finish = jnp.where(started, half_kick, jnp.zeros_like(half_kick))
-        u = jax.tree.map(lambda v, g: v - finish * g, state.velocity, grads)
-        ke2 = m * _sum_squares(u, dtype)  # Σ m v², the only full reduction of the step
+        u = jax.tree.map(
+            lambda v, g, k: v - jnp.where(started, k, jnp.zeros_like(k)) * g,
+            state.velocity,
+            grads,
+            half_kick,
+        )
+        # Σ m v², the only full reduction of the step
+        ke2 = _sum_weighted_squares(u, m, dtype, scalar_mass)
         xi, p_xi = state.xi, state.p_xi
         scale = jnp.ones((), dtype)
         if not langevin:
@@ -392,8 +421,8 @@ def simmering(
             redraw = started & (n % resample_every == 0)
 
             def _redraw(_):
-                v = _normal_like(redraw_key, u, jnp.sqrt(temp / m))
-                return v, m * _sum_squares(v, dtype)
+                v = _normal_like(redraw_key, u, jax.tree.map(lambda mi: jnp.sqrt(temp / mi), m))
+                return v, _sum_weighted_squares(v, m, dtype, scalar_mass)
 
             def _keep(_):
                 return jax.tree.map(lambda v: scale * v, u), ke2
@@ -423,26 +452,25 @@ def simmering(
         # ---- start the next step
         if langevin:
             c1 = jnp.exp(-jnp.asarray(friction, dtype) * dt)
-            c2 = jnp.sqrt((1.0 - c1 * c1) * temp / m)
-            noise = _normal_like(noise_key, u, jnp.ones((), dtype))
+            noise = _normal_like(noise_key, u, jax.tree.map(lambda _: jnp.ones((), dtype), u))
             h = 0.5 * dt
 
-            def _baoa(x, v, g, z):
-                v = scale * v - half_kick * g
+            def _baoa(x, v, g, z, k, mi):
+                v = scale * v - k * g
                 x = x + h * v
-                v = c1 * v + c2 * z
+                v = c1 * v + jnp.sqrt((1.0 - c1 * c1) * temp / mi) * z
                 return x + h * v, v
 
-            out = jax.tree.map(_baoa, state.position, u, grads, noise)
+            out = jax.tree.map(_baoa, state.position, u, grads, noise, half_kick, m)
         else:
             s_b, xi, p_xi, _ = _nhc_half_step(ke2, xi, p_xi, temp, n_dof_f, tau, weights, 0.5 * dt)
             total = scale * s_b
 
-            def _kick_drift(x, v, g):
-                v = total * v - half_kick * g
+            def _kick_drift(x, v, g, k):
+                v = total * v - k * g
                 return x + dt * v, v
 
-            out = jax.tree.map(_kick_drift, state.position, u, grads)
+            out = jax.tree.map(_kick_drift, state.position, u, grads, half_kick)
         treedef = jax.tree.structure(state.position)
         pairs = treedef.flatten_up_to(out)
         position = treedef.unflatten([x for x, _ in pairs])

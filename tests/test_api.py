@@ -34,7 +34,10 @@ def found(data_file):
 
 
 def test_fit_returns_a_discovery(found):
-    assert found.xi.shape == (6, 11, 2) and np.isfinite(found.xi).all()
+    assert found.xi.shape == (24, 11, 2) and np.isfinite(found.xi).all()  # 4 chains × 6 draws
+    np.testing.assert_array_equal(found.run.chain, np.repeat(np.arange(4), 6))
+    assert found.summary["diagnostics"]["n_chains"] == 4
+    assert found.summary["diagnostics"]["draws_per_chain"] == 6
     assert found.term_names[-1] == "sin(1 x1)"
     lines = found.equations(threshold=0.0)
     assert [line.split(" = ")[0] for line in lines] == ["(x0)'", "(x1)'"]
@@ -107,7 +110,7 @@ def test_report_reads_a_directory_written_by_discover(data_file, tmp_path):
     for name in ("report.html", "report.md", "analysis.json"):
         assert (out / name).stat().st_size > 0, name
     analysis = json.loads((out / "analysis.json").read_text())
-    assert analysis["n_samples"] == found.run.n_samples == 6
+    assert analysis["n_samples"] == found.run.n_samples == 24
     np.testing.assert_array_equal(load_run(out).xi, found.xi)
 
 

@@ -73,9 +73,10 @@ def test_discover_writes_documented_files(tmp_path, tiny_data):
     for name in ("config.json", "metrics.csv", "checkpoint.msgpack", "ensemble.h5", "summary.json"):
         assert (out / name).exists(), name
     with h5py.File(out / "ensemble.h5") as f:
-        assert f["xi"].shape == (6, 11, 2)
-        assert f["z"].shape == (6, 12, 2) and f["dz"].shape == (6, 12, 2)
-        assert f["loss"].shape == (6,)
+        assert f["xi"].shape == (24, 11, 2)  # 4 chains × 6 draws, chain-major
+        assert f["z"].shape == (24, 12, 2) and f["dz"].shape == (24, 12, 2)
+        assert f["loss"].shape == (24,) and f.attrs["n_chains"] == 4
+        np.testing.assert_array_equal(f["chain"][...], np.repeat(np.arange(4), 6))
         assert f["data_signal"].shape == (20, 3)
         assert list(f.attrs["term_names"])[-1] in ("sin(1 x1)", b"sin(1 x1)")
         assert tuple(f.attrs["grid_shape"]) == (12, 12)
