@@ -30,3 +30,11 @@ def test_no_import_runs_back_up(package):
         if _imported_packages(path) & higher
     }
     assert offenders == {}
+
+
+def test_scripts_do_not_shadow_the_packages():
+    """``python benchmarks/X.py`` puts benchmarks/ first on sys.path: a script named like a
+    package (``analysis.py``) would be imported in its place."""
+    folders = (ROOT / "benchmarks", ROOT / "examples")
+    scripts = {path.stem for folder in folders for path in folder.glob("*.py")}
+    assert scripts.isdisjoint(LAYERS)

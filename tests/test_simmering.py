@@ -132,6 +132,26 @@ def test_harmonic_variances(thermostat):
     assert abs(kt.mean() / temperature - 1.0) < bound
 
 
+@pytest.mark.parametrize("thermostat", ["nose_hoover", "langevin"])
+def test_diagonal_mass_samples_the_same_measure(thermostat):
+    """A mass per parameter (here m_i = k_i, every mode at the same frequency) changes the
+    dynamics, not the measure: ⟨x²⟩ ≈ T/k per class and the kinetic temperature ≈ T."""
+    temperature, dt = 0.5, 0.05
+    k = np.array([1.0, 10.0, 100.0])
+    mass = jnp.repeat(jnp.asarray(k, jnp.float32), 1000)
+    algo = simmering(
+        temperature, mass, dt, thermostat=thermostat, thermostat_timescale=10.0, friction=1.0
+    )
+    x2, kt = _harmonic_run(algo, k, per=1000, chains=16, steps=2500, burn=1000, seed=1)
+    if thermostat == "nose_hoover":  # the leapfrog's shadow energy, with k dt²/4m = dt²/4
+        truth = temperature / (k * (1.0 - dt**2 / 4.0))
+    else:
+        truth = temperature / k
+    _check_mean(x2, truth, max_rel_se=0.02, label=f"{thermostat} diagonal-mass <x^2>")
+    assert np.all(np.abs(x2.mean(axis=0) / truth - 1.0) < 0.05)
+    assert abs(kt.mean() / temperature - 1.0) < (0.01 if thermostat == "nose_hoover" else 0.04)
+
+
 @pytest.mark.parametrize(
     ("thermostat", "kwargs", "chains", "steps", "burn"),
     [

@@ -3,7 +3,7 @@
 Writes a synthetic two-mode run directory (``analysis.synthetic``), then times each stage of
 ``analysis.report.write_report``. Target: ≤ 20 s on the project's 2-core CPU.
 
-    python benchmarks/analysis.py [--samples 5000] [--n-eval 500]
+    python benchmarks/report_speed.py [--samples 5000] [--n-eval 500]
 """
 
 from __future__ import annotations
