@@ -27,7 +27,8 @@ from analysis.coefficients import CoefficientStats
 from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics
 from analysis.errors import ReportError
 from analysis.pipeline import Analysis, analyze_run
-from analysis.rundir import load_run
+from analysis.rundir import LEARNED_MAX_RELATIVE_MSE, load_run, write_text_atomic
+from simulators.hdf5_io import atomic_output
 
 __all__ = ["write_report", "format_equations", "analysis_to_json", "main"]
 
@@ -126,6 +127,24 @@ def _coef_table(
     return doc.Table(headers, rows, bold)
 
 
+def format_number(value: float | None, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits; "undefined" for null (e.g. 0/0)."""
+    return "undefined" if value is None else f"{value:.{digits}g}"
+
+
+def learning_lines(test_error: dict[str, Any]) -> list[str]:
+    """The sanity gate's verdict, when the model did not learn the data (else nothing)."""
+    if test_error.get("learned") is not False:
+        return []
+    x, dx = (format_number(test_error[k]) for k in ("x_relative_mse", "dx_relative_mse"))
+    return [
+        f"THE MODEL DID NOT LEARN THE DATA: test relative MSE of x {x} and of ẋ {dx} "
+        f"(the rule: both below {LEARNED_MAX_RELATIVE_MSE}; predicting the mean snapshot scores "
+        "1). The equations below describe noise. Try a lower sampler.temperature, a longer "
+        "training (train.outer_iterations), or check that ẋ is the time derivative of x."
+    ]
+
+
 def convergence_lines(diagnostics: dict[str, Any], coefficients: dict[str, Any]) -> list[str]:
     """What a reader must know first: has the ensemble converged (R-hat and bulk-ESS of the
     significant coefficients, Vehtari et al. 2021), and if not, which quantities did."""
@@ -170,7 +189,8 @@ def convergence_banner(
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=90)
+    with atomic_output(path, force=True) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
 
 
@@ -226,6 +246,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     dec = _decimals(thr)
     rel = {k: f"figures/{p.name}" for k, p in figs.items()}
     b: list[doc.Block] = [doc.Heading(1, f"EAE-SINDy coefficient report: {run.run_dir.name}")]
+    b += [doc.Para("⚠ " + line) for line in learning_lines(run.summary["test_error"])]
     b += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
 
     facts = [
@@ -241,7 +262,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     te, tr = run.summary["test_error"], run.summary["training"]
     for key in ("x_relative_mse", "dx_relative_mse", "loss_mean"):
         if key in te:
-            facts.append(f"test {key}: {te[key]:.4g}")
+            facts.append(f"test {key}: {format_number(te[key], 4)}")
     if tr:
         facts.append(
             f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
@@ -594,11 +615,13 @@ def write_report(run_dir: str | Path, *, threshold: float = 0.1) -> dict[str, Pa
         "report.html": root / "report.html",
         "analysis.json": root / "analysis.json",
     }
-    paths["report.md"].write_text(doc.to_markdown(blocks), encoding="utf-8")
-    paths["report.html"].write_text(
-        doc.to_html(blocks, root, f"EAE-SINDy report: {root.name}"), encoding="utf-8"
+    write_text_atomic(paths["report.md"], doc.to_markdown(blocks))
+    write_text_atomic(
+        paths["report.html"], doc.to_html(blocks, root, f"EAE-SINDy report: {root.name}")
     )
-    paths["analysis.json"].write_text(json.dumps(analysis_to_json(a), indent=2), encoding="utf-8")
+    write_text_atomic(
+        paths["analysis.json"], json.dumps(analysis_to_json(a), indent=2, allow_nan=False)
+    )
     for name, p in figs.items():
         paths[f"figures/{name}.png"] = p
     return {k: v.resolve() for k, v in paths.items()}

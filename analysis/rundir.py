@@ -45,7 +45,12 @@ __all__ = [
     "read_metrics",
     "summary_of",
     "write_run",
+    "write_text_atomic",
 ]
+
+LEARNED_MAX_RELATIVE_MSE = 0.5
+"""The sanity gate: a model learned the data when its test reconstructions of x and of ẋ leave
+less than half of their variance unexplained (relative MSE < 0.5; predicting the mean scores 1)."""
 
 SCHEMA_VERSION = 2
 """Version of the ``ensemble.h5`` layout. 2 added ``term_kinds``/``term_powers``; version 1
@@ -83,7 +88,14 @@ PER_SAMPLE = {
     "dz": 3,
 }
 # ... and the run's own arrays.
-PER_RUN = {"t": 1, "data_signal": 2, "t_data_signal": 1, "x_examples": 2, "x_recon_examples": 2}
+PER_RUN = {
+    "t": 1,
+    "data_signal": 2,
+    "t_data_signal": 1,
+    "x_examples": 2,
+    "x_recon_examples": 2,
+    "x_offset": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -97,11 +109,15 @@ class RunData:
       terms: the library (``analysis.library.Term``), pysindy order.
       poly_order, include_sine: the library settings.
       xi_test: Ξ fitted on the test snapshots only, or None.
-      loss, x_relative_mse, dx_relative_mse: (n_samples,) per-encoder test loss and errors.
+      loss, x_relative_mse, dx_relative_mse: (n_samples,) per-encoder test loss and errors
+        (Σ‖x − x̂‖² / Σ‖x‖² with x centred on the mean snapshot when the run standardized it).
       z, dz: (n_samples, n_eval, latent_dim) latent codes of test snapshots, or None.
       t: (n_eval,) their times, or None.
       data_signal: (n_test, k) test data on its top principal directions; t_data_signal its times.
-      x_examples, x_recon_examples: (n_examples, n_features) snapshots and reconstructions.
+      x_examples, x_recon_examples: (n_examples, n_features) snapshots and reconstructions, in
+        the data's own units.
+      x_offset, x_scale: the scaling the model saw, x' = (x − x_offset)·x_scale and
+        ẋ' = ẋ·x_scale (None: unscaled).
       dt: time between snapshots; grid_shape: shape of one snapshot image.
       temperature: the sampling temperature; xi_fit_on: "test" or "all".
       package_version: the version of eae-sindy that wrote the run.
@@ -128,6 +144,8 @@ class RunData:
     t_data_signal: np.ndarray | None = None
     x_examples: np.ndarray | None = None
     x_recon_examples: np.ndarray | None = None
+    x_offset: np.ndarray | None = None
+    x_scale: float | None = None
     dt: float | None = None
     grid_shape: tuple[int, ...] | None = None
     temperature: float | None = None
@@ -231,7 +249,7 @@ def summary_of(run: RunData) -> dict[str, Any]:
         for name, d in scalars.items()
     }
     errors = {
-        key: float(np.mean(getattr(run, name), dtype=np.float64))
+        key: number(np.mean(getattr(run, name), dtype=np.float64))
         for key, name in (
             ("x_relative_mse", "x_relative_mse"),
             ("dx_relative_mse", "dx_relative_mse"),
@@ -239,6 +257,11 @@ def summary_of(run: RunData) -> dict[str, Any]:
         )
         if getattr(run, name) is not None
     }
+    # null where undefined (e.g. ẋ identically zero makes its relative MSE 0/0)
+    gate = [errors.get(k) for k in ("x_relative_mse", "dx_relative_mse")]
+    gate = [v for v in gate if v is not None]
+    learned = bool(max(gate) < LEARNED_MAX_RELATIVE_MSE) if gate else None
+    training = {k: number(v) if isinstance(v, float) else v for k, v in run.training.items()}
     return {
         "schema_version": SCHEMA_VERSION,
         "term_names": run.term_names,
@@ -246,17 +269,22 @@ def summary_of(run: RunData) -> dict[str, Any]:
         "n_samples": run.n_samples,
         "coefficients": coefficients,
         "diagnostics": diagnostics,
-        "test_error": errors,
-        "training": dict(run.training),
+        "test_error": {**errors, "learned": learned},
+        "training": training,
     }
 
 
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def _write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """``text`` written to a temporary file beside ``path`` and renamed over it: a crash or a
+    full disk leaves the old file or the new one, never a part of one."""
     with atomic_output(path, force=True) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+_write_text = write_text_atomic
 
 
 def _cells(row: dict[str, Any]) -> list[str]:
@@ -295,7 +323,7 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
         "include_sine": run.include_sine,
         "n_chains": run.n_chains,
     }
-    for name in ("dt", "temperature", "xi_fit_on"):
+    for name in ("dt", "temperature", "xi_fit_on", "x_scale"):
         if getattr(run, name) is not None:
             attrs[name] = getattr(run, name)
     if run.grid_shape is not None:
@@ -305,13 +333,13 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
             for name, values in run.arrays().items():
                 handle.create_dataset(name, data=values)
             handle.attrs.update(attrs)
-    _write_text(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2))
+    _write_text(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2, allow_nan=False))
     if run.metrics is not None:
         paths[METRICS_FILE] = run_dir / METRICS_FILE
         _write_text(paths[METRICS_FILE], _metrics_text(run.metrics))
     if run.config is not None:
         paths[CONFIG_FILE] = run_dir / CONFIG_FILE
-        _write_text(paths[CONFIG_FILE], json.dumps(run.config, indent=2))
+        _write_text(paths[CONFIG_FILE], json.dumps(run.config, indent=2, allow_nan=False))
     return paths
 
 
@@ -411,7 +439,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
 
 def _dataset(f: h5py.File, name: str, rank: int, notes: list[str]) -> np.ndarray | None:
     if name not in f:
-        if name not in ("xi_test", "chain"):
+        if name not in ("xi_test", "chain", "x_offset"):
             notes.append(
                 f"ensemble.h5 has no dataset {name!r}; the sections that use it are skipped."
             )
@@ -616,6 +644,7 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
         dt=float(attrs["dt"]) if attrs.get("dt") is not None else None,
         grid_shape=grid_shape,
         temperature=float(attrs["temperature"]) if "temperature" in attrs else None,
+        x_scale=float(attrs["x_scale"]) if "x_scale" in attrs else None,
         xi_fit_on=str(attrs["xi_fit_on"]) if "xi_fit_on" in attrs else None,
         package_version=str(attrs.get("package_version", "unknown")),
         metrics=metrics,

@@ -51,7 +51,10 @@ _PosFloat = Annotated[float, POSITIVE]
 
 @dataclass(frozen=True)
 class DataConfig(Settings, section="data"):
-    """The simulated lambda-omega data set (used when no ``--data`` file is given) and the split."""
+    """The simulated lambda-omega data set (used when no ``--data`` file is given), the split,
+    and ``standardize``: centre x on its mean snapshot and scale x and ẋ by one factor to the
+    reference data's RMS (0.4), so that results do not depend on the data's units or offset and
+    the sampler's temperature means the same for every data set (the dynamics are unchanged)."""
 
     n: _Pos = 100
     n_snapshots: _Pos = 10000
@@ -65,10 +68,11 @@ class DataConfig(Settings, section="data"):
     n_train: _Pos = 4000
     n_val: _Pos = 1000
     test_fraction: Annotated[float, FRACTION] = 0.1
+    standardize: bool = True
 
     def simulation(self) -> dict[str, Any]:
         """The arguments of ``simulators.lambda_omega.generate_dataset`` these settings give."""
-        split = ("n_train", "n_val", "test_fraction")
+        split = ("n_train", "n_val", "test_fraction", "standardize")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in split}
 
 

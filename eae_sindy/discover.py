@@ -16,11 +16,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from analysis.report import convergence_lines
+from analysis.report import convergence_lines, format_number, learning_lines
 from analysis.rundir import DATA_FILE
-from eae_sindy.cli import run_command, with_seed
+from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.config import DiscoverConfig, load_config, preset
-from eae_sindy.discovery import Discovery, fit, plan, run_record
+from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
 from eae_sindy.output import check_output, claim_output
 from simulators.lambda_omega import generate_dataset, read_dataset
 
@@ -49,7 +49,8 @@ def discover(
     # Everything that can be refused is checked before anything is written, so a bad data file,
     # an impossible budget or an unusable --out leaves no half-made run directory behind.
     dataset = read_dataset(data_path) if data_path is not None else None
-    record = run_record(config, data_path)
+    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
+    record = run_record(config, data_path, digest)
     check_output(out, record, resume=resume)
     n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
     plan(config, n_snapshots, data_path or "the simulated data set")
@@ -65,6 +66,7 @@ def discover(
         checkpoint_dir=out,
         resume=True,  # this run's directory, claimed above: continue its checkpoint if any
         progress=progress,
+        record=record,
     )
     found.save(out)
     if report:
@@ -72,15 +74,18 @@ def discover(
     return found
 
 
-def _write_report(found: Discovery, out: Path) -> None:
+def _write_report(found: Discovery, out: Path) -> bool:
     try:
         found.report(out)
         print(f"report: {out / 'report.html'}", file=sys.stderr)
+        return True
     except Exception as error:  # noqa: BLE001 - the results are on disk; never lose them to a plot
         print(
-            f"warning: the report could not be written ({error}); results are in {out}",
+            f"error: the report could not be written ({error}); the results are in {out} "
+            "(re-run it with python -m analysis.report)",
             file=sys.stderr,
         )
+        return False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -128,20 +133,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_path=args.data,
             resume=args.resume,
             progress=not args.quiet,
-            report=not args.no_report,
+            report=False,  # written below, so that a failed report has its own exit code
         )
 
     code, found = run_command(run, out)
-    if found is not None:
-        err = found.summary["test_error"]
-        print(f"EAE ensemble of {found.run.n_samples} encoders written to {out}")
-        print("\n".join(f"  {line}" for line in found.equations()))
-        print(f"  test relative MSE: x {err['x_relative_mse']:.3g}, dx "
-              f"{err['dx_relative_mse']:.3g}")
-        summary = found.summary
-        print("\n".join(f"  {line}" for line in convergence_lines(
-            summary["diagnostics"], summary["coefficients"])))
-    return code
+    if found is None:
+        return code
+    summary = found.summary
+    err = summary["test_error"]
+    print(f"EAE ensemble of {found.run.n_samples} encoders written to {out}")
+    print("\n".join(f"  {line}" for line in found.equations()))
+    x, dx = (format_number(err[k]) for k in ("x_relative_mse", "dx_relative_mse"))
+    print(f"  test relative MSE: x {x}, dx {dx}")
+    lines = convergence_lines(summary["diagnostics"], summary["coefficients"])
+    print("\n".join(f"  {line}" for line in lines))
+    reported = args.no_report or _write_report(found, out)
+    if err["learned"] is False:
+        print("error: " + learning_lines(err)[0], file=sys.stderr)
+    if not reported:  # the run is incomplete without its report: this code comes first
+        return EXIT_CODES["report"]
+    return EXIT_CODES["not_learned"] if err["learned"] is False else code
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import sys
 import time
@@ -116,10 +117,30 @@ def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> P
     return Plan(split, library)
 
 
-def run_record(config: DiscoverConfig, data_path: str | None = None) -> dict[str, Any]:
-    """What ``config.json`` holds: the full configuration, where the data came from (a file, or
-    None for simulated data and arrays) and the package version."""
-    return {**config.to_dict(), "data_path": data_path, "package_version": __version__}
+def data_digest(x: np.ndarray, dx: np.ndarray, t: np.ndarray) -> str:
+    """SHA-256 of the data's content (x and ẋ as float32, t as float64, with their shapes): the
+    identity of a data set, whatever its file is called."""
+    digest = hashlib.sha256()
+    for array, dtype in ((x, np.float32), (dx, np.float32), (t, np.float64)):
+        array = np.ascontiguousarray(array, dtype)
+        digest.update(str(array.shape).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def run_record(
+    config: DiscoverConfig, data_path: str | None = None, data_sha256: str | None = None
+) -> dict[str, Any]:
+    """What ``config.json`` holds: the full configuration, the data's content hash (None for
+    data simulated from the configuration), the resolved file it came from (informative only: the
+    same data under another path is the same run) and the package version."""
+    path = str(Path(data_path).resolve()) if data_path is not None else None
+    return {
+        **config.to_dict(),
+        "data_sha256": data_sha256,
+        "data_path": path,
+        "package_version": __version__,
+    }
 
 
 def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,6 +159,8 @@ def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if not np.isfinite(array).all():
             first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             raise DatasetError(f"{name}: contains non-finite values (first at index {first})")
+        if np.abs(array).max(initial=0) > np.finfo(np.float32).max:
+            raise DatasetError(f"{name}: values beyond the float32 range (|v| > 3.4e38); rescale")
         arrays[name] = array.astype(np.float32)
     if arrays["dx"].shape != arrays["x"].shape:
         raise DatasetError(
@@ -148,7 +171,41 @@ def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
     if times.shape != (n,) or not np.isfinite(times).all():
         raise DatasetError(f"t: expected {n} finite times (one per snapshot), got shape "
                            f"{times.shape}")
+    if np.any(np.diff(times) <= 0):
+        first = int(np.argmax(np.diff(times) <= 0))
+        raise DatasetError(f"t: must increase strictly (t[{first + 1}] = {times[first + 1]} "
+                           f"follows t[{first}] = {times[first]})")
     return arrays["x"], arrays["dx"], times
+
+
+REFERENCE_RMS = 0.4
+"""RMS of the centred lambda-omega reference data: the units the presets' temperatures (and the
+paper's) were tuned in. Every data set is scaled to it, so T means the same for all of them."""
+
+
+class Scaling(NamedTuple):
+    """x' = (x − offset)·factor and ẋ' = ẋ·factor: units and offsets of the data drop out, and
+    the dynamics are unchanged (both sides of ż = Θ(z)Ξ see the same factor)."""
+
+    offset: np.ndarray  # (n_features,) float32, the mean snapshot
+    factor: float
+
+    @classmethod
+    def fit(cls, x: np.ndarray, standardize: bool = True) -> Scaling:
+        if not standardize:
+            return cls(np.zeros(x.shape[1], np.float32), 1.0)
+        offset = x.mean(axis=0, dtype=np.float64)
+        rms = float(np.sqrt(np.mean((x - offset) ** 2, dtype=np.float64)))
+        if not rms > 0:
+            raise DatasetError("x: every snapshot is the same; there are no dynamics to learn")
+        return cls(offset.astype(np.float32), REFERENCE_RMS / rms)
+
+    def forward(self, x: np.ndarray, dx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        factor = np.float32(self.factor)
+        return (x - self.offset) * factor, dx * factor
+
+    def inverse(self, x_scaled: np.ndarray) -> np.ndarray:
+        return np.asarray(x_scaled, np.float32) / np.float32(self.factor) + self.offset
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +248,8 @@ def _train_and_collect(
     started = time.perf_counter()
     split, library = the_plan
     tc, sc = config.train, config.sindy
+    scaling = Scaling.fit(x, config.data.standardize)
+    x_raw, (x, dx) = x, scaling.forward(x, dx)
     x_train, dx_train = jnp.asarray(x[split["train"]]), jnp.asarray(dx[split["train"]])
     test_x, test_dx = x[split["test"]], dx[split["test"]]
     test = {"x": jnp.asarray(test_x), "dx": jnp.asarray(test_dx)}
@@ -300,19 +359,20 @@ def _train_and_collect(
     ensemble = _chain_major(chunks)
     times = t[split["test"]]
     examples = np.linspace(0, len(test_x) - 1, min(tc.n_examples, len(test_x))).astype(int)
-    x_examples = test["x"][examples]
     last = _first_chain(state.sampler.position)  # the last encoder of chain 0
-    recon = model.decode(state.decoder, model.encode(last, x_examples))
+    recon = model.decode(state.decoder, model.encode(last, test["x"][examples]))
     run = RunData(
         **ensemble,
         terms=library.terms,
         poly_order=library.poly_order,
         include_sine=library.include_sine,
         t=times[:n_eval],
-        data_signal=_pca_signal(test_x),
+        data_signal=_pca_signal(x_raw[split["test"]]),
         t_data_signal=times,
-        x_examples=np.asarray(x_examples, np.float32),
-        x_recon_examples=np.asarray(recon, np.float32),
+        x_examples=x_raw[split["test"]][examples],
+        x_recon_examples=scaling.inverse(recon),
+        x_offset=scaling.offset,
+        x_scale=scaling.factor,
         dt=float(np.median(np.diff(times))) if len(times) > 1 else float(config.data.dt),
         grid_shape=tuple(grid_shape),
         temperature=config.sampler.temperature,
@@ -344,6 +404,7 @@ def fit(
     checkpoint_dir: str | os.PathLike | None = None,
     resume: bool = False,
     progress: bool = True,
+    record: dict[str, Any] | None = None,
 ) -> Discovery:
     """Discover the latent governing equations of snapshots ``x`` with time derivatives ``dx``.
 
@@ -359,6 +420,8 @@ def fit(
         the directory is claimed for this run (``config.json``) like ``discover``'s ``--out``.
       resume: continue from the checkpoint in ``checkpoint_dir``.
       progress: show progress bars.
+      record: the run record (``config.json``) to claim ``checkpoint_dir`` with; default
+        :func:`run_record` of ``config``, ``data_path`` and the data's content hash.
 
     Returns:
       A :class:`Discovery`.
@@ -374,7 +437,7 @@ def fit(
         config = config_from_dict({"seed": seed}, base=config, source="seed")
     x, dx, t = _as_data(x, dx, t)
     the_plan = plan(config, x.shape[0], data_path or "the data")
-    record = run_record(config, data_path)
+    record = record or run_record(config, data_path, data_digest(x, dx, t))
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         claim_output(checkpoint_dir, record, resume=resume)

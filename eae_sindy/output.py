@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 RECORD_FILE = CONFIG_FILE
-_UNCOMPARED = ("package_version",)
+_UNCOMPARED = ("package_version", "data_path")  # a run is its settings and its data's content
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -91,6 +91,12 @@ def check_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
     wanted = _comparable(record)
     if stored != wanted:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+        if changed == ["data_sha256"]:
+            raise RunDirectoryError(
+                f"{out} holds a run on different data: the content of x, dx and t differs from "
+                "what it was trained on (data_sha256); nothing was overwritten. Choose another "
+                "--out for these data."
+            )
         raise RunDirectoryError(
             f"{out} holds a different run (differs in: {', '.join(changed)}); nothing was "
             "overwritten. Choose another --out, or delete that directory."
@@ -105,10 +111,14 @@ def check_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
 
 def claim_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool) -> bool:
     """:func:`check_output`, then create ``out`` and write ``record`` to ``config.json`` (a new
-    run only). Returns True when an existing run is being resumed."""
+    run), or remove the temporary files a killed writer left in it (a resumed run). Returns True
+    when an existing run is being resumed."""
     out = Path(out)
     existing = check_output(out, record, resume=resume)
-    if not existing:
+    if existing:  # temporary files of a killed writer (kill -9 leaves no chance to clean up)
+        for stale in out.glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
+    else:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(out / RECORD_FILE, record)
     return existing

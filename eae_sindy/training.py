@@ -105,11 +105,7 @@ def run_training(
             if row["diverged"]:
                 saved = checkpoint_path is not None and Path(checkpoint_path).exists()
                 where = f"; last good checkpoint kept: {checkpoint_path}" if saved else ""
-                raise SamplerDivergedError(
-                    f"the sampler diverged at outer iteration {iteration} (non-finite loss or "
-                    f"parameters){where}. Lower sampler.step_size or sampler.temperature, or raise "
-                    "sampler.mass."
-                )
+                raise SamplerDivergedError(_divergence_message(row, iteration) + where)
             state = new_state
             row["elapsed_s"] = time.perf_counter() - started
             if on_iteration is not None:
@@ -128,9 +124,29 @@ def run_training(
                 if checkpoint_path is not None:
                     save_checkpoint(checkpoint_path, state)
                 break
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every completed outer iteration
+        if checkpoint_path is not None and int(state.iteration) > start:
+            save_checkpoint(checkpoint_path, state)
+        raise
     finally:
         bar.close()
     return state, stopped
+
+
+def _divergence_message(row: dict[str, float], iteration: int) -> str:
+    """Which part diverged, and what to change."""
+    if not np.isfinite(row["decoder_grad_norm"]):
+        return (
+            f"the decoder optimiser diverged at outer iteration {iteration} (non-finite decoder "
+            "gradient). Lower train.learning_rate; if the data are far from unit scale, keep "
+            "data.standardize on"
+        )
+    return (
+        f"the encoder sampler diverged at outer iteration {iteration} (non-finite loss, "
+        "kinetic energy or encoder parameters). Lower sampler.step_size or "
+        "sampler.temperature, or raise sampler.mass; if the data are far from unit scale, keep "
+        "data.standardize on"
+    )
 
 
 def run_collection(
@@ -161,8 +177,9 @@ def run_collection(
             host = jax.tree.map(np.asarray, jax.device_get(summaries))
             if bool(np.any(state.sampler.diverged)):
                 raise SamplerDivergedError(
-                    "the sampler diverged while collecting the ensemble; lower "
-                    "sampler.step_size or sampler.temperature"
+                    "the encoder sampler diverged while collecting the ensemble (the decoder is "
+                    "fixed there); lower sampler.step_size or sampler.temperature, or raise "
+                    "sampler.mass"
                 )
             sink(host)
             remaining -= size

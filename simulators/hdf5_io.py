@@ -40,6 +40,8 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 # Rows read at a time while validating/converting x and dx (bounds the temporary memory).
 _READ_BLOCK_ROWS = 512
 
@@ -279,6 +281,12 @@ def _read_matrix(f: h5py.File, name: str, where: str) -> np.ndarray:
             raise DatasetError(
                 f"{where}: dataset '{name}': contains non-finite values (first in row {row})"
             )
+        if np.abs(block).max() > _FLOAT32_MAX:
+            row = start + int(np.argwhere(np.abs(block) > _FLOAT32_MAX)[0][0])
+            raise DatasetError(
+                f"{where}: dataset '{name}': values beyond the float32 range (|v| > 3.4e38, "
+                f"first in row {row}); rescale the data"
+            )
         out[start:stop] = block
     return out
 
@@ -297,8 +305,9 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
 
     Checks: the file exists and is HDF5; ``schema_version`` (if present) is 1; the file was not
     left incomplete by an interrupted writer; ``x`` and ``dx`` exist, are 2-D floating-point
-    arrays of the same shape with only finite values; ``t`` (if present) is 1-D, finite and has
-    one entry per row; ``grid_shape`` (if present) multiplies to n_features. If ``t`` is missing
+    arrays of the same shape with only finite values within the float32 range; ``t`` (if present)
+    is 1-D, finite, strictly increasing and has one entry per row; ``grid_shape`` (if present)
+    multiplies to n_features. If ``t`` is missing
     it is ``arange(n_snapshots) * attrs['dt']`` (``dt`` = 1.0 when absent) and a
     ``UserWarning`` says so.
     """
@@ -356,6 +365,12 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
                 )
             if not np.isfinite(t).all():
                 raise DatasetError(f"{where}: dataset 't': contains non-finite values")
+            if np.any(np.diff(t) <= 0):
+                row = int(np.argmax(np.diff(t) <= 0)) + 1
+                raise DatasetError(
+                    f"{where}: dataset 't': must increase strictly (t[{row}] = {t[row]} follows "
+                    f"t[{row - 1}] = {t[row - 1]})"
+                )
         else:
             dt = attrs.get("dt", 1.0)
             try:
