@@ -297,3 +297,51 @@ def test_run_files_are_strict_json(tmp_path, data_file):
     for name in ("summary.json", "config.json", "analysis.json"):
         _strict_json(tmp_path / "run" / name)
     assert analysis.rundir.LEARNED_MAX_RELATIVE_MSE == 0.5
+
+
+WRITERS = ("eae_sindy.output", "analysis.rundir", "analysis.report", "simulators.lambda_omega")
+
+
+def _fail_at(monkeypatch, target: str | None, seen: list[str]):
+    """Every atomic write records its file name; the first write of ``target`` fails with a full
+    disk *after* its content was written (the rename never happens)."""
+    import contextlib
+    import importlib
+
+    from simulators.hdf5_io import atomic_output as real
+
+    @contextlib.contextmanager
+    def atomic_output(path, **kwargs):
+        name = Path(path).name
+        seen.append(name)
+        with real(path, **kwargs) as tmp:
+            yield tmp
+            if name == target and seen.count(name) == 1:
+                raise OSError(errno.ENOSPC, f"No space left on device: {name}")
+
+    for module in WRITERS:
+        monkeypatch.setattr(importlib.import_module(module), "atomic_output", atomic_output)
+
+
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        ("config.json", 5),  # claiming the run directory
+        ("data.h5", 5),  # the simulated data set
+        ("checkpoint.msgpack", 5),
+        ("summary.json", 5),
+        ("traces.png", 6),  # a report figure
+    ],
+)
+def test_a_full_disk_at_each_write_site(tmp_path, tiny_config, capsys, monkeypatch, target, code):
+    out = tmp_path / "run"
+    seen: list[str] = []
+    _fail_at(monkeypatch, target, seen)
+    result = main(["--config", str(tiny_config), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert result == code, err
+    assert "No space left on device" in err and "Traceback" not in err
+    assert target in seen
+    if out.exists():
+        assert not list(out.rglob(".*.tmp")), "a partial file was left behind"
+        assert not (out / target).exists() or target == "config.json"
