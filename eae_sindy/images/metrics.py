@@ -5,7 +5,10 @@
   posterior mean; EAE: of the latent samples pooled over test images *and* collected encoders);
 * VAE: mean KL(q(z|x) ‖ p(z)) per image and per dimension, and the mutual information I(x; z)
   under the aggregate posterior (Monte Carlo, as in He et al. 2019);
-* linear-probe accuracy: multinomial logistic regression from latents to labels.
+* linear-probe accuracy: multinomial logistic regression from latents to labels;
+* for the paper's Figure 2: per-class mean codes and the straight line between two of them
+  (:func:`class_interpolation`), and latent dimensions active in every model
+  (:func:`shared_active_dims`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ __all__ = [
     "LatentMoments",
     "active_units",
     "batched",
+    "class_interpolation",
     "linear_probe",
     "mean_image_mse",
     "mutual_information",
     "pixel_mse",
+    "shared_active_dims",
 ]
 
 ACTIVE_THRESHOLD = 0.01
@@ -112,3 +117,41 @@ def linear_probe(z_train: np.ndarray, y_train: np.ndarray, z_test: np.ndarray,
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
     probe.fit(np.asarray(z_train, np.float64), y_train)
     return float(probe.score(np.asarray(z_test, np.float64), y_test))
+
+
+def class_interpolation(z: np.ndarray, labels: np.ndarray, start: int, end: int,
+                        n_steps: int = 10) -> np.ndarray:
+    """Codes on the straight line between the mean code of class ``start`` and that of class
+    ``end`` (paper Eq. 17): row i is (1 − tᵢ)·z̄_start + tᵢ·z̄_end with tᵢ = i/(n_steps − 1),
+    so the first row is z̄_start and the last z̄_end. ``z``: (n, d) codes (or images: any
+    trailing shape) of ``labels`` (n,). Raises ``ValueError`` when a class has no member."""
+    z = np.asarray(z, np.float64)
+    labels = np.asarray(labels)
+    means = []
+    for label in (start, end):
+        members = labels == label
+        if not members.any():
+            raise ValueError(f"no example of class {label} to interpolate from")
+        means.append(z[members].mean(axis=0))
+    t = np.linspace(0.0, 1.0, n_steps).reshape(-1, *([1] * (z.ndim - 1)))
+    return (1.0 - t) * means[0] + t * means[1]
+
+
+def shared_active_dims(variances: dict[str, np.ndarray] | list[np.ndarray], k: int = 3,
+                       threshold: float = ACTIVE_THRESHOLD, seed: int = 0) -> list[int]:
+    """``k`` latent dimensions (same index in every model) chosen as in the paper's Fig. 2b: at
+    random (seeded) among the dimensions whose variance exceeds ``threshold`` in *every* model;
+    when fewer than ``k`` are active everywhere, the rest are the dimensions with the largest
+    smallest-over-models variance. Returned sorted."""
+    stack = np.stack([np.asarray(v, np.float64)
+                      for v in (variances.values() if isinstance(variances, dict) else variances)])
+    k = min(k, stack.shape[1])
+    shared = np.flatnonzero(np.all(stack > threshold, axis=0))
+    rng = np.random.default_rng(seed)
+    chosen = list(rng.choice(shared, size=min(k, len(shared)), replace=False))
+    for dim in np.argsort(-stack.min(axis=0), kind="stable"):
+        if len(chosen) >= k:
+            break
+        if dim not in chosen:
+            chosen.append(dim)
+    return sorted(int(d) for d in chosen)

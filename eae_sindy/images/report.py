@@ -14,7 +14,13 @@ Figures (PNG, ``figures/*.png``, also embedded as base64 in ``report.html``):
 * ``eae_generations.png``: Algorithm 2 — (left) the first test images decoded under different
   sampled encoders, decoder fixed (one column per encoder, spread over the collected ensemble);
   (right) new images decoded from latents drawn from a Gaussian fitted to the pooled ensemble
-  latents (mean and full covariance over encoders × test images).
+  latents (mean and full covariance over encoders × test images);
+* the paper's Figure 2, for the MNIST data sets (labelled digits):
+  ``digit_interpolation.png`` (Fig. 2a): each model's decoder applied along the straight line
+  between its mean codes of two digits (0 and 8; EAE: ensemble-mean latents), under the test
+  data's own mean images of the two digits and their pixel-wise blends;
+  ``digit_latents.png`` (Fig. 2b): per-digit distributions (violins) of three latent dimensions
+  active in every model, one row per model, each panel marked with the dimension's variance A_n.
 """
 
 from __future__ import annotations
@@ -29,7 +35,13 @@ import numpy as np
 from analysis.document import Block, Heading, Image, Para, Table, to_html, to_markdown
 from eae_sindy.output import atomic_write_bytes, atomic_write_json
 
-__all__ = ["comparison_blocks", "comparison_markdown", "write_report"]
+__all__ = [
+    "comparison_blocks",
+    "comparison_markdown",
+    "digit_interpolation_figure",
+    "digit_latent_figure",
+    "write_report",
+]
 
 _NAMES = {"eae": "EAE", "vae": "VAE", "ae": "AE"}
 
@@ -165,6 +177,76 @@ def _generation_figure(originals: np.ndarray, by_encoder: np.ndarray, gaussian: 
     return fig
 
 
+def digit_interpolation_figure(data: np.ndarray, rows: dict[str, np.ndarray],
+                               pair: tuple[int, int] = (0, 8)):
+    """The paper's Fig. 2a. ``data``: (n, *shape) the test data's mean image of digit
+    ``pair[0]``, pixel-wise blends, and the mean image of ``pair[1]`` (first and last);
+    ``rows``: per model (``eae``, ``vae``, ``ae``) its n decoded images along the straight line
+    between its mean codes of the two digits."""
+    import matplotlib.pyplot as plt
+
+    n = len(data)
+    labelled = [(f"test data: mean {pair[0]} → mean {pair[1]} (pixel blend)", data)]
+    labelled += [(f"{_NAMES.get(k, k)}: decoded along mean code of {pair[0]} → of {pair[1]}", v)
+                 for k, v in rows.items()]
+    fig, axes = plt.subplots(len(labelled), 1, squeeze=False,
+                             figsize=(0.8 * n + 0.6, 1.05 * len(labelled) + 0.3))
+    for ax, (label, images) in zip(axes[:, 0], labelled, strict=True):
+        _show(ax, _tile(np.asarray(images, np.float32), 1, n), label)
+    fig.tight_layout()
+    return fig
+
+
+def _violin(ax, values: np.ndarray, position: int, color) -> None:
+    """A violin of ``values`` at ``position``; fewer than two distinct values: points."""
+    values = np.asarray(values, np.float64)
+    if len(values) > 1 and np.ptp(values) > 0:
+        parts = ax.violinplot([values], positions=[position], widths=0.8, showmedians=True,
+                              showextrema=False)
+        for body in parts["bodies"]:
+            body.set_facecolor(color)
+            body.set_alpha(0.6)
+        parts["cmedians"].set_color(color)
+    elif len(values):
+        ax.plot([position] * len(values), values, "o", ms=3, color=color)
+
+
+def digit_latent_figure(latents: dict[str, tuple[np.ndarray, np.ndarray]],
+                        variances: dict[str, np.ndarray], dims: list[int],
+                        threshold: float = 0.01):
+    """The paper's Fig. 2b: one row per model, one column per latent dimension in ``dims``, in
+    each panel the distribution (violin) of that dimension per digit. ``latents``: per model
+    ``(z (n, d), labels (n,))``; ``variances``: per model the per-unit variance, shown as A_n
+    in the panel's corner (grey when the unit is not active, i.e. ≤ ``threshold``)."""
+    import matplotlib.pyplot as plt
+
+    labels = np.unique(np.concatenate([np.asarray(y) for _, y in latents.values()]))
+    colors = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(len(latents), len(dims), squeeze=False,
+                             figsize=(3.4 * len(dims) + 0.4, 2.3 * len(latents) + 0.4))
+    for r, (name, (z, y)) in enumerate(latents.items()):
+        z, y = np.asarray(z), np.asarray(y)
+        for c, dim in enumerate(dims):
+            ax = axes[r, c]
+            for i, label in enumerate(labels):
+                _violin(ax, z[y == label, dim], i, colors(i % 10))
+            variance = float(np.asarray(variances[name])[dim])
+            ax.text(0.98, 0.95, f"$A_{{{dim}}}$ = {variance:.3g}", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=8,
+                    color="black" if variance > threshold else "gray",
+                    bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none", "pad": 1})
+            ax.set_xticks(range(len(labels)), [str(v) for v in labels], fontsize=7)
+            ax.tick_params(axis="y", labelsize=7)
+            if r == 0:
+                ax.set_title(f"latent dimension {dim}", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(f"{_NAMES.get(name, name)}: z", fontsize=9)
+            if r == len(latents) - 1:
+                ax.set_xlabel("digit", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _png(fig) -> bytes:
     import matplotlib.pyplot as plt
 
@@ -177,9 +259,16 @@ def _png(fig) -> bytes:
 def write_report(out: Path, table: dict[str, Any], *, originals: np.ndarray,
                  recons: dict[str, np.ndarray], variances: dict[str, np.ndarray],
                  histories: dict[str, list[dict]], generations: dict[str, np.ndarray] | None,
-                 threshold: float = 0.01) -> dict[str, Path]:
+                 threshold: float = 0.01, digits: dict[str, Any] | None = None
+                 ) -> dict[str, Path]:
     """Write ``comparison.md``, ``comparison.json``, ``figures/*.png``, ``report.md`` and
-    ``report.html`` (each atomically); returns them by name."""
+    ``report.html`` (each atomically); returns them by name.
+
+    ``digits`` (labelled MNIST data): the inputs of the paper's Figure 2 — ``pair`` (two
+    digits), ``data`` (the test data's blended mean images), ``interpolations`` (per model, its
+    decoded interpolation), ``latents`` (per model, latent samples and their labels) and
+    ``dims`` (the latent dimensions shown); see :func:`digit_interpolation_figure` and
+    :func:`digit_latent_figure`."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -204,6 +293,21 @@ def write_report(out: Path, table: dict[str, Any], *, originals: np.ndarray,
             "Images generated from the EAE ensemble (Algorithm 2, decoder fixed): left, the "
             "first test images decoded under different sampled encoders; right, latents drawn "
             "from a Gaussian fitted to the pooled ensemble latents.")
+    if digits is not None:
+        a, b = digits["pair"]
+        dims = ", ".join(str(d) for d in digits["dims"])
+        figures["digit_interpolation"] = (
+            digit_interpolation_figure(digits["data"], digits["interpolations"], (a, b)),
+            f"Figure 2a analogue: images decoded along the straight line between each model's "
+            f"mean codes of the test {a}s and {b}s (EAE: the ensemble-mean latent of each image; "
+            f"VAE: one reparameterised sample per image; AE: its codes), under the test data's "
+            f"own mean images of {a} and {b} (first and last) and their pixel-wise blends.")
+        figures["digit_latents"] = (
+            digit_latent_figure(digits["latents"], variances, list(digits["dims"]), threshold),
+            f"Figure 2b analogue: per-digit distributions of latent dimensions {dims} (chosen at "
+            f"random among those active in every model) over the test images; A_n is the unit's "
+            f"variance across the test set. EAE: latent samples under encoders spread over the "
+            f"collected ensemble (Algorithm 2), pooled; VAE: posterior means; AE: its codes.")
     images: list[Block] = []
     for name, (fig, caption) in figures.items():
         relative = f"figures/{name}.png"

@@ -6,7 +6,9 @@ Output directory (``OUT``)::
 
     config.json                  the run's configuration (a different run there is refused)
     comparison.md / .json        the Table-1-style comparison
-    report.html / report.md      the report (figures embedded / linked); figures/*.png
+    report.html / report.md      the report (figures embedded / linked); figures/*.png (MNIST
+                                 data sets: also the paper's Figure 2, digit_interpolation.png
+                                 and digit_latents.png)
     <model>/metrics.json         every number of that model (per-unit variances included)
     <model>/history.json         training curve rows
     <model>/checkpoint.msgpack   training state (resume)
@@ -44,10 +46,12 @@ from eae_sindy.images.metrics import (
     ACTIVE_THRESHOLD,
     active_units,
     batched,
+    class_interpolation,
     linear_probe,
     mean_image_mse,
     mutual_information,
     pixel_mse,
+    shared_active_dims,
 )
 from eae_sindy.images.models import ImageModel, image_model
 from eae_sindy.images.report import comparison_markdown, write_report
@@ -61,7 +65,7 @@ from eae_sindy.images.trainers import (
 from eae_sindy.output import atomic_write_bytes, atomic_write_json, check_output, claim_output
 from eae_sindy.training import load_checkpoint
 
-__all__ = ["build_models", "evaluate", "run_images"]
+__all__ = ["build_models", "digit_codes", "digit_interpolation", "evaluate", "run_images"]
 
 N_SHOW = 10
 
@@ -154,9 +158,9 @@ def _load_final(directory: Path, kind: str, model: ImageModel, key: jax.Array) -
     history = json.loads((directory / "history.json").read_text())
     ensemble = None
     if kind == "eae":
-        with np.load(directory / "ensemble.npz") as npz:
+        with np.load(directory / "ensemble.npz") as npz:  # z_pool: absent from older runs
             ensemble = EnsembleSummary(**{k: (int(npz[k]) if k == "n_samples" else npz[k])
-                                          for k in EnsembleSummary._fields})
+                                          for k in EnsembleSummary._fields if k in npz.files})
     return TrainedModel(kind, model, params["encoder"], params["decoder"], history,
                         metrics["train_time_s"], ensemble)
 
@@ -174,6 +178,55 @@ def _generations(trained: TrainedModel, originals: np.ndarray, seed: int) -> dic
     draws = rng.multivariate_normal(ens.mean, ens.covariance, size=16, method="eigh")
     gaussian = np.asarray(decode(trained.dec_params, draws.astype(np.float32)))
     return {"originals": originals[:n_img], "by_encoder": by_encoder, "gaussian": gaussian}
+
+
+DIGIT_FIGURE_DATASETS = ("mnist5k", "mnist")
+"""Data sets whose report has the paper's Figure 2 (interpolation between the mean codes of two
+digits and per-digit latent distributions): the MNIST ones, as in the paper."""
+INTERPOLATION_PAIR = (0, 8)
+"""The digits interpolated between in Figure 2a (the paper's 0 and 8)."""
+N_INTERPOLATION = 10
+
+
+def digit_codes(trained: TrainedModel, x_eval: np.ndarray, y_eval: np.ndarray, *, seed: int = 0
+                ) -> dict[str, np.ndarray]:
+    """One model's codes of the labelled evaluation images for the paper's Figure 2.
+
+    ``interpolation``: the codes averaged per digit for Fig. 2a (paper §A.5.2) — AE: its codes;
+    VAE: one reparameterised sample z = μ + σ·ε per image (seeded); EAE: the ensemble-mean
+    latent of each image. ``z`` and ``y``: the latent samples for the per-digit distributions
+    of Fig. 2b and their labels — AE: its codes; VAE: the posterior means; EAE: the latents of
+    the pooled encoders (``EnsembleSummary.z_pool``: encoders × images; the ensemble-mean
+    latents for an ensemble saved without it)."""
+    model = trained.model
+    latent = model.latent_dim
+    y_eval = np.asarray(y_eval)
+    if trained.kind == "eae":
+        ens: EnsembleSummary = trained.ensemble
+        interpolation = np.asarray(ens.z_mean, np.float64)
+        if ens.z_pool is not None and ens.z_pool.size:
+            n_pool, n_img = ens.z_pool.shape[:2]
+            return {"interpolation": interpolation,
+                    "z": ens.z_pool.reshape(n_pool * n_img, latent).astype(np.float64),
+                    "y": np.tile(y_eval[:n_img], n_pool)}
+        return {"interpolation": interpolation, "z": interpolation, "y": y_eval}
+    encode = jax.jit(model.encode)
+    stats = batched(lambda x: encode(trained.enc_params, x), x_eval).astype(np.float64)
+    mean = stats[:, :latent]
+    if trained.kind == "vae":
+        eps = np.random.default_rng(seed).standard_normal(mean.shape)
+        sampled = mean + np.exp(0.5 * stats[:, latent:]) * eps
+        return {"interpolation": sampled, "z": mean, "y": y_eval}
+    return {"interpolation": mean, "z": mean, "y": y_eval}
+
+
+def digit_interpolation(trained: TrainedModel, codes: np.ndarray, labels: np.ndarray,
+                        pair: tuple[int, int] = INTERPOLATION_PAIR,
+                        n_steps: int = N_INTERPOLATION) -> np.ndarray:
+    """(n_steps, *image_shape): the model's decoder applied to the straight line between the
+    mean codes of the digits ``pair`` (:func:`~eae_sindy.images.metrics.class_interpolation`)."""
+    z = class_interpolation(codes, labels, *pair, n_steps=n_steps).astype(np.float32)
+    return np.asarray(jax.jit(trained.model.decode)(trained.dec_params, z))
 
 
 def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[str, ...] = MODELS,
@@ -213,6 +266,11 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
     results: dict[str, dict[str, Any]] = {}
     recons, variances, histories = {}, {}, {}
     generations = None
+    pair = INTERPOLATION_PAIR
+    digit_figures = (config.dataset in DIGIT_FIGURE_DATASETS and y_eval is not None
+                     and all(np.any(y_eval == label) for label in pair))
+    interpolations: dict[str, np.ndarray] = {}
+    latents: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for kind in models:
         directory = out / kind
         directory.mkdir(exist_ok=True)
@@ -239,12 +297,23 @@ def run_images(config: ImagesConfig, out: str | os.PathLike, *, models: tuple[st
         histories[kind] = trained.history
         if kind == "eae":
             generations = _generations(trained, x_eval, config.seed)
+        if digit_figures:
+            codes = digit_codes(trained, x_eval, y_eval, seed=config.seed)
+            interpolations[kind] = digit_interpolation(trained, codes["interpolation"], y_eval,
+                                                       pair)
+            latents[kind] = (codes["z"], codes["y"])
     table = {"dataset": config.dataset, "preset": preset_name, "n_test": int(len(x_eval)),
              "n_train": int(len(data.x_train)), "latent_dim": config.model.latent_dim,
              "baseline_mse": baseline, "active_threshold": ACTIVE_THRESHOLD, "models": results,
              "wall_time_s": time.perf_counter() - started}
+    digits = None
+    if digit_figures:
+        digits = {"pair": pair,
+                  "data": class_interpolation(x_eval, y_eval, *pair, n_steps=N_INTERPOLATION),
+                  "interpolations": interpolations, "latents": latents,
+                  "dims": shared_active_dims(variances, 3, ACTIVE_THRESHOLD, config.seed)}
     write_report(out, table, originals=x_eval[:N_SHOW], recons=recons, variances=variances,
-                 histories=histories, generations=generations)
+                 histories=histories, generations=generations, digits=digits)
     return table
 
 

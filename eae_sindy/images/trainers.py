@@ -44,6 +44,8 @@ from eae_sindy.training import resume_from, run_collection, run_training, save_c
 __all__ = [
     "EnsembleAccumulator",
     "EnsembleSummary",
+    "POOL_ENCODERS",
+    "POOL_IMAGES",
     "TrainedModel",
     "batch_sampler",
     "build_eae",
@@ -59,7 +61,11 @@ class EnsembleSummary(NamedTuple):
     ``variance``/``mean``/``covariance``: moments of z pooled over encoders × images, (d,)/(d,)/
     (d, d); ``z_mean``: (E, d) ensemble-mean latent of each evaluation image; ``z_probe_mean``:
     (P, d) the same for the probe images; ``mse``: (S,) per-encoder test MSE; ``z_show``:
-    (S, n_show, d) latents of the first n_show evaluation images under every encoder."""
+    (S, n_show, d) latents of the first n_show evaluation images under every encoder;
+    ``z_pool``: (S_pool, E_pool, d) latents of the first E_pool (≤ :data:`POOL_IMAGES`)
+    evaluation images under S_pool (≤ :data:`POOL_ENCODERS`) encoders spread evenly over the
+    collection, i.e. samples of p(z | y) pooled over encoders (per-class latent distributions,
+    the paper's Fig. 2b); None for an ensemble saved before it existed."""
 
     n_samples: int
     variance: np.ndarray
@@ -69,6 +75,13 @@ class EnsembleSummary(NamedTuple):
     z_probe_mean: np.ndarray
     mse: np.ndarray
     z_show: np.ndarray
+    z_pool: np.ndarray | None = None
+
+
+POOL_ENCODERS = 10
+"""Encoders whose latents of the evaluation images are kept whole (``EnsembleSummary.z_pool``)."""
+POOL_IMAGES = 2000
+"""At most this many evaluation images in ``EnsembleSummary.z_pool`` (bounded memory)."""
 
 
 class TrainedModel(NamedTuple):
@@ -219,13 +232,20 @@ def train_vae(model: ImageModel, x_train: np.ndarray, config: VAEConfig, key: ja
 class EnsembleAccumulator:
     """Sink for :func:`run_collection`: reduces chunks of ``{"z", "z_probe", "mse"}`` summaries."""
 
-    def __init__(self, n_eval: int, n_probe: int, latent_dim: int, n_show: int = 8):
+    def __init__(self, n_eval: int, n_probe: int, latent_dim: int, n_show: int = 8, *,
+                 n_pool: int = POOL_ENCODERS, pool_stride: int = 1,
+                 pool_images: int = POOL_IMAGES):
+        """``n_pool`` encoders, every ``pool_stride``-th collected one starting with the first,
+        keep their latents of the first ``pool_images`` evaluation images (``z_pool``)."""
         self.moments = LatentMoments(latent_dim)
         self.z_sum = np.zeros((n_eval, latent_dim))
         self.z_probe_sum = np.zeros((n_probe, latent_dim))
         self.mse: list[np.ndarray] = []
         self.z_show: list[np.ndarray] = []
+        self.z_pool: list[np.ndarray] = []
         self.n_show = n_show
+        self.n_pool, self.pool_stride = n_pool, max(1, pool_stride)
+        self.pool_shape = (min(n_eval, pool_images), latent_dim)
         self.count = 0
 
     def __call__(self, chunk: dict[str, np.ndarray]) -> None:
@@ -235,13 +255,19 @@ class EnsembleAccumulator:
         self.z_probe_sum += np.asarray(chunk["z_probe"], np.float64).sum(axis=0)
         self.mse.append(np.asarray(chunk["mse"], np.float64))
         self.z_show.append(np.asarray(chunk["z"][:, :self.n_show], np.float32))
+        index = self.count + np.arange(len(z))  # of each encoder in the whole collection
+        for i in np.flatnonzero(index % self.pool_stride == 0):
+            if len(self.z_pool) < self.n_pool:
+                self.z_pool.append(np.asarray(z[i, :self.pool_shape[0]], np.float32))
         self.count += len(z)
 
     def summary(self) -> EnsembleSummary:
         n = max(self.count, 1)
+        pool = (np.stack(self.z_pool) if self.z_pool
+                else np.zeros((0, *self.pool_shape), np.float32))
         return EnsembleSummary(self.count, self.moments.variance, self.moments.mean.copy(),
                                self.moments.covariance, self.z_sum / n, self.z_probe_sum / n,
-                               np.concatenate(self.mse), np.concatenate(self.z_show))
+                               np.concatenate(self.mse), np.concatenate(self.z_show), pool)
 
 
 def build_eae(model: ImageModel, x_train: jax.Array, config: EAEConfig,
@@ -294,7 +320,8 @@ def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config
     _write_history(history_file, history)
     train_seconds = time.perf_counter() - started
     sink = EnsembleAccumulator(len(x_eval), 1 if x_probe is None else len(x_probe),
-                               model.latent_dim)
+                               model.latent_dim,
+                               pool_stride=max(1, config.n_samples // POOL_ENCODERS))
     state = run_collection(eae, state, num_samples=config.n_samples, thin=config.thin,
                            chunk_size=config.chunk_size, sink=sink, progress=progress,
                            description="EAE ensemble")
