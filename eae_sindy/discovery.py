@@ -169,12 +169,15 @@ def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
     n = arrays["x"].shape[0]
     times = np.arange(n, dtype=np.float64) if t is None else np.asarray(t, np.float64)
     if times.shape != (n,) or not np.isfinite(times).all():
-        raise DatasetError(f"t: expected {n} finite times (one per snapshot), got shape "
-                           f"{times.shape}")
+        raise DatasetError(
+            f"t: expected {n} finite times (one per snapshot), got shape {times.shape}"
+        )
     if np.any(np.diff(times) <= 0):
         first = int(np.argmax(np.diff(times) <= 0))
-        raise DatasetError(f"t: must increase strictly (t[{first + 1}] = {times[first + 1]} "
-                           f"follows t[{first}] = {times[first]})")
+        raise DatasetError(
+            f"t: must increase strictly (t[{first + 1}] = {times[first + 1]} "
+            f"follows t[{first}] = {times[first]})"
+        )
     return arrays["x"], arrays["dx"], times
 
 
@@ -233,29 +236,27 @@ def _first_chain(tree: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf[0], tree)
 
 
-def _train_and_collect(
+class _SindyEAE(NamedTuple):
+    """The SINDy-EAE of a run: Algorithms 1 and 2, the model and the loss."""
+
+    eae: Any
+    model: Any
+    loss_fn: Any
+
+
+def _sindy_eae(
     x: np.ndarray,
     dx: np.ndarray,
-    t: np.ndarray,
+    split: dict[str, np.ndarray],
+    library: SindyLibrary,
     config: DiscoverConfig,
-    the_plan: Plan,
-    record: dict[str, Any],
-    *,
-    grid_shape: tuple[int, ...],
-    checkpoint_dir: Path | None,
-    progress: bool,
-) -> Discovery:
-    started = time.perf_counter()
-    split, library = the_plan
-    tc, sc = config.train, config.sindy
-    scaling = Scaling.fit(x, config.data.standardize)
-    x_raw, (x, dx) = x, scaling.forward(x, dx)
+) -> _SindyEAE:
+    """The EAE with the SINDy loss on minibatches of the training snapshots; each collected
+    encoder is summarised on the test snapshots (Ξ, latent codes, errors)."""
+    tc, sc, m = config.train, config.sindy, config.model
     x_train, dx_train = jnp.asarray(x[split["train"]]), jnp.asarray(dx[split["train"]])
-    test_x, test_dx = x[split["test"]], dx[split["test"]]
-    test = {"x": jnp.asarray(test_x), "dx": jnp.asarray(test_dx)}
+    test = {"x": jnp.asarray(x[split["test"]]), "dx": jnp.asarray(dx[split["test"]])}
     n_eval = min(tc.n_eval, len(split["test"]))
-
-    m = config.model
     model = mlp_autoencoder(
         x.shape[1], m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
     )
@@ -304,22 +305,33 @@ def _train_and_collect(
         summarize,
         num_chains=tc.num_chains,
     )
+    return _SindyEAE(eae, model, loss_fn)
+
+
+def _train(
+    built: _SindyEAE, config: DiscoverConfig, checkpoint_dir: Path | None, progress: bool
+) -> tuple[EAEState, str, dict[str, np.ndarray], float]:
+    """Algorithm 1 from the seed's initial state, or from the checkpoint in ``checkpoint_dir``
+    (where ``metrics.csv`` is then logged row by row). Returns the state, why training stopped,
+    the training curve and the training time."""
+    tc = config.train
     key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
-    state = eae.init(*model.init(key_model), key_eae)
+    state = built.eae.init(*built.model.init(key_model), key_eae)
     checkpoint = metrics_file = None
     if checkpoint_dir is not None:
         checkpoint, metrics_file = checkpoint_dir / CHECKPOINT_FILE, checkpoint_dir / METRICS_FILE
         state = resume_from(checkpoint, state)
         if int(state.iteration):
-            print(f"resuming {checkpoint_dir} from outer iteration {int(state.iteration)}",
-                  file=sys.stderr)
-
+            print(
+                f"resuming {checkpoint_dir} from outer iteration {int(state.iteration)}",
+                file=sys.stderr,
+            )
     rows: list[dict[str, float]] = []
-    training_started = time.perf_counter()
+    started = time.perf_counter()
     log = MetricsLog(metrics_file, int(state.iteration)) if metrics_file else None
     try:
         state, stopped = run_training(
-            eae,
+            built.eae,
             state,
             num_outer=tc.outer_iterations,
             grad_tol=tc.grad_tol,
@@ -331,23 +343,50 @@ def _train_and_collect(
     finally:
         if log is not None:
             log.close()
-    train_time = time.perf_counter() - training_started
+    seconds = time.perf_counter() - started
     if metrics_file is not None:
         metrics = read_metrics(metrics_file)
     else:
         metrics = {c: np.array([r[c] for r in rows], np.float64) for c in METRICS_COLUMNS}
-    val_loss = None  # JSON null when there is no validation split
-    if len(split["val"]):
-        val = {"x": jnp.asarray(x[split["val"]]), "dx": jnp.asarray(dx[split["val"]])}
-        chain_losses = jax.jit(jax.vmap(loss_fn, in_axes=(0, None, None)))(
-            state.sampler.position, state.decoder, val
-        )
-        val_loss = float(jnp.mean(chain_losses))  # over the chains' last encoders
+    return state, stopped, metrics, seconds
+
+
+def _validation_loss(built: _SindyEAE, state: EAEState, x, dx, split) -> float | None:
+    """The loss of the chains' last encoders and the decoder on the validation snapshots."""
+    if not len(split["val"]):
+        return None  # JSON null
+    val = {"x": jnp.asarray(x[split["val"]]), "dx": jnp.asarray(dx[split["val"]])}
+    chain_losses = jax.jit(jax.vmap(built.loss_fn, in_axes=(0, None, None)))(
+        state.sampler.position, state.decoder, val
+    )
+    return float(jnp.mean(chain_losses))
+
+
+def _train_and_collect(
+    x: np.ndarray,
+    dx: np.ndarray,
+    t: np.ndarray,
+    config: DiscoverConfig,
+    the_plan: Plan,
+    record: dict[str, Any],
+    *,
+    grid_shape: tuple[int, ...],
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> Discovery:
+    started = time.perf_counter()
+    split, library = the_plan
+    tc = config.train
+    scaling = Scaling.fit(x, config.data.standardize)
+    x_raw, (x, dx) = x, scaling.forward(x, dx)
+    built = _sindy_eae(x, dx, split, library, config)
+    state, stopped, metrics, train_time = _train(built, config, checkpoint_dir, progress)
+    val_loss = _validation_loss(built, state, x, dx, split)
 
     chunks: list[dict[str, Any]] = []
     collection_started = time.perf_counter()
     state = run_collection(
-        eae,
+        built.eae,
         state,
         num_samples=tc.n_samples,
         thin=tc.thin,
@@ -356,27 +395,29 @@ def _train_and_collect(
         progress=progress,
     )
     collection_time = time.perf_counter() - collection_started
-    ensemble = _chain_major(chunks)
-    times = t[split["test"]]
-    examples = np.linspace(0, len(test_x) - 1, min(tc.n_examples, len(test_x))).astype(int)
+
+    test_raw, times = x_raw[split["test"]], t[split["test"]]
+    examples = np.linspace(0, len(test_raw) - 1, min(tc.n_examples, len(test_raw))).astype(int)
     last = _first_chain(state.sampler.position)  # the last encoder of chain 0
-    recon = model.decode(state.decoder, model.encode(last, test["x"][examples]))
+    recon = built.model.decode(
+        state.decoder, built.model.encode(last, jnp.asarray(x[split["test"]][examples]))
+    )
     run = RunData(
-        **ensemble,
+        **_chain_major(chunks),
         terms=library.terms,
         poly_order=library.poly_order,
         include_sine=library.include_sine,
-        t=times[:n_eval],
-        data_signal=_pca_signal(x_raw[split["test"]]),
+        t=times[: min(tc.n_eval, len(times))],
+        data_signal=_pca_signal(test_raw),
         t_data_signal=times,
-        x_examples=x_raw[split["test"]][examples],
+        x_examples=test_raw[examples],
         x_recon_examples=scaling.inverse(recon),
         x_offset=scaling.offset,
         x_scale=scaling.factor,
         dt=float(np.median(np.diff(times))) if len(times) > 1 else float(config.data.dt),
         grid_shape=tuple(grid_shape),
         temperature=config.sampler.temperature,
-        xi_fit_on=sc.fit_on,
+        xi_fit_on=config.sindy.fit_on,
         package_version=__version__,
         metrics=metrics,
         training={
@@ -515,10 +556,15 @@ class Discovery:
         elif statistic in ("mean", "median"):
             xi = getattr(np, statistic)(self.xi, axis=0)
         else:
-            raise ValueError(f"statistic must be 'mean', 'median' or a member index, got "
-                             f"{statistic!r}")
-        return to_pysindy(np.asarray(xi, np.float64), self.term_names,
-                          poly_order=self.run.poly_order, include_sine=self.run.include_sine)
+            raise ValueError(
+                f"statistic must be 'mean', 'median' or a member index, got {statistic!r}"
+            )
+        return to_pysindy(
+            np.asarray(xi, np.float64),
+            self.term_names,
+            poly_order=self.run.poly_order,
+            include_sine=self.run.include_sine,
+        )
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the run directory (``ensemble.h5``, ``summary.json``, ``metrics.csv``,
@@ -535,8 +581,9 @@ class Discovery:
         self.run = dataclasses.replace(self.run, run_dir=directory)
         return directory
 
-    def report(self, directory: str | os.PathLike | None = None, *, threshold: float = 0.1
-               ) -> dict[str, Path]:
+    def report(
+        self, directory: str | os.PathLike | None = None, *, threshold: float = 0.1
+    ) -> dict[str, Path]:
         """Write the analysis report (``report.html``, ``report.md``, ``analysis.json``,
         figures) into ``directory``, saving the run there first when it is not there yet.
         Default: the directory the run was saved to or loaded from."""
@@ -553,8 +600,10 @@ class Discovery:
 
     def __repr__(self) -> str:
         where = f", saved in {self.run.run_dir}" if self.run.run_dir else ""
-        return (f"Discovery({self.run.n_samples} encoders, latent_dim {self.run.latent_dim}, "
-                f"{len(self.term_names)} terms{where})")
+        return (
+            f"Discovery({self.run.n_samples} encoders, latent_dim {self.run.latent_dim}, "
+            f"{len(self.term_names)} terms{where})"
+        )
 
 
 def load(directory: str | os.PathLike) -> Discovery:
