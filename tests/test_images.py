@@ -920,3 +920,11 @@ def test_cli_quick_mnist5k(tmp_path, capsys):
     assert rows["eae"]["active_units"] >= rows["vae"]["active_units"]
     assert all(row["mse"] < table["baseline_mse"] for row in rows.values())
     assert (tmp_path / "run" / "figures" / "digit_latents.png").exists()
+
+
+def test_a_model_no_better_than_the_mean_image_is_flagged():
+    from eae_sindy.images.__main__ import not_learned
+
+    table = {"baseline_mse": 0.07,
+             "models": {"eae": {"mse": 0.014}, "vae": {"mse": 0.07}, "ae": {"mse": float("nan")}}}
+    assert not_learned(table) == ["vae", "ae"]

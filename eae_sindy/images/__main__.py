@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from eae_sindy.cli import run_command, with_seed
+from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.images.config import MODELS, load_config, preset
 from eae_sindy.images.datasets import DATASETS, ImageDataError
 from eae_sindy.images.run import format_table, run_images
@@ -54,10 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                           progress=not args.quiet)
 
     code, table = run_command(run, out, input_errors=(ImageDataError,))
-    if table is not None:
-        print(format_table(table))
-        print(f"report: {out / 'report.html'}")
+    if table is None:
+        return code
+    print(format_table(table))
+    print(f"report: {out / 'report.html'}")
+    failed = not_learned(table)
+    if failed:
+        print(f"error: {', '.join(failed)} reconstruct the test images no better than the mean "
+              f"image (MSE {table['baseline_mse']:.4g}): the model did not learn the data; train "
+              "longer or lower the EAE's sampler.temperature", file=sys.stderr)
+        return EXIT_CODES["not_learned"]
     return code
+
+
+def not_learned(table: dict) -> list[str]:
+    """The models whose test MSE is no better than predicting the mean training image."""
+    return [name for name, row in table["models"].items()
+            if not row["mse"] < table["baseline_mse"]]
 
 
 if __name__ == "__main__":
