@@ -5,7 +5,7 @@ import json
 import h5py
 import numpy as np
 import pytest
-from tiny import TINY, write_tiny_data
+from tiny import TINY, interrupting, write_tiny_data
 
 import eae_sindy.discovery as discovery_module
 from eae_sindy.config import config_from_dict, load_config, preset
@@ -109,18 +109,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_data
 
     interrupted = tmp_path / "interrupted"
     real = discovery_module.run_training
-
-    def stop_after_two(eae, state, **kwargs):
-        inner = kwargs.pop("on_iteration")
-
-        def on_iteration(row):
-            inner(row)
-            if row["iteration"] == 1:
-                raise KeyboardInterrupt
-
-        return real(eae, state, on_iteration=on_iteration, **kwargs)
-
-    monkeypatch.setattr(discovery_module, "run_training", stop_after_two)
+    monkeypatch.setattr(discovery_module, "run_training", interrupting(real, after_iteration=1))
     with pytest.raises(KeyboardInterrupt):
         discover(TINY, interrupted, data_path=tiny_data, progress=False, report=False)
     assert not (interrupted / "ensemble.h5").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tiny import TINY, write_tiny_data
+from tiny import TINY, interrupting, write_tiny_data
 
 import analysis.report
 import analysis.rundir
@@ -187,18 +187,7 @@ def test_interrupt_checkpoints_the_last_completed_iteration(tmp_path, data_file,
     data = read_dataset(data_file)
     straight = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
     real = discovery_module.run_training
-
-    def stop_after_two(eae, state, **kwargs):
-        inner = kwargs.pop("on_iteration")
-
-        def on_iteration(row):
-            inner(row)
-            if row["iteration"] == 1:
-                raise KeyboardInterrupt
-
-        return real(eae, state, on_iteration=on_iteration, **kwargs)
-
-    monkeypatch.setattr(discovery_module, "run_training", stop_after_two)
+    monkeypatch.setattr(discovery_module, "run_training", interrupting(real, after_iteration=1))
     with pytest.raises(KeyboardInterrupt):
         eae_sindy.fit(data.x, data.dx, data.t, config=config, checkpoint_dir=tmp_path / "run",
                       progress=False)

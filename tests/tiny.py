@@ -24,3 +24,20 @@ def write_tiny_data(path):
     """Simulate the tiny data set into ``path``; returns it as a string."""
     generate_dataset(path, **TINY.data.simulation(), seed=TINY.seed, progress=False)
     return str(path)
+
+
+def interrupting(run_training, after_iteration: int = 1):
+    """``run_training`` that raises KeyboardInterrupt, as Ctrl-C would, once outer iteration
+    ``after_iteration`` has been logged."""
+
+    def run(eae, state, **kwargs):
+        inner = kwargs.pop("on_iteration")
+
+        def on_iteration(row):
+            inner(row)
+            if row["iteration"] == after_iteration:
+                raise KeyboardInterrupt
+
+        return run_training(eae, state, on_iteration=on_iteration, **kwargs)
+
+    return run

@@ -247,13 +247,12 @@ def _quick(dataset: str) -> ImagesConfig:
 
 def preset(name: str, dataset: str) -> ImagesConfig:
     """The ``quick`` or ``paper`` preset for ``dataset``."""
+    builders = {"paper": _paper, "quick": _quick}
     if dataset not in _N_TRAIN:
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(_N_TRAIN)}")
-    if name == "paper":
-        return _paper(dataset)
-    if name == "quick":
-        return _quick(dataset)
-    raise ConfigError(f"unknown preset {name!r}; choose one of paper, quick")
+    if name not in builders:
+        raise ConfigError(f"unknown preset {name!r}; choose one of paper, quick")
+    return builders[name](dataset)
 
 
 _SECTIONS = ("data", "model", "ae", "vae", "eae", "sampler")
