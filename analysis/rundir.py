@@ -284,9 +284,6 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-_write_text = write_text_atomic
-
-
 def _cells(row: dict[str, Any]) -> list[str]:
     """One metrics row as text: the iteration as an integer, every value as a round-trip float."""
     return [str(int(v)) if c == "iteration" else repr(float(v)) for c, v in row.items()]
@@ -333,13 +330,13 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
             for name, values in run.arrays().items():
                 handle.create_dataset(name, data=values)
             handle.attrs.update(attrs)
-    _write_text(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2, allow_nan=False))
+    write_text_atomic(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2, allow_nan=False))
     if run.metrics is not None:
         paths[METRICS_FILE] = run_dir / METRICS_FILE
-        _write_text(paths[METRICS_FILE], _metrics_text(run.metrics))
+        write_text_atomic(paths[METRICS_FILE], _metrics_text(run.metrics))
     if run.config is not None:
         paths[CONFIG_FILE] = run_dir / CONFIG_FILE
-        _write_text(paths[CONFIG_FILE], json.dumps(run.config, indent=2, allow_nan=False))
+        write_text_atomic(paths[CONFIG_FILE], json.dumps(run.config, indent=2, allow_nan=False))
     return paths
 
 
@@ -357,7 +354,7 @@ class MetricsLog:
         if kept is not None:
             keep = kept["iteration"] < completed
             text = _metrics_text({c: kept[c][keep] for c in METRICS_COLUMNS})
-        _write_text(self.path, text)
+        write_text_atomic(self.path, text)
         self._handle = self.path.open("a", newline="")
         self._writer = csv.writer(self._handle, lineterminator="\n")
 
@@ -472,8 +469,10 @@ def _schema_version(attrs: dict[str, Any]) -> int:
     if version is None:
         raise ReportError("ensemble.h5: root attribute 'schema_version' is missing")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ReportError(f"ensemble.h5: attribute 'schema_version' is {version!r}, not a "
-                          "known version of this layout")
+        raise ReportError(
+            f"ensemble.h5: attribute 'schema_version' is {version!r}, not a "
+            "known version of this layout"
+        )
     if version > SCHEMA_VERSION:
         raise ReportError(
             f"ensemble.h5: schema_version {version} is newer than this eae-sindy reads "
@@ -592,8 +591,10 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
         )
     z, dz, t = arrays["z"], arrays["dz"], arrays["t"]
     if arrays["xi_test"] is not None and arrays["xi_test"].shape != xi.shape:
-        raise ReportError(f"ensemble.h5: dataset 'xi_test' has shape {arrays['xi_test'].shape}; "
-                          f"'xi' has {xi.shape}")
+        raise ReportError(
+            f"ensemble.h5: dataset 'xi_test' has shape {arrays['xi_test'].shape}; "
+            f"'xi' has {xi.shape}"
+        )
     if z is not None and dz is not None and z.shape != dz.shape:
         raise ReportError(f"ensemble.h5: dataset 'dz' has shape {dz.shape}; 'z' has {z.shape}")
     if z is not None and t is not None and t.shape != (z.shape[1],):

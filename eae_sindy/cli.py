@@ -42,6 +42,7 @@ class Terminated(KeyboardInterrupt):
 def _raise_terminated(signum, frame):  # noqa: ARG001 - the signal handler's signature
     raise Terminated()
 
+
 T = TypeVar("T")
 
 INPUT_ERRORS: tuple[type[Exception], ...] = (ConfigError, DatasetError, RunDirectoryError)
@@ -75,14 +76,20 @@ def run_command(
         print(f"error: {error}", file=sys.stderr)
         return EXIT_CODES["diverged"], None
     except OSError as error:
-        print(f"error: could not write or read a file ({error}); files finished before are "
-              f"intact and no partial file is left in {out}. Free space or choose another --out, "
-              "then continue with --resume", file=sys.stderr)
+        print(
+            f"error: could not write or read a file ({error}); files finished before are "
+            f"intact and no partial file is left in {out}. Free space or choose another --out, "
+            "then continue with --resume",
+            file=sys.stderr,
+        )
         return EXIT_CODES["io"], None
     except KeyboardInterrupt as interrupt:
         how = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
-        print(f"\n{how}: the last completed outer iteration is checkpointed in {out}; "
-              "continue with --resume", file=sys.stderr)
+        print(
+            f"\n{how}: the last completed outer iteration is checkpointed in {out}; "
+            "continue with --resume",
+            file=sys.stderr,
+        )
         code = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
         return EXIT_CODES[code], None
     finally:

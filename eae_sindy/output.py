@@ -73,8 +73,9 @@ def check_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
         raise RunDirectoryError(f"{out} is a file, not a directory; choose another --out")
     anchor = _nearest_existing(out)
     if not anchor.is_dir() or not os.access(anchor, os.W_OK | os.X_OK):
-        raise RunDirectoryError(f"{out} cannot be written ({anchor} is not writable); choose "
-                                "another --out")
+        raise RunDirectoryError(
+            f"{out} cannot be written ({anchor} is not writable); choose another --out"
+        )
     record_file = out / RECORD_FILE
     if not record_file.exists():
         if out.exists() and any(out.iterdir()):
@@ -86,8 +87,9 @@ def check_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
     try:
         stored = _comparable(json.loads(record_file.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
-        raise RunDirectoryError(f"{record_file}: unreadable ({error}); choose another --out"
-                                ) from None
+        raise RunDirectoryError(
+            f"{record_file}: unreadable ({error}); choose another --out"
+        ) from None
     wanted = _comparable(record)
     if stored != wanted:
         changed = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
