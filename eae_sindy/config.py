@@ -142,7 +142,9 @@ class TrainConfig(Settings, section="train"):
     ``num_chains``: C encoder chains run side by side (one compiled step); the decoder follows
     the gradient pooled over all of them, and the ensemble keeps every chain, so convergence can
     be judged (R-hat needs several chains). ``n_samples``: draws collected per chain, every
-    ``thin``-th sampling step."""
+    ``thin``-th sampling step. ``target_ess``: stop collecting, chunk by chunk, once the smallest
+    bulk-ESS over the coefficients with |mean| ≥ 0.1 reaches it (``n_samples`` is then the
+    budget); None collects exactly ``n_samples`` draws (the paper's fixed count)."""
 
     num_chains: _Pos = 4
     batch_size: _Pos = 128
@@ -151,6 +153,7 @@ class TrainConfig(Settings, section="train"):
     learning_rate: _PosFloat = 1e-3
     grad_tol: Annotated[float, NON_NEGATIVE] = 0.0
     n_samples: _Pos = 5000
+    target_ess: _Pos | None = None
     thin: _Pos = 1
     chunk_size: _Pos = 250
     checkpoint_every: _Pos = 10

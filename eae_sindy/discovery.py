@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from analysis.diagnostics import diagnose
 from analysis.rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -232,6 +233,23 @@ def _chain_major(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return ensemble
 
 
+def _enough_draws(chunks: list[dict[str, Any]], target_ess: int | None) -> tuple[bool, dict]:
+    """The smallest bulk-ESS so far over the coefficients with |mean| ≥ 0.1 (shown on the
+    progress bar), and whether it has reached ``target_ess``."""
+    xi = np.concatenate([np.asarray(c["xi"]) for c in chunks])  # (draws, chains, terms, eqs)
+    if len(xi) < 4:
+        return False, {}
+    by_chain = np.swapaxes(xi, 0, 1)
+    shown = np.abs(xi.mean(axis=(0, 1))) >= 0.1
+    if not shown.any():
+        return False, {}
+    chain = np.repeat(np.arange(by_chain.shape[0]), by_chain.shape[1])
+    samples = by_chain.reshape(-1, *by_chain.shape[2:])
+    ess = float(np.nanmin(diagnose(samples, chain).ess_bulk[shown]))
+    enough = target_ess is not None and ess >= target_ess
+    return enough, {"min ESS": f"{ess:.0f}" + (f"/{target_ess}" if target_ess else "")}
+
+
 def _first_chain(tree: Any) -> Any:
     return jax.tree.map(lambda leaf: leaf[0], tree)
 
@@ -393,6 +411,7 @@ def _train_and_collect(
         chunk_size=tc.chunk_size,
         sink=chunks.append,
         progress=progress,
+        stop_when=lambda: _enough_draws(chunks, tc.target_ess),
     )
     collection_time = time.perf_counter() - collection_started
 

@@ -159,10 +159,13 @@ def run_collection(
     sink: Callable[[Any], None],
     progress: bool = True,
     description: str = "collecting ensemble",
+    stop_when: Callable[[], tuple[bool, dict[str, str]]] | None = None,
 ) -> EAEState:
     """Algorithm 2: sample ``num_samples`` encoders (every ``thin``-th step) with the decoder fixed,
     handing each chunk of summaries (numpy pytree, leading axis = samples) to ``sink`` so the
-    ensemble never has to fit in memory at once."""
+    ensemble never has to fit in memory at once. ``stop_when()``, called after each chunk,
+    returns (enough, progress-bar fields): collection ends early once it says enough (e.g. a
+    target effective sample size is reached); ``num_samples`` is then the budget."""
     collect = jax.jit(eae.collect, static_argnums=(1, 2))
     chunk_size = max(1, min(chunk_size, num_samples))
     # Equal chunks compile once; a ragged last chunk would compile the whole scan again.
@@ -184,6 +187,11 @@ def run_collection(
             sink(host)
             remaining -= size
             bar.update(size)
+            if stop_when is not None:
+                enough, fields = stop_when()
+                bar.set_postfix(fields)
+                if enough:
+                    break
     finally:
         bar.close()
     return state

@@ -204,3 +204,15 @@ def test_readme_python_example_runs(data_file, tmp_path, monkeypatch, capsys):
     saved = [p for p in (tmp_path / "runs").iterdir() if (p / ENSEMBLE_FILE).exists()]
     assert len(saved) == 1
     np.testing.assert_array_equal(eae_sindy.load(saved[0]).xi, namespace["found"].xi)
+
+
+def test_collection_stops_at_the_target_effective_sample_size(data_file):
+    """With ``train.target_ess`` the draws are collected chunk by chunk until the smallest
+    bulk-ESS of the |mean| ≥ 0.1 coefficients reaches it; ``n_samples`` is the budget."""
+    data = read_dataset(data_file)
+    config = TINY.replace(train=TINY.train.replace(n_samples=12, chunk_size=4, target_ess=1))
+    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    assert found.summary["diagnostics"]["draws_per_chain"] == 4  # the first chunk was enough
+    budget = config.replace(train=config.train.replace(target_ess=10**6))
+    found = eae_sindy.fit(data.x, data.dx, data.t, config=budget, progress=False)
+    assert found.summary["diagnostics"]["draws_per_chain"] == 12  # never enough: the budget
