@@ -160,9 +160,10 @@ def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarra
         if not np.isfinite(array).all():
             first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
             raise DatasetError(f"{name}: contains non-finite values (first at index {first})")
-        if np.abs(array).max(initial=0) > np.finfo(np.float32).max:
+        largest = max(float(array.max(initial=0)), -float(array.min(initial=0)))  # no |x| copy
+        if largest > np.finfo(np.float32).max:
             raise DatasetError(f"{name}: values beyond the float32 range (|v| > 3.4e38); rescale")
-        arrays[name] = array.astype(np.float32)
+        arrays[name] = array.astype(np.float32, copy=False)  # data read as float32 stay put
     if arrays["dx"].shape != arrays["x"].shape:
         raise DatasetError(
             f"dx: shape {arrays['dx'].shape} does not match x shape {arrays['x'].shape}"
