@@ -50,7 +50,7 @@ from eae_sindy.config import DiscoverConfig, config_from_dict, preset
 from eae_sindy.eae import EAEState, entropic_autoencoder
 from eae_sindy.errors import ConfigError
 from eae_sindy.models import mlp_autoencoder
-from eae_sindy.output import check_output, claim_output
+from eae_sindy.output import claim_output
 from eae_sindy.sindy import (
     SindyLibrary,
     polynomial_sine_library,
@@ -591,12 +591,8 @@ class Discovery:
         ``config.json``; docs/run_directory.md). A directory holding a different run is refused
         (``RunDirectoryError``); saving again into this run's directory overwrites its files."""
         directory = Path(directory)
-        record = self.run.config
-        if record is not None:
-            if (directory / CONFIG_FILE).exists():
-                check_output(directory, record, resume=True)
-            else:
-                claim_output(directory, record, resume=False)
+        if self.run.config is not None:  # this run's directory, or a new one: never another's
+            claim_output(directory, self.run.config, resume=True)
         write_run(directory, self.run)
         self.run = dataclasses.replace(self.run, run_dir=directory)
         return directory

@@ -20,14 +20,12 @@ from eae_sindy.errors import RunDirectoryError
 from simulators.hdf5_io import atomic_output
 
 __all__ = [
-    "RECORD_FILE",
     "atomic_write_bytes",
     "atomic_write_json",
     "check_output",
     "claim_output",
 ]
 
-RECORD_FILE = CONFIG_FILE
 _UNCOMPARED = ("package_version", "data_path")  # a run is its settings and its data's content
 
 
@@ -76,11 +74,11 @@ def check_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
         raise RunDirectoryError(
             f"{out} cannot be written ({anchor} is not writable); choose another --out"
         )
-    record_file = out / RECORD_FILE
+    record_file = out / CONFIG_FILE
     if not record_file.exists():
         if out.exists() and any(out.iterdir()):
             raise RunDirectoryError(
-                f"{out} is not empty and holds no run (no {RECORD_FILE}); nothing was "
+                f"{out} is not empty and holds no run (no {CONFIG_FILE}); nothing was "
                 "overwritten. Choose another --out."
             )
         return False
@@ -122,5 +120,5 @@ def claim_output(out: str | os.PathLike, record: dict[str, Any], *, resume: bool
             stale.unlink(missing_ok=True)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / RECORD_FILE, record)
+        atomic_write_json(out / CONFIG_FILE, record)
     return existing
