@@ -8,8 +8,13 @@
    (RK45, the same spectral Laplacian) on a smaller spiral problem at matched accuracy: the
    RK45 tolerance is tightened until its error (vs a fine ETDRK4 reference) is no larger than
    the ETDRK4 error at the default substep; the ratio of wall times is printed.
+3. ``--backend-compare``: ``simulate(backend="numpy")`` vs ``simulate(backend="jax")`` on the
+   spiral (n = 100, 500 snapshots, default substeps and chunk size): best-of-3 wall times
+   excluding compilation, the one-off compile time separately, and the max abs difference.
+   JAX runs on its default device; ``JAX_PLATFORMS=cpu`` forces the CPU. Target on CPU: the JAX
+   time <= 1.2x the numpy time.
 
-Usage: python benchmarks/simulator.py [--quick]
+Usage: python benchmarks/simulator.py [--quick] [--skip-generate] [--backend-compare]
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from simulators._spectral import LambdaOmegaSpectral  # noqa: E402
 from simulators.lambda_omega import (  # noqa: E402
+    DEFAULT_CHUNK,
     DEFAULT_MAX_SUBSTEP,
     generate_dataset,
     simulate,
@@ -114,13 +120,71 @@ def bench_vs_solve_ivp(n: int, T: float) -> dict:
     }
 
 
+def _timed(fn) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def bench_backends(n: int = 100, n_snapshots: int = 500, repeats: int = 3) -> dict:
+    """Wall times of the numpy and JAX backends (compile excluded), compile time, difference."""
+    import jax
+
+    L = 20.0
+    u0, v0 = spiral_initial_condition(n, L)
+
+    def run(backend: str, k: int = n_snapshots):
+        return simulate(u0, v0, L=L, n_snapshots=k, backend=backend)
+
+    # First JAX call = compile + one chunk of 64; the same call again = the chunk alone.
+    t_first, _ = _timed(lambda: run("jax", DEFAULT_CHUNK))
+    t_again, _ = _timed(lambda: run("jax", DEFAULT_CHUNK))
+    times: dict[str, list[float]] = {"numpy": [], "jax": []}
+    results = {}
+    for _ in range(repeats):  # interleaved, so that load changes hit both alike
+        for backend in times:
+            elapsed, results[backend] = _timed(lambda b=backend: run(b))
+            times[backend].append(elapsed)
+    a, b = results["numpy"], results["jax"]
+    diff = max(float(np.abs(a[k] - b[k]).max()) for k in ("u", "v", "u_t", "v_t"))
+    return {
+        "n": n,
+        "n_snapshots": n_snapshots,
+        "device": str(jax.devices()[0]),
+        "numpy": min(times["numpy"]),
+        "jax": min(times["jax"]),
+        "compile": t_first - t_again,
+        "max_abs_diff": diff,
+    }
+
+
+def _print_backends(c: dict) -> None:
+    ratio = c["jax"] / c["numpy"]
+    print(
+        f"backends, spiral n={c['n']}, {c['n_snapshots']} snapshots (best of 3, compile "
+        f"excluded): numpy {c['numpy']:.2f} s, jax {c['jax']:.2f} s on {c['device']} "
+        f"(jax/numpy {ratio:.2f}x); jax compile {c['compile']:.2f} s; "
+        f"max abs difference {c['max_abs_diff']:.1e}"
+    )
+    if "cpu" in c["device"].lower():
+        print(f"  target on CPU jax <= 1.2x numpy: {'met' if ratio <= 1.2 else 'NOT met'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="1,000 snapshots and a shorter comparison")
     p.add_argument("--skip-generate", action="store_true", help="only the solve_ivp comparison")
+    p.add_argument(
+        "--backend-compare",
+        action="store_true",
+        help="only the numpy vs JAX backend timing (n=100, 500 snapshots)",
+    )
     args = p.parse_args(argv)
     n, n_snapshots = 100, 1000 if args.quick else 10000
     print(f"CPU count: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f} (1 min)")
+    if args.backend_compare:
+        _print_backends(bench_backends())
+        return 0
 
     if not args.skip_generate:
         _print_generate(n, n_snapshots)

@@ -33,6 +33,7 @@ from .errors import DatasetError, SimulationError
 from .hdf5_io import Dataset, HDF5Writer, atomic_output, read_dataset
 
 __all__ = [
+    "BACKENDS",
     "DEFAULT_MAX_SUBSTEP",
     "MASK_WIDTH",
     "Dataset",
@@ -61,6 +62,10 @@ DEFAULT_MAX_SUBSTEP = 0.025
 MASK_WIDTH = 0.01
 # Snapshots per chunk produced by iter_snapshots / written to HDF5 at a time.
 DEFAULT_CHUNK = 64
+# Solvers: "numpy" (scipy.fft, _spectral) or "jax" (jnp.fft under jit, _spectral_jax; float64,
+# on the default JAX device, i.e. a GPU when one is present). Same results to ~1e-14.
+BACKENDS = ("numpy", "jax")
+DEFAULT_BACKEND = "numpy"
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,7 +148,14 @@ def _check_positive_int(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size):
+def _check_backend(backend: Any) -> str:
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        names = ", ".join(repr(b) for b in BACKENDS)
+        raise ValueError(f"backend must be one of {names}, got {backend!r}")
+    return backend
+
+
+def _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size, backend):
     u0 = np.asarray(u0, dtype=np.float64)
     v0 = np.asarray(v0, dtype=np.float64)
     if u0.ndim != 2 or u0.shape[0] != u0.shape[1] or u0.shape != v0.shape:
@@ -160,6 +172,7 @@ def _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size):
         raise ValueError(f"beta must be finite, got {beta!r}")
     _check_positive_int("n_snapshots", n_snapshots)
     _check_positive_int("chunk_size", chunk_size)
+    _check_backend(backend)
     if substeps is None:
         substeps = default_substeps(dt)
     _check_positive_int("substeps", substeps)
@@ -179,6 +192,7 @@ def iter_snapshots(
     substeps: int | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     callback: Callable[[int, int], None] | None = None,
+    backend: str = DEFAULT_BACKEND,
 ) -> Iterator[SnapshotChunk]:
     """Integrate from (u0, v0) and yield the snapshots in chunks of at most ``chunk_size``.
 
@@ -187,9 +201,16 @@ def iter_snapshots(
     the ETDRK4 stepper takes ``substeps`` equal steps (default :func:`default_substeps`).
     Memory is O(chunk_size * n^2), independent of ``n_snapshots``. ``callback(done, total)`` is
     called after each snapshot. Raises :class:`SimulationError` if the state becomes
-    non-finite.
+    non-finite. ``backend`` is one of :data:`BACKENDS` (see :func:`_iter_snapshots_jax`).
     """
-    u0, v0, substeps = _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size)
+    u0, v0, substeps = _validate(
+        u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size, backend
+    )
+    if backend == "jax":
+        yield from _iter_snapshots_jax(
+            u0, v0, (L, d1, d2, beta, dt), n_snapshots, substeps, chunk_size, callback
+        )
+        return
     n = u0.shape[0]
     solver = LambdaOmegaSpectral(n, L, d1, d2, beta, dt / substeps)
     w_hat = solver.to_spectral(np.stack([u0, v0]))
@@ -206,12 +227,47 @@ def iter_snapshots(
                         w_hat = solver.step(w_hat)
                 w, w_t = solver.rhs_physical(w_hat)
             if not (np.isfinite(w).all() and np.isfinite(w_t).all()):
-                raise SimulationError(
-                    f"non-finite state at snapshot {done + j} (t = {t[j]:g}); "
-                    "check the parameters (d1, d2 >= 0, moderate initial amplitude)"
-                )
+                raise _non_finite(done + j, t[j])
             fields[0, j], fields[1, j] = w
             fields[2, j], fields[3, j] = w_t
+            if callback is not None:
+                callback(done + j + 1, n_snapshots)
+        yield SnapshotChunk(done, t, fields[0], fields[1], fields[2], fields[3])
+        done += k
+
+
+def _non_finite(index: int, time: float) -> SimulationError:
+    return SimulationError(
+        f"non-finite state at snapshot {index} (t = {time:g}); "
+        "check the parameters (d1, d2 >= 0, moderate initial amplitude)"
+    )
+
+
+def _iter_snapshots_jax(u0, v0, physics, n_snapshots, substeps, chunk_size, callback):
+    """The JAX backend of :func:`iter_snapshots` (arguments already validated).
+
+    Every jitted call computes ``min(chunk_size, n_snapshots)`` snapshots (the last chunk is
+    padded and cut, so there is one compilation per grid, chunk size and substep count). The
+    next chunk is dispatched before the current one is yielded, so the device computes while
+    the caller writes; at most two chunks are alive on the device.
+    """
+    from ._spectral_jax import LambdaOmegaSpectralJax  # jax is imported only when asked for
+
+    L, d1, d2, beta, dt = physics
+    solver = LambdaOmegaSpectralJax(u0.shape[0], L, d1, d2, beta, dt / substeps)
+    k_call = min(chunk_size, n_snapshots)
+    pending = solver.dispatch_chunk(solver.initial_state(u0, v0), k_call, substeps)
+    done = 0
+    while done < n_snapshots:
+        w_hat, fields_dev = pending
+        k = min(k_call, n_snapshots - done)
+        if done + k < n_snapshots:
+            pending = solver.dispatch_chunk(w_hat, k_call, substeps)
+        fields = solver.fetch(fields_dev)[:, :k]
+        t = np.arange(done, done + k, dtype=np.float64) * dt
+        for j in range(k):
+            if not np.isfinite(fields[:, j]).all():
+                raise _non_finite(done + j, t[j])
             if callback is not None:
                 callback(done + j + 1, n_snapshots)
         yield SnapshotChunk(done, t, fields[0], fields[1], fields[2], fields[3])
@@ -230,9 +286,10 @@ def simulate(
     n_snapshots: int,
     substeps: int | None = None,
     callback: Callable[[int, int], None] | None = None,
+    backend: str = DEFAULT_BACKEND,
 ) -> SimulationResult:
     """Integrate and return every snapshot in memory (see :func:`iter_snapshots`)."""
-    u0, v0, substeps = _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, 1)
+    u0, v0, substeps = _validate(u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, 1, backend)
     n = u0.shape[0]
     out = {k: np.empty((n_snapshots, n, n)) for k in ("u", "v", "u_t", "v_t")}
     t = np.empty(n_snapshots)
@@ -247,16 +304,17 @@ def simulate(
         n_snapshots=n_snapshots,
         substeps=substeps,
         callback=callback,
+        backend=backend,
     ):
         sl = slice(chunk.start, chunk.start + len(chunk.t))
         t[sl] = chunk.t
         for key in out:
             out[key][sl] = getattr(chunk, key)
-    params = _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps)
+    params = _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps, backend)
     return SimulationResult(t=t, params=params, **out)
 
 
-def _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps) -> dict[str, Any]:
+def _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps, backend) -> dict[str, Any]:
     return {
         "n": int(n),
         "L": float(L),
@@ -268,6 +326,7 @@ def _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps) -> dict[str, Any]
         "substeps": int(substeps),
         "integrator": "ETDRK4 (Kassam-Trefethen contour coefficients), pseudo-spectral rfft2",
         "system": "lambda-omega reaction-diffusion",
+        "backend": str(backend),
     }
 
 
@@ -382,6 +441,7 @@ def generate_dataset(
     compression: str | None = None,
     substeps: int | None = None,
     chunk_size: int = DEFAULT_CHUNK,
+    backend: str = DEFAULT_BACKEND,
 ) -> Path:
     """Simulate from the m = 1 spiral and stream x = f u, dx = f u_t into an HDF5 file.
 
@@ -389,8 +449,10 @@ def generate_dataset(
     interrupted run leaves nothing under ``path``. Raises ``FileExistsError`` if ``path`` exists
     and ``force`` is false. Peak memory is O(chunk_size * n^2), independent of n_snapshots.
     ``seed`` drives the optional N(0, noise_std^2) noise on x and dx (the reference uses 1e-6);
-    the file is reproducible from its attributes. Returns ``Path(path)``.
+    the file is reproducible from its attributes. ``backend`` ("numpy" or "jax") picks the solver
+    (:data:`BACKENDS`). Returns ``Path(path)``.
     """
+    _check_backend(backend)
     _check_positive_int("n", n)
     _check_positive_int("n_snapshots", n_snapshots)
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -398,7 +460,7 @@ def generate_dataset(
     model = _ModelInput(n, L, mask=mask, noise_std=noise_std, seed=seed)
     u0, v0 = spiral_initial_condition(n, L, m=1)
     substeps_eff = default_substeps(dt) if substeps is None else substeps
-    params = _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps_eff)
+    params = _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps_eff, backend)
     params.update(seed=int(seed), noise_std=float(noise_std), mask=bool(mask))
     attrs = _file_attrs(params, n, L)
     x1, _, _ = grid(n, L)
@@ -429,6 +491,7 @@ def generate_dataset(
                     n_snapshots=n_snapshots,
                     substeps=substeps_eff,
                     chunk_size=chunk_size,
+                    backend=backend,
                 ):
                     x, dx = model(chunk.u, chunk.u_t)
                     writer.write(chunk.start, chunk.t, x, dx, chunk.u, chunk.v)
@@ -482,6 +545,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help=f"ETDRK4 steps per snapshot (default: substep <= {DEFAULT_MAX_SUBSTEP})",
     )
+    p.add_argument(
+        "--backend",
+        default=DEFAULT_BACKEND,
+        help=f"solver: {' or '.join(BACKENDS)} (jax uses a GPU when present; "
+        f"default {DEFAULT_BACKEND})",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -511,6 +580,7 @@ def main(argv: list[str] | None = None) -> int:
             store_uv=args.store_uv,
             compression="gzip" if args.gzip else None,
             substeps=args.substeps,
+            backend=args.backend,
         )
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
