@@ -12,20 +12,32 @@ Everything here is pure and jittable; the Python drivers in :mod:`eae_sindy.trai
 
 The loop knows nothing about SINDy: ``loss_fn(enc_params, dec_params, batch) -> scalar`` and
 ``sample_batch(key) -> batch`` are all it needs, so image autoencoders use the same code.
+
+:func:`temperature_ladder` runs K such EAEs side by side, one per temperature T_k (each with its
+own decoder, optimiser state and chains), as one compiled program: a ``vmap`` over a leading
+temperature axis with the chains nested inside.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from eae_sindy.simmering import SimmeringAlgorithm
 
-__all__ = ["EAEState", "IterationInfo", "EntropicAutoencoder", "entropic_autoencoder"]
+__all__ = [
+    "EAEState",
+    "IterationInfo",
+    "EntropicAutoencoder",
+    "TemperatureLadder",
+    "entropic_autoencoder",
+    "temperature_ladder",
+]
 
 Params = Any
 Batch = Any
@@ -207,3 +219,106 @@ def entropic_autoencoder(
         return state._replace(sampler=sampler_state, key=key), summaries
 
     return EntropicAutoencoder(init, outer_step, collect)
+
+
+class TemperatureLadder(NamedTuple):
+    """K independent EAEs at temperatures T_1..T_K, run as one program (see
+    :func:`temperature_ladder`). Every leaf of the state, of the :class:`IterationInfo` and of the
+    collected summaries has a leading axis of length K (summaries: (K, num_samples, [C,] ...)).
+
+    ``init(enc_params, dec_params, key) -> EAEState``; ``outer_step(state) -> (state, info)``;
+    ``collect(state, num_samples, thin) -> (state, summaries)`` (jit with
+    ``static_argnums=(1, 2)``); ``temperature(state) -> (K,)`` the temperatures the next
+    ``outer_step`` (or ``collect``) samples at; ``rung(state, k)`` the state of rung k alone,
+    a plain single-temperature :class:`EAEState`; ``num_rungs`` = K.
+    """
+
+    init: Callable[[Params, Params, jax.Array], EAEState]
+    outer_step: Callable[[EAEState], tuple[EAEState, IterationInfo]]
+    collect: Callable[[EAEState, int, int], tuple[EAEState, Any]]
+    temperature: Callable[[EAEState], jax.Array]
+    rung: Callable[[EAEState, int], EAEState]
+    num_rungs: int
+
+
+def temperature_ladder(
+    build: Callable[[jax.Array], EntropicAutoencoder],
+    temperatures: Sequence[float] | jax.Array,
+    *,
+    anneal: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+) -> TemperatureLadder:
+    """K independent entropic autoencoders, one per temperature, in one compiled program.
+
+    ``build(T)`` must return the single-temperature EAE that samples its encoder at temperature
+    ``T`` (typically ``entropic_autoencoder(loss, simmering(T, m, dt), ...)``). The ladder calls
+    it while tracing, inside a ``vmap`` over the temperature axis, so ``T`` is a traced float
+    scalar there: ``build`` may only use it as a number in JAX operations (Simmering does), not
+    in Python control flow. Everything else ``build`` closes over (loss, data, optimiser, number
+    of chains) is shared by the rungs, but each rung has its own decoder, optimiser state, chains,
+    key and counter; the rungs never exchange anything (no replica swaps).
+
+    Rung k of the ladder is the EAE ``build(T_k)`` started with
+    ``build(T_k).init(enc_params, dec_params, jax.random.split(key, K)[k])``: all rungs start
+    from the same parameters with independent keys derived from ``key``, and (up to float32
+    rounding of the batched computation) rung k follows that EAE's trajectory.
+
+    Args:
+        build: ``T -> EntropicAutoencoder`` sampling at temperature T.
+        temperatures: the K ≥ 1 positive, finite temperatures T_k (1-D).
+        anneal: optional schedule ``(T_k, iteration) -> T`` giving the temperature of rung k
+            during outer iteration ``iteration`` (int32 scalar, the state's counter; 0 for
+            ``init``), e.g. ``lambda t, i: t * jnp.maximum(1.0, 10.0 * 0.9 ** i)`` cools every
+            rung from 10 T_k to T_k. The temperature is constant during an outer iteration and,
+            in ``collect``, stays at its value for the iteration reached. In training, rung k
+            then runs like a sampler built with ``simmering(lambda n: anneal(T_k, n // M), ...)``
+            (n: the sampler's step counter, M: inner steps per outer iteration).
+            ``None``: T_k throughout.
+
+    Returns:
+        A :class:`TemperatureLadder` of pure, jittable functions.
+
+    Raises:
+        ValueError: ``temperatures`` is empty, not 1-D, or holds a non-positive or non-finite
+            value.
+    """
+    values = np.asarray(temperatures, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"temperatures must be a non-empty 1-D sequence, got shape {values.shape}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"temperatures must be positive and finite, got {values.tolist()}")
+    num_rungs = int(values.size)
+    # The floating dtype JAX gives Python floats (float32 unless x64 is on), so that a rung sees
+    # the same T as ``simmering(T_k, ...)`` built from the Python number.
+    base = jnp.asarray(values, dtype=jnp.result_type(float))
+
+    def rung_temperature(base_temperature: jax.Array, iteration: jax.Array) -> jax.Array:
+        if anneal is None:
+            return base_temperature
+        return jnp.asarray(anneal(base_temperature, iteration), base_temperature.dtype)
+
+    def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
+        def one(t, k):
+            t = rung_temperature(t, jnp.zeros((), jnp.int32))
+            return build(t).init(enc_params, dec_params, k)
+
+        return jax.vmap(one)(base, jax.random.split(key, num_rungs))
+
+    def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
+        def one(t, s):
+            return build(rung_temperature(t, s.iteration)).outer_step(s)
+
+        return jax.vmap(one)(base, state)
+
+    def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
+        def one(t, s):
+            return build(rung_temperature(t, s.iteration)).collect(s, num_samples, thin)
+
+        return jax.vmap(one)(base, state)
+
+    def temperature(state: EAEState) -> jax.Array:
+        return jax.vmap(rung_temperature)(base, state.iteration)
+
+    def rung(state: EAEState, k: int) -> EAEState:
+        return jax.tree.map(lambda a: a[k], state)
+
+    return TemperatureLadder(init, outer_step, collect, temperature, rung, num_rungs)

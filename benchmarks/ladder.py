@@ -1,0 +1,153 @@
+"""Cost of a temperature ladder: K independent SINDy-EAEs, one per temperature, in one compiled
+outer iteration (``eae_sindy.eae.temperature_ladder``), against one EAE (K = 1), at the quick
+preset's shapes (1024 inputs, widths 64, batch 64, M = 40 inner steps, the preset's C chains per
+temperature, its sampler and SINDy settings).
+
+The data are random normal snapshots of the quick preset's training-set shape scaled to the
+reference RMS (0.4) that standardised data have: the cost of a step does not depend on the
+values. Reported: the compile time of each program (lower + compile), the median time of one
+compiled outer iteration over alternating repeats, the cores it kept busy (CPU / wall time),
+and the median of the per-repeat ratios to one EAE, which is robust to load changes on a
+shared machine. A third program, one EAE with K·C chains, does the ladder's arithmetic without
+the temperature axis: the ladder's own overhead is the difference between the two.
+
+    python benchmarks/ladder.py [--rungs 4] [--chains 4] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from eae_sindy.config import preset
+from eae_sindy.eae import entropic_autoencoder, temperature_ladder
+from eae_sindy.models import mlp_autoencoder
+from eae_sindy.simmering import simmering
+from eae_sindy.sindy import polynomial_sine_library, sindy_loss
+
+REFERENCE_RMS = 0.4  # eae_sindy.discovery.REFERENCE_RMS, the scale of standardised data
+
+
+def build_problem(chains: int, seed: int = 0):
+    """``(build, model)``: ``build(T)`` is the quick preset's SINDy-EAE sampling at T."""
+    config = preset("quick")
+    d, m, s, t = config.data, config.model, config.sindy, config.train
+    n_features = d.n**2
+    rng = np.random.default_rng(seed)
+    x = jnp.asarray(REFERENCE_RMS * rng.standard_normal((d.n_train, n_features)), jnp.float32)
+    dx = jnp.asarray(REFERENCE_RMS * rng.standard_normal((d.n_train, n_features)), jnp.float32)
+    model = mlp_autoencoder(
+        n_features, m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
+    )
+    library = polynomial_sine_library(m.latent_dim, s.poly_order, s.include_sine)
+    loss = sindy_loss(
+        model.encode,
+        model.decode,
+        library,
+        lambda_x=s.lambda_x,
+        lambda_dx=s.lambda_dx,
+        ridge=s.ridge,
+        reduction=s.reduction,
+    )
+
+    def sample_batch(key):
+        index = jax.random.randint(key, (t.batch_size,), 0, d.n_train)
+        return {"x": x[index], "dx": dx[index]}
+
+    sampler_settings = dataclasses.asdict(config.sampler)
+
+    def build(temperature):
+        sampler = simmering(**{**sampler_settings, "temperature": temperature})
+        return entropic_autoencoder(
+            loss,
+            sampler,
+            optax.adam(t.learning_rate),
+            sample_batch,
+            t.inner_steps,
+            num_chains=chains,
+        )
+
+    return build, model, config
+
+
+def compiled(fn, state):
+    """``(compiled fn, seconds to lower and compile)``."""
+    start = time.perf_counter()
+    program = jax.jit(fn).lower(state).compile()
+    return program, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rungs", type=int, default=4, help="temperatures K of the ladder")
+    parser.add_argument("--chains", type=int, default=None, help="chains per temperature")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    chains = args.chains or preset("quick").train.num_chains
+    build, model, config = build_problem(chains)
+    t0 = config.sampler.temperature
+    # A geometric ladder around the preset's temperature, T_0 / 3 ... (one decade per 2 rungs).
+    temperatures = tuple(t0 * 10 ** (0.5 * (k - 1)) for k in range(args.rungs))
+    enc, dec = model.init(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(1)
+
+    single = build(t0)
+    ladder = temperature_ladder(build, temperatures)
+    pooled_build, _, _ = build_problem(chains * args.rungs)
+    pooled = pooled_build(t0)
+    programs = {
+        "single": (single, jax.jit(single.init)(enc, dec, key)),
+        "ladder": (ladder, jax.jit(ladder.init)(enc, dec, key)),
+        "pooled": (pooled, jax.jit(pooled.init)(enc, dec, key)),
+    }
+    states, steps, compile_s = {}, {}, {}
+    for name, (eae, state) in programs.items():
+        steps[name], compile_s[name] = compiled(eae.outer_step, state)
+        states[name], _ = steps[name](state)  # warm-up call
+    jax.block_until_ready(states)
+
+    # Alternating timed calls; CPU time / wall time tells how many cores a program kept busy.
+    times = {name: [] for name in programs}
+    cores = {name: [] for name in programs}
+    for _ in range(args.repeats):
+        for name in programs:
+            start, cpu = time.perf_counter(), time.process_time()
+            states[name], _ = steps[name](states[name])
+            jax.block_until_ready(states[name])
+            times[name].append(time.perf_counter() - start)
+            cores[name].append((time.process_time() - cpu) / times[name][-1])
+    if bool(np.any(np.asarray(states["ladder"].sampler.diverged))):
+        print("warning: a rung diverged (timings may not be representative)")
+    ratio = {n: float(np.median(np.divide(times[n], times["single"]))) for n in programs}
+    median = {n: float(np.median(times[n])) for n in programs}
+    c = config.train
+    print(f"devices: {jax.devices()}")
+    print(
+        f"quick preset shapes: {config.data.n**2} inputs, widths {config.model.encoder_widths}, "
+        f"batch {c.batch_size}, M = {c.inner_steps}, C = {chains} chains per temperature; "
+        f"ladder T = {', '.join(f'{t:.2g}' for t in temperatures)}; {args.repeats} repeats"
+    )
+    rows = {
+        "single": f"one EAE, K = 1 (C = {chains})",
+        "ladder": f"ladder, K = {args.rungs} (C = {chains} each)",
+        "pooled": f"one EAE with K·C = {chains * args.rungs} chains (same work, no ladder)",
+    }
+    print("| program | compile | outer iteration | per temperature | cores busy | vs K = 1 |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, label in rows.items():
+        per = median[name] / (1 if name == "single" else args.rungs)
+        print(
+            f"| {label} | {compile_s[name]:.1f} s | {median[name] * 1e3:.0f} ms | "
+            f"{per * 1e3:.0f} ms | {np.median(cores[name]):.2f} | {ratio[name]:.2f}× |"
+        )
+    print(f"ladder / one EAE: {ratio['ladder']:.2f}× (target ≤ 2.5×; median of per-repeat ratios)")
+
+
+if __name__ == "__main__":
+    main()
