@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,15 +77,36 @@ def to_markdown(blocks: list[Block]) -> str:
 
 
 _CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+  color: #222; overflow-wrap: break-word; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 0.5em 0 1em; }
+table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 tr.sig td { font-weight: bold; background: #fff8e6; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+pre { background: #f6f6f6; padding: 0.8em; max-width: 100%; box-sizing: border-box;
+  overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere;
+  text-indent: 2em hanging each-line; }
+pre .term { white-space: nowrap; }
 figure { margin: 1em 0; } figcaption { font-style: italic; color: #555; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
 """
+
+# A space before a binary "+ " or "- ": where a long equation line may wrap, between terms.
+_TERM_GAP = re.compile(r" (?=[+-] )")
+
+
+def _code_html(text: str) -> str:
+    """Escaped ``<pre>`` content; in lines of several ``+``/``-`` terms each term is one unbreakable
+    span, so a wrapped equation breaks only between terms (the text itself is unchanged)."""
+    lines = []
+    for line in text.split("\n"):
+        parts = _TERM_GAP.split(line)
+        if len(parts) == 1:
+            lines.append(html.escape(line))
+        else:
+            lines.append(" ".join(f'<span class="term">{html.escape(p)}</span>' for p in parts))
+    return "\n".join(lines)
 
 
 def to_html(blocks: list[Block], base_dir: Path, title: str) -> str:
@@ -93,6 +115,7 @@ def to_html(blocks: list[Block], base_dir: Path, title: str) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
     ]
     for b in blocks:
@@ -107,7 +130,7 @@ def to_html(blocks: list[Block], base_dir: Path, title: str) -> str:
             for i, row in enumerate(b.rows):
                 cls = ' class="sig"' if i < len(b.bold) and b.bold[i] else ""
                 rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-            out.append("<table>" + "".join(rows) + "</table>")
+            out.append('<div class="table-wrap"><table>' + "".join(rows) + "</table></div>")
         elif isinstance(b, Image):
             data = base64.b64encode((base_dir / b.path).read_bytes()).decode("ascii")
             out.append(
@@ -115,6 +138,6 @@ def to_html(blocks: list[Block], base_dir: Path, title: str) -> str:
                 f"<figcaption>{esc(b.caption)}</figcaption></figure>"
             )
         elif isinstance(b, Code):
-            out.append(f"<pre>{esc(b.text)}</pre>")
+            out.append(f"<pre>{_code_html(b.text)}</pre>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
