@@ -6,22 +6,24 @@ include_cos=False)``), fits it once on dummy data so that pysindy considers it f
 replaces the coefficients: ``model.optimizer.coef_ = Ξᵀ``. The result prints, predicts and
 simulates like any pysindy model.
 
-``fit_baselines`` fits pysindy's STLSQ, alone and bagged (``EnsembleOptimizer``), on the latent
-trajectory of one *representative encoder*: the lowest-loss sample of the dominant mode (an actual
-encoder of the ensemble, unlike an average of encodings, which need not be consistent).
+``fit_baselines`` fits pysindy's STLSQ, alone and bagged (``EnsembleOptimizer``), on normalised
+library columns of the latent trajectory of one *representative encoder*: the lowest-loss sample
+of the dominant mode (an actual encoder of the ensemble, unlike an average of encodings, which
+need not be consistent).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pysindy as ps
 
 from analysis.errors import ReportError
 from analysis.library import library_settings
+from analysis.sparse import fit_sindy
 
 __all__ = ["pysindy_library", "to_pysindy", "representative_encoder", "Baseline", "fit_baselines"]
 
@@ -127,51 +129,27 @@ class Baseline(NamedTuple):
 def fit_baselines(
     z: np.ndarray,
     dz: np.ndarray,
-    term_names: Sequence[str],
+    terms: Sequence[Any],
     *,
     sample: int,
     threshold: float = 0.1,
     n_models: int = 20,
     seed: int = 0,
 ) -> Baseline:
-    """STLSQ and bagged STLSQ on the (z, ż) of one encoder.
+    """STLSQ and bagged STLSQ on the (z, ż) of one encoder, on normalised library columns
+    (``analysis.sparse.fit_sindy``: the threshold is a share of ż_j's RMS, as for the members'
+    sparse models).
 
     Args:
       z, dz: (n_eval, latent_dim) latent codes and their time derivatives (not differenced).
-      term_names: our library (checked against pysindy's).
+      terms: the library (``analysis.library.Term``).
       sample: index of the encoder (recorded only).
-      threshold: STLSQ threshold (the same magnitude threshold as the EAE significance rule).
+      threshold: STLSQ threshold.
       n_models: number of bagged models.
-      seed: pysindy's EnsembleOptimizer draws from NumPy's global generator; it is seeded with
-        this and restored afterwards.
+      seed: seed of the bagging.
 
     Returns:
       ``Baseline``.
     """
-    z = np.asarray(z, dtype=float)
-    dz = np.asarray(dz, dtype=float)
-    template = to_pysindy(np.zeros((len(term_names), z.shape[1])), term_names)
-    library = template.feature_library
-    out = []
-    state = np.random.get_state()
-    try:
-        np.random.seed(seed)
-        for opt in (
-            ps.STLSQ(threshold=threshold),
-            ps.EnsembleOptimizer(ps.STLSQ(threshold=threshold), bagging=True, n_models=n_models),
-        ):
-            model = ps.SINDy(optimizer=opt, feature_library=library)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(z, t=1.0, x_dot=dz)
-            out.append(model)
-    finally:
-        np.random.set_state(state)
-    coef_list = np.asarray(out[1].optimizer.coef_list)  # (n_models, latent_dim, n_terms)
-    return Baseline(
-        sample=int(sample),
-        stlsq=out[0].optimizer.coef_.T.copy(),
-        ensemble=out[1].optimizer.coef_.T.copy(),
-        ensemble_inclusion=(coef_list != 0).mean(axis=0).T,
-        n_models=n_models,
-    )
+    found = fit_sindy(z, dz, terms, threshold=threshold, n_models=n_models, seed=seed)
+    return Baseline(int(sample), *found)

@@ -20,8 +20,23 @@ from analysis.coefficients import (
     find_modes,
 )
 from analysis.dynamics import Orbit, analyse_orbit, signal_period
+from analysis.ensemble_dynamics import (
+    DynamicsDistribution,
+    dynamics_distribution,
+    spread_members,
+)
+from analysis.identifiability import (
+    Identifiability,
+    LinearSummary,
+    identifiability,
+    linear_summary,
+    normalised_gram,
+)
 from analysis.interop import Baseline, fit_baselines, representative_encoder
+from analysis.library import theta
+from analysis.peer import Peer, fit_peer
 from analysis.rundir import RunData
+from analysis.sparse import SparseModels, sparse_models
 from analysis.symmetry import SymmetryMatch, find_symmetries
 
 __all__ = ["ModelDynamics", "Analysis", "analyze_run"]
@@ -31,7 +46,8 @@ class ModelDynamics(NamedTuple):
     """One integrated model.
 
     Attributes:
-      name: ``"mean"`` or ``"mode k"``.
+      name: ``"mean"``, ``"mode k"`` or ``"top sparse structure"`` (its members' mean sparse
+        model).
       xi: (n_terms, latent_dim) the coefficients integrated.
       z0: (latent_dim,) initial state (mean encoding of the earliest test snapshot).
       encoded: (n_eval, latent_dim) mean encoded test trajectory of the same samples, or None.
@@ -58,11 +74,18 @@ class Analysis(NamedTuple):
       mode_stats: statistics within each mode.
       symmetries: related mode pairs.
       data_period: period of ``data_signal`` (NaN if unavailable).
-      dynamics: mean model first, then one entry per mode (empty without ``z``).
+      dynamics: mean model first, then one entry per mode, then the top sparse structure (empty
+        without ``z``).
       baseline: pysindy fits, or None without ``z``/``dz``.
       notes: what was skipped and why.
       chain_symmetries: pairs of whole chains whose mean Ξ are images of each other under a
         signed permutation of z (indices are chains).
+      sparse: a sparse model per member (``analysis.sparse``), or None.
+      distributions: the distribution of dynamics of the least-squares and the sparse models
+        (``analysis.ensemble_dynamics``; empty without latent codes or a data period).
+      identifiability: the nearly collinear term groups, or None.
+      linear: the linearisation at the origin over the ensemble.
+      peer: PCA + SINDy on the same data, or None (runs without ``pca_z``).
     """
 
     run: RunData
@@ -76,6 +99,11 @@ class Analysis(NamedTuple):
     baseline: Baseline | None
     notes: list[str]
     chain_symmetries: list[SymmetryMatch] = []
+    sparse: SparseModels | None = None
+    distributions: list[DynamicsDistribution] = []
+    identifiability: Identifiability | None = None
+    linear: LinearSummary | None = None
+    peer: Peer | None = None
 
 
 def analyze_run(
@@ -85,6 +113,8 @@ def analyze_run(
     symmetry_tolerance: float = 0.2,
     max_modes: int = 4,
     n_periods: int = 40,
+    n_members: int = 500,
+    sparse_optimizer: str = "stlsq",
     seed: int = 0,
 ) -> Analysis:
     """Compute the analysis of a loaded run.
@@ -96,6 +126,9 @@ def analyze_run(
       max_modes: largest number of mixture components tried.
       n_periods: the models are integrated over this many data periods (at least the length of
         the test signal) and measured on the second half.
+      n_members: about this many members (spread over all chains) are integrated for the
+        distribution of dynamics.
+      sparse_optimizer: the members' sparse models (``analysis.sparse.make_optimizer``).
       seed: seed of the mixture fits and of pysindy's bagging.
 
     Returns:
@@ -129,6 +162,25 @@ def analyze_run(
             >= symmetry_tolerance
         ]
 
+    ident = None
+    if run.fit_r is not None:
+        ident = identifiability(normalised_gram(run.fit_r), run.term_names)
+    elif run.z is not None:
+        rows = theta(run.z.reshape(-1, run.latent_dim), run.terms)
+        ident = identifiability(normalised_gram(rows), run.term_names)
+    sparse = sparse_models(
+        run,
+        threshold=threshold,
+        optimizer=sparse_optimizer,
+    )
+    if sparse is None:
+        notes.append("Neither the fit problems nor enough latent codes: no sparse models.")
+    elif sparse.source != "fit snapshots":
+        notes.append(
+            "The sparse models are fitted on the stored test codes (this run predates the "
+            "stored fit problems)."
+        )
+
     data_period = float("nan")
     t_data_span = 0.0
     if run.data_signal is not None:
@@ -154,6 +206,11 @@ def analyze_run(
         bound = 100.0 * max(1.0, float(np.max(np.abs(run.z))))
         groups = [("mean", stats.mean, np.ones(run.n_samples, bool))]
         groups += [(f"mode {m}", modes.centres[m], modes.labels == m) for m in range(modes.n_modes)]
+        if sparse is not None and sparse.structures:
+            top = sparse.structures[0]
+            chose = np.zeros(run.n_samples, bool)
+            chose[top.members] = True
+            groups.append(("top sparse structure", top.mean, chose))
         for name, xi_c, members in groups:
             z0 = run.z[members, 0, :].mean(axis=0)
             encoded = run.z[members].mean(axis=0)
@@ -161,13 +218,52 @@ def analyze_run(
             rel = abs(orbit.period - data_period) / data_period
             dynamics.append(ModelDynamics(name, xi_c, z0, encoded, orbit, float(rel)))
 
+    distributions: list[DynamicsDistribution] = []
+    if run.z is not None and np.isfinite(data_period):
+        members = spread_members(run.n_samples, run.chain, n_members)
+        models = [("least squares", run.xi)] + ([("sparse", sparse.xi)] if sparse else [])
+        for label, xi_all in models:
+            distributions.append(
+                dynamics_distribution(
+                    label,
+                    xi_all[members],
+                    run.terms,
+                    run.z[members, 0, :],
+                    chain=None if run.chain is None else run.chain[members],
+                    members=members,
+                    data_period=data_period,
+                    span=span,
+                    dt=min(dt, data_period / 100),
+                    bound=bound,
+                )
+            )
+    elif run.z is not None:
+        notes.append("No data period: the distribution of dynamics is not computed.")
+
+    linear = linear_summary(run.xi, run.terms, run.chain)
+
+    peer = None
+    if run.pca_z is not None and run.z is not None:
+        latent_rms = float(np.median(np.sqrt(np.mean(np.sum(run.z**2, axis=2), axis=1))))
+        peer = fit_peer(
+            run.pca_z,
+            run.pca_dz,
+            run.terms,
+            latent_rms=latent_rms,
+            data_period=data_period,
+            span=span,
+            dt=dt,
+            threshold=threshold,
+            seed=seed,
+        )
+
     baseline = None
     if run.z is not None and run.dz is not None:
         sample = representative_encoder(run.loss, modes.labels, 0)
         baseline = fit_baselines(
             run.z[sample],
             run.dz[sample],
-            run.term_names,
+            run.terms,
             sample=sample,
             threshold=threshold,
             seed=seed,
@@ -184,6 +280,11 @@ def analyze_run(
         baseline,
         notes,
         chain_symmetries,
+        sparse,
+        distributions,
+        ident,
+        linear,
+        peer,
     )
 
 

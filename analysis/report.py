@@ -23,6 +23,7 @@ import numpy as np
 
 from analysis import document as doc
 from analysis import figures as F
+from analysis import report_sections as S
 from analysis.coefficients import CoefficientStats
 from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics
 from analysis.errors import ReportError
@@ -33,6 +34,8 @@ from simulators.hdf5_io import atomic_output
 __all__ = ["write_report", "format_equations", "analysis_to_json", "main"]
 
 FIGURES = (
+    "dynamics_distribution",
+    "inclusion",
     "coefficient_distributions",
     "coefficient_correlation",
     "coefficient_pairs",
@@ -233,6 +236,7 @@ def _make_figures(a: Analysis, fig_dir: Path) -> dict[str, Path]:
         figs["snapshots"] = lambda: F.fig_snapshots(
             run.x_examples, run.x_recon_examples, run.grid_shape
         )
+    figs.update(S.section_figures(a))
     for name, make in figs.items():
         path = fig_dir / f"{name}.png"
         _save(make(), path)
@@ -272,7 +276,12 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     if a.notes:
         b += [doc.Heading(3, "Notes"), doc.Bullets(list(a.notes))]
 
-    b.append(doc.Heading(2, "Discovered equations"))
+    b += S.dynamics_blocks(a, rel)
+    b += S.sparse_blocks(a, rel)
+    b += S.peer_blocks(a)
+    b += S.identifiability_blocks(a)
+
+    b.append(doc.Heading(2, "Discovered equations (least squares, the paper's Table 2)"))
     b.append(
         doc.Para(
             "Significant terms only (|mean| and |KDE mode| above the threshold), written "
@@ -295,8 +304,16 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             "P(|ξ| > threshold). Significant rows are bold."
         )
     )
+    unidentified = (
+        a.identifiability.not_identified
+        if a.identifiability is not None
+        else np.zeros(len(names), bool)
+    )
+    marked = [n + (" †" if unidentified[k] else "") for k, n in enumerate(names)]
+    if unidentified.any():
+        b.append(doc.Para("† not separately identified (see Identifiability)."))
     for j, eq in enumerate(eqs):
-        b += [doc.Heading(3, f"Equation {eq}"), _coef_table(stats, run.diagnostics, names, j, dec)]
+        b += [doc.Heading(3, f"Equation {eq}"), _coef_table(stats, run.diagnostics, marked, j, dec)]
     b.append(
         doc.Image(
             rel["coefficient_distributions"],
@@ -573,6 +590,8 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
         },
         "baseline": None,
         "notes": a.notes,
+        "headline": S.headline_lines(a),
+        **S.sections_json(a, xi_dict),
     }
     if a.baseline is not None:
         bl = a.baseline
@@ -646,6 +665,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for line in json.loads(paths["analysis.json"].read_text())["headline"]:
+        print(line)
     for key in ("report.md", "report.html", "analysis.json"):
         print(paths[key])
     return 0

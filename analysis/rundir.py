@@ -52,9 +52,11 @@ LEARNED_MAX_RELATIVE_MSE = 0.5
 """The sanity gate: a model learned the data when its test reconstructions of x and of ẋ leave
 less than half of their variance unexplained (relative MSE < 0.5; predicting the mean scores 1)."""
 
-SCHEMA_VERSION = 2
-"""Version of the ``ensemble.h5`` layout. 2 added ``term_kinds``/``term_powers``; version 1
-files (terms known only by name) are still read."""
+SCHEMA_VERSION = 3
+"""Version of the ``ensemble.h5`` layout. 2 added ``term_kinds``/``term_powers``; 3 added the
+compressed least-squares problem of every Ξ fit (``fit_r``, ``fit_qtdz``, ``fit_dz_ms``) and the
+principal components of the data (``pca_z``, ``pca_dz``, ``t_pca``). Versions 1 and 2 are still
+read (the sections that need the new datasets fall back or are skipped)."""
 
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.h5"
@@ -86,6 +88,9 @@ PER_SAMPLE = {
     "dx_relative_mse": 1,
     "z": 3,
     "dz": 3,
+    "fit_r": 3,
+    "fit_qtdz": 3,
+    "fit_dz_ms": 2,
 }
 # ... and the run's own arrays.
 PER_RUN = {
@@ -95,7 +100,13 @@ PER_RUN = {
     "x_examples": 2,
     "x_recon_examples": 2,
     "x_offset": 1,
+    "pca_z": 2,
+    "pca_dz": 2,
+    "t_pca": 1,
 }
+OPTIONAL = ("xi_test", "chain", "x_offset", "fit_r", "fit_qtdz", "fit_dz_ms", "pca_z", "pca_dz",
+            "t_pca")
+"""Datasets whose absence is not worth a note (older layouts, runs without those features)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,13 @@ class RunData:
       data_signal: (n_test, k) test data on its top principal directions; t_data_signal its times.
       x_examples, x_recon_examples: (n_examples, n_features) snapshots and reconstructions, in
         the data's own units.
+      fit_r, fit_qtdz, fit_dz_ms: the least-squares problem each Ξ solved, compressed
+        (``eae_sindy.sindy.compress_least_squares``): (n_samples, n_terms, n_terms) R with
+        RᵀR = ΘᵀΘ/n, (n_samples, n_terms, latent_dim) Qᵀż/√n and (n_samples, latent_dim) the mean
+        square of ż over the fit snapshots; what ``analysis.sparse`` fits sparse models on.
+      pca_z, pca_dz, t_pca: (n_fit, latent_dim) the fit snapshots (as the model saw them, centred)
+        and their derivatives on the top principal directions, and their times: the data of the
+        report's PCA + SINDy peer.
       x_offset, x_scale: the scaling the model saw, x' = (x − x_offset)·x_scale and
         ẋ' = ẋ·x_scale (None: unscaled).
       dt: time between snapshots; grid_shape: shape of one snapshot image.
@@ -145,6 +163,12 @@ class RunData:
     x_examples: np.ndarray | None = None
     x_recon_examples: np.ndarray | None = None
     x_offset: np.ndarray | None = None
+    fit_r: np.ndarray | None = None
+    fit_qtdz: np.ndarray | None = None
+    fit_dz_ms: np.ndarray | None = None
+    pca_z: np.ndarray | None = None
+    pca_dz: np.ndarray | None = None
+    t_pca: np.ndarray | None = None
     x_scale: float | None = None
     dt: float | None = None
     grid_shape: tuple[int, ...] | None = None
@@ -436,7 +460,7 @@ def read_metrics(path: str | os.PathLike) -> dict[str, np.ndarray] | None:
 
 def _dataset(f: h5py.File, name: str, rank: int, notes: list[str]) -> np.ndarray | None:
     if name not in f:
-        if name not in ("xi_test", "chain", "x_offset"):
+        if name not in OPTIONAL:
             notes.append(
                 f"ensemble.h5 has no dataset {name!r}; the sections that use it are skipped."
             )
@@ -461,6 +485,44 @@ def _check_finite(arr: np.ndarray, name: str) -> None:
         raise ReportError(
             f"ensemble.h5: dataset {name!r} contains {int(bad.sum())} non-finite values "
             f"(first at index {first})"
+        )
+
+
+def _check_least_squares(arrays: dict[str, np.ndarray | None], shape: tuple[int, ...]) -> None:
+    n, n_terms, latent_dim = shape
+    expected = {
+        "fit_r": (n, n_terms, n_terms),
+        "fit_qtdz": (n, n_terms, latent_dim),
+        "fit_dz_ms": (n, latent_dim),
+    }
+    present = [name for name in expected if arrays[name] is not None]
+    if present and len(present) != len(expected):
+        missing = sorted(set(expected) - set(present))
+        raise ReportError(f"ensemble.h5: dataset(s) {missing} missing beside {present}")
+    for name in present:
+        if arrays[name].shape != expected[name]:
+            raise ReportError(
+                f"ensemble.h5: dataset {name!r} has shape {arrays[name].shape}; expected "
+                f"{expected[name]}"
+            )
+        _check_finite(arrays[name], name)
+
+
+def _check_pca(arrays: dict[str, np.ndarray | None], latent_dim: int) -> None:
+    z, dz, t = arrays["pca_z"], arrays["pca_dz"], arrays["t_pca"]
+    if z is None and dz is None:
+        return
+    if z is None or dz is None or z.shape != dz.shape or z.shape[1] != latent_dim:
+        raise ReportError(
+            "ensemble.h5: datasets 'pca_z' and 'pca_dz' must both be present with shape "
+            f"(n_fit, {latent_dim}); got {None if z is None else z.shape} and "
+            f"{None if dz is None else dz.shape}"
+        )
+    _check_finite(z, "pca_z")
+    _check_finite(dz, "pca_dz")
+    if t is not None and t.shape != (z.shape[0],):
+        raise ReportError(
+            f"ensemble.h5: dataset 't_pca' has shape {t.shape}; expected ({z.shape[0]},)"
         )
 
 
@@ -572,7 +634,7 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             raise ReportError(
                 f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected {n} rows like 'xi'"
             )
-        if arr.ndim == 3 and arr.shape[2] != latent_dim:
+        if arr.ndim == 3 and name != "fit_r" and arr.shape[2] != latent_dim:
             raise ReportError(
                 f"ensemble.h5: dataset {name!r} has shape {arr.shape}; expected last axis "
                 f"{latent_dim}"
@@ -589,6 +651,8 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             "ensemble.h5: dataset 'chain' must hold non-negative integers in chain-major order "
             "(all samples of chain 0, then chain 1, ...)"
         )
+    _check_least_squares(arrays, xi.shape)
+    _check_pca(arrays, latent_dim)
     z, dz, t = arrays["z"], arrays["dz"], arrays["t"]
     if arrays["xi_test"] is not None and arrays["xi_test"].shape != xi.shape:
         raise ReportError(

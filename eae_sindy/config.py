@@ -99,8 +99,9 @@ class SindyConfig(Settings, section="sindy"):
     huge cancelling coefficients (|ξ| ~ 10³ on the quick preset) that fit ż only 1 % better than
     the ridge solution with |ξ| ≲ 7. 1e-6 damps only directions with singular value ≲ 1e-3.
 
-    ``fit_on``: the snapshots each collected encoder's Ξ is fitted on. "test" (the paper: the
-    last 10 %) or "all" (train, validation and test snapshots in time order). The test window of
+    ``fit_on``: the snapshots each collected encoder's Ξ is fitted on: "all" (the default: train,
+    validation and test snapshots in time order) or "test" (the paper: the last 10 %). The test
+    window of
     a spiral wave lies on its limit cycle, where (μ − |z|²) z cannot be told from a linear term, so
     the orbit's stability is unidentified there and integrating a test-fitted Ξ decays or
     diverges at random; "all" includes the transient and pins it (quick preset: limit cycles)."""
@@ -111,7 +112,7 @@ class SindyConfig(Settings, section="sindy"):
     lambda_dx: Annotated[float, NON_NEGATIVE] = 20.0
     ridge: Annotated[float, NON_NEGATIVE] = 1e-6
     reduction: Literal["mean", "sum"] = "mean"
-    fit_on: Literal["test", "all"] = "test"
+    fit_on: Literal["test", "all"] = "all"
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,6 @@ PRESETS: dict[str, DiscoverConfig] = {
     "quick": DiscoverConfig(
         data=DataConfig(n=32, n_snapshots=2000, dt=0.1, n_train=1400, n_val=200),
         model=ModelConfig(encoder_widths=(64,), decoder_widths=(64,)),
-        sindy=SindyConfig(fit_on="all"),
         train=TrainConfig(
             batch_size=64,
             inner_steps=40,

@@ -11,6 +11,7 @@ Run ``python -m eae_sindy.discover --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -76,7 +77,9 @@ def discover(
 
 def _write_report(found: Discovery, out: Path) -> bool:
     try:
-        found.report(out)
+        paths = found.report(out)
+        for line in json.loads(paths["analysis.json"].read_text()).get("headline", []):
+            print(f"  {line}")
         print(f"report: {out / 'report.html'}", file=sys.stderr)
         return True
     except Exception as error:  # noqa: BLE001 - the results are on disk; never lose them to a plot

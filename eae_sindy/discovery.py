@@ -53,10 +53,11 @@ from eae_sindy.models import mlp_autoencoder
 from eae_sindy.output import claim_output
 from eae_sindy.sindy import (
     SindyLibrary,
+    compress_least_squares,
     polynomial_sine_library,
     sindy_loss,
     sindy_terms,
-    solve_coefficients,
+    solve_compressed,
 )
 from eae_sindy.training import resume_from, run_collection, run_training
 from simulators import DatasetError
@@ -222,6 +223,19 @@ def _pca_signal(x: np.ndarray, k: int = 3) -> np.ndarray:
     return (centred @ vt[:k].T).astype(np.float32)
 
 
+def _principal_components(
+    x: np.ndarray, dx: np.ndarray, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """x (centred) and ẋ projected on the top ``k`` principal directions of x: the coordinates
+    a PCA + SINDy user would fit (the report's peer). Randomised SVD (scikit-learn, a pysindy
+    dependency), so paper-scale data need no full SVD."""
+    from sklearn.utils.extmath import randomized_svd
+
+    centred = x - x.mean(axis=0)
+    _, _, vt = randomized_svd(centred, k, random_state=seed)
+    return (centred @ vt.T).astype(np.float32), (dx @ vt.T).astype(np.float32)
+
+
 def _chain_major(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Collected chunks (draws, chains, ...) → samples in chain-major order (all draws of chain
     0, then chain 1, ...), plus the ``chain`` of every sample."""
@@ -263,6 +277,13 @@ class _SindyEAE(NamedTuple):
     loss_fn: Any
 
 
+def _fit_index(split: dict[str, np.ndarray], fit_on: str) -> np.ndarray:
+    """The snapshots each Ξ is fitted on, in time order."""
+    if fit_on == "test":
+        return split["test"]
+    return np.sort(np.concatenate([split["train"], split["val"], split["test"]]))
+
+
 def _sindy_eae(
     x: np.ndarray,
     dx: np.ndarray,
@@ -292,21 +313,28 @@ def _sindy_eae(
     x_norm = jnp.sum(test["x"] ** 2)
     dx_norm = jnp.sum(test["dx"] ** 2)
     if sc.fit_on == "all":
-        fit_index = np.sort(np.concatenate([split["train"], split["val"], split["test"]]))
+        fit_index = _fit_index(split, sc.fit_on)
         fit_data = {"x": jnp.asarray(x[fit_index]), "dx": jnp.asarray(dx[fit_index])}
 
-    def fitted_xi(enc_params, terms):
+    def fitted(enc_params, terms):
+        """Ξ on the ``fit_on`` snapshots and that least-squares problem, compressed."""
         if sc.fit_on == "test":
-            return terms.xi
+            theta, dz = library.evaluate(terms.z), terms.dz
+            return terms.xi, compress_least_squares(theta, dz)
         z, dz = jax.jvp(lambda v: model.encode(enc_params, v), (fit_data["x"],), (fit_data["dx"],))
-        return solve_coefficients(library.evaluate(z), dz, sc.ridge)
+        compressed = compress_least_squares(library.evaluate(z), dz)
+        return solve_compressed(*compressed[:2], sc.ridge), compressed
 
     def summarize(enc_params, dec_params):
         terms = sindy_terms(
             model.encode, model.decode, library, enc_params, dec_params, test, **weights
         )
+        xi, (fit_r, fit_qtdz, fit_dz_ms) = fitted(enc_params, terms)
         return {
-            "xi": fitted_xi(enc_params, terms),
+            "xi": xi,
+            "fit_r": fit_r,
+            "fit_qtdz": fit_qtdz,
+            "fit_dz_ms": fit_dz_ms,
             "xi_test": terms.xi,
             "loss": terms.loss,
             "z": terms.z[:n_eval],
@@ -422,8 +450,15 @@ def _train_and_collect(
     recon = built.model.decode(
         state.decoder, built.model.encode(last, jnp.asarray(x[split["test"]][examples]))
     )
+    fit_index = _fit_index(split, config.sindy.fit_on)
+    pca_z, pca_dz = _principal_components(
+        x[fit_index], dx[fit_index], config.model.latent_dim, config.seed
+    )
     run = RunData(
         **_chain_major(chunks),
+        pca_z=pca_z,
+        pca_dz=pca_dz,
+        t_pca=t[fit_index],
         terms=library.terms,
         poly_order=library.poly_order,
         include_sine=library.include_sine,
@@ -568,16 +603,25 @@ class Discovery:
 
     def to_pysindy(self, statistic: str = "mean"):
         """One model of the ensemble as a fitted ``pysindy.SINDy``: the ``"mean"`` or
-        ``"median"`` Ξ, or member ``int`` of the ensemble."""
+        ``"median"`` Ξ, member ``int`` of the ensemble, or ``"sparse"``: the mean of the
+        members' sparse models that share the most frequent structure (``analysis.sparse``)."""
         from analysis.interop import to_pysindy
 
         if isinstance(statistic, int):
             xi = self.xi[statistic]
         elif statistic in ("mean", "median"):
             xi = getattr(np, statistic)(self.xi, axis=0)
+        elif statistic == "sparse":
+            from analysis.sparse import sparse_models
+
+            found = sparse_models(self.run.as_float64())
+            if found is None:
+                raise ValueError("this run holds no fit problems or latent codes to fit on")
+            xi = found.structures[0].mean
         else:
             raise ValueError(
-                f"statistic must be 'mean', 'median' or a member index, got {statistic!r}"
+                "statistic must be 'mean', 'median', 'sparse' or a member index, got "
+                f"{statistic!r}"
             )
         return to_pysindy(
             np.asarray(xi, np.float64),

@@ -25,6 +25,7 @@ __all__ = [
     "SindyTerms",
     "polynomial_sine_library",
     "solve_coefficients",
+    "compress_least_squares",
     "sindy_terms",
     "sindy_loss",
 ]
@@ -122,6 +123,60 @@ def solve_coefficients(theta: jax.Array, dz: jax.Array, ridge: float = 0.0) -> j
     q, r = jnp.linalg.qr(scaled, mode="reduced")
     xi_scaled = solve_triangular(r, q.T @ rhs, lower=False)
     return xi_scaled / scale[:, None]
+
+
+def compress_least_squares(
+    theta: jax.Array, dz: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The least-squares problem ‖Θ Ξ − ż‖² over n rows, compressed to n_terms rows.
+
+    With the thin QR factorisation Θ/√n = Q R: ‖Θ ξ − ż‖²/n = ‖R ξ − Qᵀż/√n‖² + (ms − ‖Qᵀż/√n‖²)
+    for every ξ, so (R, Qᵀż/√n, ms) are all a sparse regression of this fit needs
+    (``analysis.sparse``). The QR is taken on unit-norm columns and scaled back, like
+    :func:`solve_coefficients`.
+
+    Args:
+        theta: (n, n_terms) library matrix Θ(z), n ≥ n_terms.
+        dz: (n, latent_dim) latent time derivatives ż.
+
+    Returns:
+        r: (n_terms, n_terms) upper triangular, RᵀR = ΘᵀΘ/n;
+        qtdz: (n_terms, latent_dim) Qᵀż/√n, so Rᵀ qtdz = Θᵀż/n;
+        dz_ms: (latent_dim,) the mean square of each ż coordinate.
+    """
+    n = theta.shape[0]
+    scale = jnp.linalg.norm(theta, axis=0)
+    scale = jnp.where(scale > 0, scale, 1.0)
+    q, r = jnp.linalg.qr(theta / scale, mode="reduced")
+    root_n = jnp.sqrt(jnp.asarray(n, theta.dtype))
+    return r * scale[None, :] / root_n, q.T @ dz / root_n, jnp.mean(dz**2, axis=0)
+
+
+def solve_compressed(
+    r: jax.Array, qtdz: jax.Array, ridge: float = 0.0
+) -> jax.Array:
+    """:func:`solve_coefficients` from the compressed problem of :func:`compress_least_squares`
+    (the same minimiser: ‖Θξ − ż‖² and ‖Rξ − qtdz‖² differ by a constant), at the cost of an
+    n_terms-row solve instead of another QR of the full data.
+
+    Args:
+        r: (n_terms, n_terms) upper triangular; qtdz: (n_terms, latent_dim).
+        ridge: Tikhonov weight relative to unit-norm library columns, as in
+            :func:`solve_coefficients`.
+
+    Returns:
+        Ξ: (n_terms, latent_dim).
+    """
+    scale = jnp.linalg.norm(r, axis=0)
+    scale = jnp.where(scale > 0, scale, 1.0)
+    scaled, rhs = r / scale, qtdz
+    if ridge > 0:
+        n_terms = r.shape[1]
+        eye = jnp.sqrt(jnp.asarray(ridge, r.dtype)) * jnp.eye(n_terms, dtype=r.dtype)
+        scaled = jnp.concatenate([scaled, eye], axis=0)
+        rhs = jnp.concatenate([qtdz, jnp.zeros_like(qtdz)], axis=0)
+    q, rr = jnp.linalg.qr(scaled, mode="reduced")
+    return solve_triangular(rr, q.T @ rhs, lower=False) / scale[:, None]
 
 
 class SindyTerms(NamedTuple):

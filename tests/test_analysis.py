@@ -277,9 +277,14 @@ def test_report_markdown_lists_all_terms_and_findings(reported_run):
     md = paths["report.md"].read_text()
     for name in truth.term_names:
         assert f"| {name} |" in md or f"| **{name}** |" in md
-    assert "| **x0** |" in md  # significant rows are bold
+    assert "| **x0** |" in md or "| **x0 †** |" in md  # significant rows are bold (†: see
+    # Identifiability)
     assert "swap z0<->z1" in md
     assert "x0' = " in md and "(±" in md
+    for heading in ("Dynamics of the ensemble", "Sparse models (one per encoder)",
+                    "Identifiability", "Peer: PCA + SINDy"):
+        assert f"## {heading}" in md
+    assert md.index("## Dynamics of the ensemble") < md.index("## Coefficients")
 
 
 def test_report_json_holds_the_statistics(reported_run):

@@ -49,6 +49,9 @@ def test_fit_returns_a_discovery(found):
     assert model.get_feature_names() == found.term_names
     with pytest.raises(ValueError, match="statistic"):
         found.to_pysindy("mode")
+    sparse = found.to_pysindy("sparse")  # the top sparse structure: some terms exactly zero
+    assert found.run.fit_r.shape == (24, 11, 11) and found.run.pca_z.shape[1] == 2
+    assert np.any(sparse.coefficients() == 0) and np.any(sparse.coefficients() != 0)
 
 
 def test_save_load_round_trips_every_array_bit_for_bit(found, tmp_path):

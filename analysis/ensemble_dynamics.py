@@ -1,0 +1,144 @@
+"""The distribution of dynamics over an ensemble of identified models: each member's model is
+integrated from its own encoding of the earliest test snapshot, and the ensemble's periods,
+amplitudes and fates (steady oscillation, decay, growth, divergence) are compared with the data's
+own period. These are coordinate-free: a reader can check them against the data whatever the
+latent coordinates, and the chains agree on them long before they agree on coefficients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from analysis.diagnostics import diagnose
+from analysis.dynamics import describe_many, simulate_many
+from analysis.library import Term
+
+__all__ = ["FATES", "DynamicsDistribution", "spread_members", "dynamics_distribution"]
+
+FATES = {
+    "oscillates": ("limit_cycle",),
+    "decays": ("decaying", "fixed_point"),
+    "grows": ("growing",),
+    "diverges": ("diverged",),
+    "other": ("aperiodic",),
+}
+"""How the orbit statuses of ``analysis.dynamics.Orbit`` are counted."""
+
+
+class DynamicsDistribution(NamedTuple):
+    """What the integrated members do.
+
+    Attributes:
+      label: which models (``"least squares"``, ``"sparse"``).
+      members: (m,) indices of the members integrated.
+      chain: (m,) their chains (None: one chain).
+      status: (m,) each orbit's status (``analysis.dynamics.Orbit.status``).
+      period: (m,) NaN unless oscillating.
+      amplitude: (m,) half peak-to-peak range of the leading coordinate after the transient
+        (NaN when diverged).
+      fractions: fate → fraction of members (keys of :data:`FATES`).
+      within: fraction of members on a steady oscillation whose period is within ``tolerance``
+        of the data's.
+      tolerance: relative period tolerance.
+      data_period: the data's own period (NaN if unknown).
+      period_quantiles: (q05, q50, q95) of the periods of the oscillating members (NaN if none).
+      period_r_hat, period_ess_bulk: ArviZ diagnostics of the period over the chains (members
+        with a period only, each chain cut to the shortest; NaN when undefined).
+    """
+
+    label: str
+    members: np.ndarray
+    chain: np.ndarray | None
+    status: np.ndarray
+    period: np.ndarray
+    amplitude: np.ndarray
+    fractions: dict[str, float]
+    within: float
+    tolerance: float
+    data_period: float
+    period_quantiles: tuple[float, float, float]
+    period_r_hat: float
+    period_ess_bulk: float
+
+
+def spread_members(n_samples: int, chain: np.ndarray | None, n_members: int) -> np.ndarray:
+    """About ``n_members`` indices spread evenly over the draws of every chain (all when fewer)."""
+    if chain is None:
+        chain = np.zeros(n_samples, int)
+    ids = np.unique(chain)
+    per_chain = int(np.ceil(n_members / len(ids)))
+    picked = []
+    for c in ids:
+        members = np.nonzero(chain == c)[0]
+        if len(members) > per_chain:
+            members = members[np.linspace(0, len(members) - 1, per_chain).round().astype(int)]
+        picked.append(members)
+    return np.unique(np.concatenate(picked))
+
+
+def dynamics_distribution(
+    label: str,
+    xi: np.ndarray,
+    terms: Sequence[Term],
+    z0: np.ndarray,
+    *,
+    chain: np.ndarray | None,
+    members: np.ndarray,
+    data_period: float,
+    span: float,
+    dt: float,
+    bound: float,
+    tolerance: float = 0.05,
+) -> DynamicsDistribution:
+    """Integrate the given members' models and describe the distribution.
+
+    Args:
+      label: the name of these models.
+      xi: (m, n_terms, latent_dim) the members' coefficients.
+      terms: the library.
+      z0: (m, latent_dim) each member's encoding of the earliest test snapshot.
+      chain: (m,) their chains, or None.
+      members: (m,) their indices in the ensemble (recorded).
+      data_period: the data's period (NaN if unknown).
+      span, dt: length of each run and the RK4 step.
+      bound: divergence bound on ‖z‖∞.
+      tolerance: relative period tolerance of ``within``.
+    """
+    t = np.arange(0.0, span + 0.5 * dt, dt)
+    z, diverged = simulate_many(xi, terms, z0, t, bound=bound)
+    orbits = describe_many(t, z, diverged)
+    status = np.array([o.status for o in orbits])
+    period = np.array([o.period for o in orbits])
+    amplitude = np.array([float(np.max(o.amplitude)) for o in orbits])
+    fractions = {fate: float(np.isin(status, kinds).mean()) for fate, kinds in FATES.items()}
+    steady = status == "limit_cycle"
+    with np.errstate(invalid="ignore"):
+        close = np.abs(period - data_period) <= tolerance * data_period
+    within = float(np.mean(steady & close)) if np.isfinite(data_period) else float("nan")
+    has_period = np.isfinite(period)
+    quantiles = (float("nan"),) * 3
+    if has_period.any():
+        quantiles = tuple(float(q) for q in np.quantile(period[has_period], [0.05, 0.5, 0.95]))
+    r_hat = ess = float("nan")
+    if has_period.sum() >= 8:
+        sub_chain = None if chain is None else np.asarray(chain)[has_period]
+        diag = diagnose(period[has_period], sub_chain)
+        r_hat, ess = float(diag.r_hat), float(diag.ess_bulk)
+    return DynamicsDistribution(
+        label=label,
+        members=np.asarray(members),
+        chain=None if chain is None else np.asarray(chain),
+        status=status,
+        period=period,
+        amplitude=amplitude,
+        fractions=fractions,
+        within=within,
+        tolerance=float(tolerance),
+        data_period=float(data_period),
+        period_quantiles=quantiles,
+        period_r_hat=r_hat,
+        period_ess_bulk=ess,
+    )

@@ -1,0 +1,390 @@
+"""Sparse models: one per collected encoder, fitted with pysindy's optimisers on normalised
+library columns, and what the ensemble of them says (inclusion probabilities, model structures).
+
+Every least-squares fit is expressed on **normalised columns**: each library term divided by its
+RMS over the fit snapshots and each ż_j by its own RMS, so a normalised coefficient is the share of
+ż_j's RMS that the term carries. The threshold (0.1, the same number as the significance rule)
+then means "drop a term that carries less than 10 % of ż_j", whatever the scale of the latent
+codes, and the ridge of STLSQ (``alpha``) is relative to unit-norm columns.
+
+An encoder's fit is read from its compressed least-squares problem (``fit_r``, ``fit_qtdz``,
+``fit_dz_ms`` of ``ensemble.h5``: ‖Θξ − ż‖²/n = ‖Rξ − y‖² + const), so pysindy's optimiser sees
+n_terms rows instead of n snapshots and gives the same answer as on the full data (every
+least-squares optimiser depends on the data only through ‖Θξ − ż‖²). Runs written before
+those datasets existed fall back to the stored latent codes of the test snapshots.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pysindy as ps
+
+from analysis.coefficients import kde_modes
+from analysis.diagnostics import diagnose
+from analysis.library import theta
+
+__all__ = [
+    "OPTIMIZERS",
+    "LeastSquares",
+    "Structure",
+    "SparseModels",
+    "compress",
+    "make_optimizer",
+    "normalised_fit",
+    "refit_on_support",
+    "sparse_fit",
+    "sparse_models",
+    "structure_label",
+    "SindyFit",
+    "fit_sindy",
+]
+
+OPTIMIZERS = ("stlsq", "sr3")
+"""Optimisers selectable by name (:func:`make_optimizer`); any pysindy optimiser instance works
+too."""
+
+FINAL_RIDGE = 1e-6
+"""Ridge weight (relative to unit-norm columns) of the least-squares refit on each selected
+support, as ``sindy.ridge`` in training: it damps only directions with singular value ≲ 1e-3 —
+the nearly collinear combinations such as z − sin z, whose plain least-squares coefficients
+cancel in the thousands (measured on the quick preset: ``1410 x0 − 1409.8 sin(1 x0) − 233 x0³``
+from STLSQ's own unbiased refit) — and leaves the identified directions unchanged."""
+
+STLSQ_ALPHA = 0.05
+"""pysindy's default ridge weight of STLSQ, here relative to unit-norm columns."""
+
+
+class LeastSquares(NamedTuple):
+    """A least-squares problem ‖Θξ − ż‖²/n compressed to n_terms rows.
+
+    Attributes:
+      r: (..., n_terms, n_terms) with RᵀR = ΘᵀΘ/n.
+      qtdz: (..., n_terms, latent_dim) with Rᵀ qtdz = Θᵀż/n.
+      dz_ms: (..., latent_dim) the mean square of ż.
+    """
+
+    r: np.ndarray
+    qtdz: np.ndarray
+    dz_ms: np.ndarray
+
+
+def compress(theta_rows: np.ndarray, dz: np.ndarray) -> LeastSquares:
+    """The compressed problem of (Θ, ż) (NumPy twin of ``eae_sindy.sindy.compress_least_squares``).
+
+    Args:
+      theta_rows: (n, n_terms), n ≥ n_terms.
+      dz: (n, latent_dim).
+    """
+    theta_rows = np.asarray(theta_rows, float)
+    dz = np.asarray(dz, float)
+    n = theta_rows.shape[0]
+    scale = np.linalg.norm(theta_rows, axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    q, r = np.linalg.qr(theta_rows / scale)
+    return LeastSquares(r * scale / np.sqrt(n), q.T @ dz / np.sqrt(n), np.mean(dz**2, axis=0))
+
+
+def make_optimizer(name: str, threshold: float = 0.1) -> Any:
+    """An optimiser by name, for normalised columns.
+
+    ``stlsq``: ``STLSQ(threshold, alpha=0.05)`` (sequentially thresholded ridge regression).
+    ``sr3``: ``SR3`` with an L0 penalty whose hard threshold
+    equals ``threshold`` (λ = threshold²/(2ν), ν = 1).
+    """
+    if name == "stlsq":
+        return ps.STLSQ(threshold=threshold, alpha=STLSQ_ALPHA)
+    if name == "sr3":
+        return ps.SR3(reg_weight_lam=threshold**2 / 2, regularizer="L0", relax_coeff_nu=1.0)
+    raise ValueError(f"unknown sparse optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
+
+
+def _fit(optimizer: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n_terms, n_targets) coefficients of a fresh copy of ``optimizer`` fitted on (x, y)."""
+    opt = copy.deepcopy(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt.fit(x, y)
+    return np.asarray(opt.coef_, float).T
+
+
+def _scales(column_ms: np.ndarray, dz_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    col = np.sqrt(np.maximum(column_ms, 0.0))
+    target = np.sqrt(np.maximum(dz_ms, 0.0))
+    return np.where(col > 0, col, 1.0), np.where(target > 0, target, 1.0)
+
+
+def sparse_fit(
+    problem: LeastSquares, optimizer: Any, exclude: np.ndarray | None = None
+) -> np.ndarray:
+    """One sparse model from one compressed problem, on normalised columns.
+
+    Args:
+      problem: a single ``LeastSquares`` (r: (n_terms, n_terms)).
+      optimizer: a pysindy optimiser (copied, not modified).
+      exclude: (n_terms,) bool, terms left out of the fit (their coefficients are 0).
+
+    Returns:
+      Ξ: (n_terms, latent_dim) in the units of z and ż.
+    """
+    r = np.asarray(problem.r, float)
+    col, target = _scales(np.sum(r**2, axis=0), np.asarray(problem.dz_ms, float))
+    x, y = r / col, np.asarray(problem.qtdz, float) / target
+    keep = np.ones(x.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
+    support = np.zeros((x.shape[1], y.shape[1]), bool)
+    support[keep] = _fit(optimizer, x[:, keep], y) != 0
+    w = refit_on_support(x, y, support)
+    return w * target[None, :] / col[:, None]
+
+
+def refit_on_support(
+    x: np.ndarray, y: np.ndarray, support: np.ndarray, ridge: float = FINAL_RIDGE
+) -> np.ndarray:
+    """Least squares of each target on its support with the small :data:`FINAL_RIDGE`.
+
+    Args:
+      x: (n_rows, n_terms) unit-norm columns; y: (n_rows, n_targets); support: (n_terms,
+        n_targets) bool.
+
+    Returns:
+      (n_terms, n_targets), zero off the support.
+    """
+    w = np.zeros(support.shape)
+    for j in range(support.shape[1]):
+        s = support[:, j]
+        if s.any():
+            xs = x[:, s]
+            gram = xs.T @ xs + ridge * np.eye(int(s.sum()))
+            w[s, j] = np.linalg.solve(gram, xs.T @ y[:, j])
+    return w
+
+
+def normalised_fit(
+    theta_rows: np.ndarray, dz: np.ndarray, optimizer: Any
+) -> tuple[np.ndarray, Any]:
+    """A pysindy optimiser fitted on the rows of (Θ, ż) with unit-RMS columns and targets — what
+    a pysindy user gets from normalised columns (the optimiser's ridge weighs against the sum over
+    the rows) — then refitted on its support (:func:`refit_on_support`); returns Ξ in the units
+    of z and ż, and the fitted optimiser. The members' :func:`sparse_fit` instead works on
+    unit-norm columns, where STLSQ's ridge (0.05) is felt: it keeps one effect from being split
+    between nearly collinear terms with large cancelling coefficients.
+    For an ``EnsembleOptimizer`` the ``coef_list`` of the returned optimiser is normalised."""
+    theta_rows = np.asarray(theta_rows, float)
+    dz = np.asarray(dz, float)
+    col, target = _scales(np.mean(theta_rows**2, axis=0), np.mean(dz**2, axis=0))
+    x, y = theta_rows / col, dz / target
+    opt = copy.deepcopy(optimizer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt.fit(x, y)
+    norm = np.sqrt(len(x))  # unit-norm columns for the refit's ridge
+    w = refit_on_support(x / norm, y / norm, np.asarray(opt.coef_).T != 0)
+    return w * target[None, :] / col[:, None], opt
+
+
+class Structure(NamedTuple):
+    """One model structure (which terms, per equation) and the members that chose it.
+
+    Attributes:
+      support: (n_terms, latent_dim) bool.
+      terms: per equation, the names of its terms.
+      members: indices of the members with this structure.
+      frequency: their fraction of the ensemble.
+      mean: (n_terms, latent_dim) mean sparse coefficients over those members (0 off support).
+      coefficients: per included coefficient ``(equation, term)`` → mean, mode, q05, q95 over
+        the members with this structure, and r_hat, ess_bulk of that coefficient's sparse value
+        over every member (0 where excluded), grouped by chain.
+    """
+
+    support: np.ndarray
+    terms: list[list[str]]
+    members: np.ndarray
+    frequency: float
+    mean: np.ndarray
+    coefficients: dict[tuple[str, str], dict[str, float | None]]
+
+
+class SparseModels(NamedTuple):
+    """Sparse models of every member.
+
+    Attributes:
+      xi: (n_samples, n_terms, latent_dim) sparse coefficients, zero off each member's support.
+      inclusion: (n_terms, latent_dim) fraction of members that include each term.
+      structures: the most frequent structures, most frequent first.
+      n_structures: how many distinct structures the ensemble holds.
+      optimizer: its name (or class name).
+      threshold: the normalised threshold.
+      source: what the fits were computed from (``"fit snapshots"`` or ``"test codes"``).
+      inclusion_r_hat: (n_terms, latent_dim) R-hat of each term's inclusion indicator over the
+        chains (NaN where it is constant or there is one chain).
+      excluded: (n_terms,) bool, the terms left out of every fit, or None.
+    """
+
+    xi: np.ndarray
+    inclusion: np.ndarray
+    structures: list[Structure]
+    n_structures: int
+    optimizer: str
+    threshold: float
+    source: str
+    inclusion_r_hat: np.ndarray
+    excluded: np.ndarray | None = None
+
+
+def structure_label(support: np.ndarray, names: Sequence[str]) -> list[list[str]]:
+    """Per equation, the names of the terms in ``support`` ((n_terms, latent_dim) bool)."""
+    return [[names[k] for k in np.nonzero(support[:, j])[0]] for j in range(support.shape[1])]
+
+
+def _problems(run: Any) -> tuple[LeastSquares, str] | None:
+    if run.fit_r is not None:
+        return LeastSquares(run.fit_r, run.fit_qtdz, run.fit_dz_ms), "fit snapshots"
+    if run.z is None or run.dz is None or run.z.shape[1] < len(run.terms):
+        return None
+    parts = [compress(theta(z, run.terms), dz) for z, dz in zip(run.z, run.dz, strict=True)]
+    return LeastSquares(*(np.stack(p) for p in zip(*parts, strict=True))), "test codes"
+
+
+def sparse_models(
+    run: Any,
+    *,
+    threshold: float = 0.1,
+    optimizer: str | Any = "stlsq",
+    max_structures: int = 5,
+    exclude: np.ndarray | None = None,
+) -> SparseModels | None:
+    """A sparse model for every member of ``run`` (an ``analysis.rundir.RunData``).
+
+    Args:
+      run: the ensemble; needs ``fit_r``/``fit_qtdz``/``fit_dz_ms`` or the latent codes.
+      threshold: normalised threshold (share of ż_j's RMS).
+      optimizer: ``"stlsq"``, ``"sr3"`` or a pysindy optimiser instance.
+      max_structures: how many of the most frequent structures are described.
+      exclude: (n_terms,) bool, terms left out of every fit (e.g. the redundant members of a
+        nearly collinear group, ``analysis.identifiability.redundant_terms``).
+
+    Returns:
+      ``SparseModels``, or None when the run holds neither the fit problems nor enough latent
+      codes.
+    """
+    found = _problems(run)
+    if found is None:
+        return None
+    problems, source = found
+    name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
+    opt = make_optimizer(optimizer, threshold) if isinstance(optimizer, str) else optimizer
+    n = problems.r.shape[0]
+    xi = np.stack(
+        [sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, exclude) for i in range(n)]
+    )
+    support = xi != 0
+    keys = [s.tobytes() for s in support]
+    counts = Counter(keys)
+    shape = support.shape[1:]
+    diag = diagnose(xi, run.chain)
+    structures = []
+    for key, count in counts.most_common(max_structures):
+        sup = np.frombuffer(key, dtype=bool).reshape(shape)
+        members = np.array([i for i, k in enumerate(keys) if k == key])
+        structures.append(
+            _structure(sup, members, xi, diag, run.term_names, count / n)
+        )
+    inclusion_r_hat = diagnose(support.astype(float), run.chain).r_hat
+    return SparseModels(
+        xi=xi,
+        inclusion=support.mean(axis=0),
+        structures=structures,
+        n_structures=len(counts),
+        optimizer=name,
+        threshold=float(threshold),
+        source=source,
+        inclusion_r_hat=inclusion_r_hat,
+        excluded=None if exclude is None else np.asarray(exclude, bool),
+    )
+
+
+def _number(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
+
+
+def _structure(
+    support: np.ndarray,
+    members: np.ndarray,
+    xi: np.ndarray,
+    diag: Any,
+    names: Sequence[str],
+    frequency: float,
+) -> Structure:
+    chosen = xi[members]
+    coefficients = {}
+    for k, j in zip(*np.nonzero(support), strict=True):
+        values = chosen[:, k, j]
+        q05, q95 = np.quantile(values, [0.05, 0.95])
+        mode = kde_modes(values).peaks[0] if len(values) > 2 else float(np.median(values))
+        coefficients[(f"x{j}'", names[k])] = {
+            "mean": float(values.mean()),
+            "mode": float(mode),
+            "q05": float(q05),
+            "q95": float(q95),
+            "r_hat": _number(diag.r_hat[k, j]),
+            "ess_bulk": _number(diag.ess_bulk[k, j]),
+        }
+    return Structure(
+        support=support,
+        terms=structure_label(support, names),
+        members=members,
+        frequency=float(frequency),
+        mean=chosen.mean(axis=0),
+        coefficients=coefficients,
+    )
+
+
+
+class SindyFit(NamedTuple):
+    """STLSQ and E-SINDy (bagged STLSQ, pysindy's ``EnsembleOptimizer``) on one trajectory.
+
+    Attributes:
+      stlsq: (n_terms, latent_dim) STLSQ coefficients.
+      ensemble: (n_terms, latent_dim) median of the bagged models.
+      ensemble_inclusion: (n_terms, latent_dim) fraction of bagged models with the term.
+      n_models: number of bagged models.
+    """
+
+    stlsq: np.ndarray
+    ensemble: np.ndarray
+    ensemble_inclusion: np.ndarray
+    n_models: int
+
+
+def fit_sindy(
+    z: np.ndarray,
+    dz: np.ndarray,
+    terms: Sequence[Any],
+    *,
+    threshold: float = 0.1,
+    n_models: int = 50,
+    seed: int = 0,
+) -> SindyFit:
+    """STLSQ and E-SINDy on normalised columns of (Θ(z), ż), like the members' sparse models.
+
+    pysindy's ``EnsembleOptimizer`` draws from NumPy's global generator: it is seeded with
+    ``seed`` and restored afterwards.
+    """
+    rows = theta(z, terms)
+    stlsq, _ = normalised_fit(rows, dz, make_optimizer("stlsq", threshold))
+    bagged = ps.EnsembleOptimizer(
+        make_optimizer("stlsq", threshold), bagging=True, n_models=n_models
+    )
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        ensemble, fitted = normalised_fit(rows, dz, bagged)
+    finally:
+        np.random.set_state(state)
+    coef_list = np.asarray(fitted.coef_list)  # (n_models, latent_dim, n_terms)
+    return SindyFit(stlsq, ensemble, (coef_list != 0).mean(axis=0).T, n_models)

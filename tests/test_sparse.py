@@ -1,0 +1,219 @@
+"""Sparse models per encoder, the distribution of dynamics, identifiability and the peer, on
+ensembles with known answers."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from analysis.ensemble_dynamics import dynamics_distribution, spread_members
+from analysis.identifiability import (
+    identifiability,
+    linear_summary,
+    normalised_gram,
+)
+from analysis.library import library_terms, theta
+from analysis.peer import fit_peer
+from analysis.rundir import RunData, load_run, write_run
+from analysis.sparse import (
+    compress,
+    make_optimizer,
+    refit_on_support,
+    sparse_fit,
+    sparse_models,
+)
+from eae_sindy.sindy import compress_least_squares, solve_coefficients, solve_compressed
+
+TERMS = tuple(library_terms(2, 3, True))
+NAMES = [t.name for t in TERMS]
+OMEGA = 0.9
+
+
+def _oscillator(n=400, radius=0.35, t_end=30.0):
+    """A harmonic oscillator s(t) with ṡ0 = ω s1, ṡ1 = −ω s0."""
+    t = np.linspace(0, t_end, n)
+    s = radius * np.stack([np.sin(OMEGA * t), np.cos(OMEGA * t)], axis=1)
+    ds = OMEGA * np.stack([s[:, 1], -s[:, 0]], axis=1)
+    return t, s, ds
+
+
+def _linear_map_ensemble(n_members=120, n_chains=4, seed=0, noise=1e-3):
+    """Encoders z = A s with A = diag(a) near the identity: ż0 = ω (a0/a1) z1, ż1 = −ω (a1/a0)
+    z0 — the right two terms in every member. The oscillator is observed on orbits of several
+    radii (on one circle x1, x1·(x0² + x1²) and sin x1 could not be told apart)."""
+    rng = np.random.default_rng(seed)
+    orbits = [_oscillator(n=100, radius=r) for r in (0.3, 0.6, 0.9, 1.2)]
+    t = orbits[0][0]
+    s = np.concatenate([o[1] for o in orbits])
+    ds = np.concatenate([o[2] for o in orbits])
+    problems, xis, z0 = [], [], []
+    for _ in range(n_members):
+        a = 1 + 0.1 * rng.standard_normal(2)
+        z, dz = s * a, ds * a + noise * rng.standard_normal(s.shape)
+        problems.append(compress(theta(z, TERMS), dz))
+        xis.append(np.linalg.lstsq(theta(z, TERMS), dz, rcond=None)[0])
+        z0.append(z[:20])
+    stack = [np.stack(p) for p in zip(*problems, strict=True)]
+    chain = np.repeat(np.arange(n_chains), n_members // n_chains).astype(np.int32)
+    return RunData(
+        xi=np.stack(xis),
+        terms=TERMS,
+        poly_order=3,
+        include_sine=True,
+        chain=chain,
+        fit_r=stack[0],
+        fit_qtdz=stack[1],
+        fit_dz_ms=stack[2],
+        z=np.stack(z0),
+        dz=np.stack(z0),
+        t=t[:20],
+    )
+
+
+def test_sparse_recovery_of_known_linear_maps():
+    run = _linear_map_ensemble()
+    found = sparse_models(run, threshold=0.1)
+    x1, x0 = NAMES.index("x1"), NAMES.index("x0")
+    # The right terms. sin z = z − z³/6 + …, so z, z³ and sin z are nearly collinear over the
+    # data: the right linear term may be shared with its twins (the identifiability section
+    # names that group); every term outside it must be left out.
+    twins1 = [x1, NAMES.index("x1^3"), NAMES.index("sin(1 x1)")]
+    twins0 = [x0, NAMES.index("x0^3"), NAMES.index("sin(1 x0)")]
+    assert (found.xi[:, twins1, 0] != 0).any(axis=1).mean() >= 0.95
+    assert (found.xi[:, twins0, 1] != 0).any(axis=1).mean() >= 0.95
+    wrong = np.ones((len(NAMES), 2), bool)
+    wrong[twins1, 0] = False
+    wrong[twins0, 1] = False
+    assert found.inclusion[wrong].max() <= 0.05
+    sin1 = NAMES.index("sin(1 x1)")
+    # the linearisation (what is identified) is the known one, member by member
+    linear = found.xi[:, x1, 0] + found.xi[:, sin1, 0]
+    expected = OMEGA * (run.fit_dz_ms[:, 0] / run.fit_dz_ms[:, 1]) ** 0.5
+    np.testing.assert_allclose(linear, expected, rtol=0.02)
+    assert found.structures[0].frequency >= 0.5
+    assert found.source == "fit snapshots"
+
+
+def test_sparse_fit_on_compressed_problem_equals_fit_on_rows():
+    rng = np.random.default_rng(1)
+    z = rng.uniform(-1, 1, (300, 2))
+    dz = np.stack([0.8 * z[:, 1], -0.7 * z[:, 0] + 0.3 * z[:, 0] ** 3], 1)
+    dz = dz + 1e-3 * rng.standard_normal(dz.shape)
+    rows = theta(z, TERMS)
+    opt = make_optimizer("stlsq", 0.1)
+    compressed = sparse_fit(compress(rows, dz), opt)
+    # the same optimiser on the rows themselves, with unit-norm columns and targets
+    col, target = np.sqrt(np.mean(rows**2, 0)), np.sqrt(np.mean(dz**2, 0))
+    x, y = rows / col / np.sqrt(len(rows)), dz / target / np.sqrt(len(rows))
+    opt.fit(x, y)
+    w = refit_on_support(x, y, opt.coef_.T != 0)
+    np.testing.assert_allclose(compressed, w * target / col[:, None], atol=1e-8)
+    twins0 = {NAMES.index("x0"), NAMES.index("x0^3"), NAMES.index("sin(1 x0)")}
+    assert {NAMES.index("x0^3")} < set(np.nonzero(compressed[:, 1])[0]) <= twins0
+
+
+def test_jax_compression_matches_numpy_and_solves_like_the_full_problem():
+    rng = np.random.default_rng(2)
+    z = rng.uniform(-0.5, 0.5, (200, 2)).astype(np.float32)
+    dz = rng.standard_normal((200, 2)).astype(np.float32)
+    rows = theta(z, TERMS).astype(np.float32)
+    r, qtdz, ms = compress_least_squares(jnp.asarray(rows), jnp.asarray(dz))
+    ref = compress(rows, dz)
+    np.testing.assert_allclose(np.asarray(r).T @ np.asarray(r), ref.r.T @ ref.r, rtol=2e-3,
+                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(ms), ref.dz_ms, rtol=1e-5)
+    for ridge in (0.0, 1e-6):
+        full = solve_coefficients(jnp.asarray(rows), jnp.asarray(dz), ridge)
+        small = solve_compressed(r, qtdz, ridge)
+        # both minimise the same objective (coefficients along the nearly collinear z − sin z
+        # direction are not determined in float32, so the residuals are compared)
+        def residual(xi):
+            return np.sum((rows.astype(float) @ np.asarray(xi, float) - dz) ** 2)
+
+        assert residual(small) <= residual(full) * (1 + 1e-4)
+
+
+def test_dynamics_distribution_of_a_known_ensemble():
+    """Members x0' = w x1, x1' = −w x0 with w known: period 2π/w each, all oscillate."""
+    rng = np.random.default_rng(3)
+    n = 200
+    w = rng.uniform(0.95, 1.05, n)
+    xi = np.zeros((n, len(NAMES), 2))
+    xi[:, NAMES.index("x1"), 0] = w
+    xi[:, NAMES.index("x0"), 1] = -w
+    # a quarter of the members get a destabilising linear term: they grow
+    grow = np.arange(n) % 4 == 0
+    xi[grow, NAMES.index("x0"), 0] = 0.05
+    xi[grow, NAMES.index("x1"), 1] = 0.05
+    z0 = np.tile([0.3, 0.0], (n, 1))
+    chain = np.repeat(np.arange(4), n // 4)
+    dist = dynamics_distribution(
+        "test", xi, TERMS, z0, chain=chain, members=np.arange(n), data_period=2 * np.pi,
+        span=20 * 2 * np.pi, dt=2 * np.pi / 100, bound=100.0,
+    )
+    steady = ~grow
+    assert np.all(dist.status[steady] == "limit_cycle")
+    assert np.all(np.isin(dist.status[grow], ["growing", "diverged"]))
+    np.testing.assert_allclose(dist.period[steady], 2 * np.pi / w[steady], rtol=2e-3)
+    assert dist.fractions["oscillates"] == pytest.approx(0.75)
+    inside = np.abs(2 * np.pi / w - 2 * np.pi) <= 0.05 * 2 * np.pi
+    assert dist.within == pytest.approx(np.mean(steady & inside))
+    # independent draws in every chain: the period's R-hat is ≈ 1
+    assert dist.period_r_hat < 1.05
+
+
+def test_spread_members_covers_every_chain_evenly():
+    chain = np.repeat(np.arange(4), 300)
+    picked = spread_members(1200, chain, 500)
+    assert len(picked) == 500
+    assert np.all(np.bincount(chain[picked]) == 125)
+    assert len(spread_members(40, np.repeat(np.arange(4), 10), 500)) == 40
+
+
+def test_constructed_collinear_library_is_named():
+    t, s, _ = _oscillator(radius=0.3)
+    gram = normalised_gram(theta(s, TERMS))
+    found = identifiability(gram, NAMES)
+    groups = [set(g.names) for g in found.groups]
+    assert any({"x0", "sin(1 x0)"} <= g for g in groups)
+    assert any({"x1", "sin(1 x1)"} <= g for g in groups)
+    assert not any({"x0", "x1"} <= g for g in groups)  # the two coordinates' groups stay apart
+    assert set(np.array(NAMES)[found.not_identified]) == set().union(*groups)
+    # over a wide range (uniform on [-4, 4]², a full period of sin) the terms are identified
+    z = np.random.default_rng(4).uniform(-4, 4, (2000, 2))
+    assert identifiability(normalised_gram(theta(z, TERMS)), NAMES).groups == []
+
+
+def test_linearisation_of_known_members():
+    xi = np.zeros((50, len(NAMES), 2))
+    xi[:, NAMES.index("x1"), 0] = 0.5
+    xi[:, NAMES.index("sin(1 x1)"), 0] = 0.5  # sin counts like z at the origin
+    xi[:, NAMES.index("x0"), 1] = -1.0
+    xi[:, NAMES.index("x0^3"), 1] = 7.0  # cubic: no contribution at the origin
+    summary = linear_summary(xi, TERMS, None)
+    np.testing.assert_allclose(summary.jacobian_mean, [[0, 1], [-1, 0]], atol=1e-12)
+    assert summary.period[1] == pytest.approx(2 * np.pi)
+    assert summary.rotating == 1.0
+
+
+def test_peer_recovers_the_oscillator_from_pca_scores():
+    orbits = [_oscillator(n=200, radius=r, t_end=60) for r in (0.5, 1.0, 1.5)]
+    s = np.concatenate([o[1] for o in orbits])
+    ds = np.concatenate([o[2] for o in orbits])
+    scale = np.array([3.0, 1.0])  # PCA scores: the oscillator up to a scaling of each axis
+    period = 2 * np.pi / OMEGA
+    peer = fit_peer(s * scale, ds * scale, TERMS, latent_rms=0.35, data_period=period,
+                    span=20 * period, dt=0.05)
+    for model in peer.models:
+        assert model.orbit.status == "limit_cycle"
+        assert model.period_rel_error < 0.01
+        assert not model.xi[NAMES.index("x0"), 0] and not model.xi[NAMES.index("x1"), 1]
+
+
+def test_new_datasets_round_trip(tmp_path):
+    run = _linear_map_ensemble(n_members=8)
+    run = RunData(**{**run.__dict__, "pca_z": run.z[0], "pca_dz": run.dz[0], "t_pca": run.t})
+    write_run(tmp_path, run)
+    back = load_run(tmp_path)
+    for name in ("fit_r", "fit_qtdz", "fit_dz_ms", "pca_z", "pca_dz", "t_pca"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(run, name))
+    assert not any("fit_r" in note for note in back.notes)
