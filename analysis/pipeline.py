@@ -172,6 +172,7 @@ def analyze_run(
         run,
         threshold=threshold,
         optimizer=sparse_optimizer,
+        groups=[g.terms for g in ident.groups] if ident is not None else (),
     )
     if sparse is None:
         notes.append("Neither the fit problems nor enough latent codes: no sparse models.")

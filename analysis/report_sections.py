@@ -175,7 +175,10 @@ def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
     rule = {
         "stlsq": f"pysindy's STLSQ with threshold {sp.threshold:g} (a term is dropped when it "
         f"carries less than {100 * sp.threshold:.0f} % of ż_j's RMS), each support then "
-        "refitted by least squares with a 1e-6 ridge that only damps nearly collinear combinations",
+        "refitted by least squares with a 1e-6 ridge that only damps nearly collinear "
+        "combinations; where a support holds two terms of a nearly collinear group (see "
+        "Identifiability), the later one in library order is pruned when that costs at most "
+        "0.1 % of ż_j's mean square",
     }.get(sp.optimizer, f"pysindy's {sp.optimizer}")
     b.append(
         doc.Para(

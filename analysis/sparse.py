@@ -38,6 +38,7 @@ __all__ = [
     "make_optimizer",
     "normalised_fit",
     "refit_on_support",
+    "prune_collinear",
     "sparse_fit",
     "sparse_models",
     "structure_label",
@@ -119,8 +120,63 @@ def _scales(column_ms: np.ndarray, dz_ms: np.ndarray) -> tuple[np.ndarray, np.nd
     return np.where(col > 0, col, 1.0), np.where(target > 0, target, 1.0)
 
 
+COLLINEAR_TOLERANCE = 1e-3
+"""A term of a nearly collinear group is pruned from a sparse model when refitting without it
+raises the residual by at most this fraction of ż_j's mean square (a tenth of threshold² for the
+default threshold 0.1)."""
+
+
+def prune_collinear(
+    x: np.ndarray,
+    y: np.ndarray,
+    support: np.ndarray,
+    groups: Sequence[Sequence[int]],
+    tolerance: float = COLLINEAR_TOLERANCE,
+) -> np.ndarray:
+    """Drop redundant members of nearly collinear groups from a support.
+
+    Where a support holds two or more terms of a group (e.g. z and sin z), the fit splits one
+    effect between them with large cancelling coefficients. While that is so, a member whose
+    removal raises the residual by at most ``tolerance`` is removed (the others then carry its
+    effect); of several such, the last in library order (a sine before a monomial, a higher
+    degree before a lower), so that members agree on which twin they keep.
+
+    Args:
+      x: (n_rows, n_terms) unit-norm columns; y: (n_rows, n_targets) unit-RMS targets (as in
+        :func:`sparse_fit`); support: (n_terms, n_targets) bool; groups: term indices per group.
+
+    Returns:
+      The pruned support.
+    """
+    support = support.copy()
+
+    def residual(s: np.ndarray, j: int) -> float:
+        w = refit_on_support(x, y[:, j : j + 1], s[:, None])[:, 0]
+        return float(np.sum((x @ w - y[:, j]) ** 2))
+
+    for j in range(support.shape[1]):
+        for group in groups:
+            while np.count_nonzero(support[list(group), j]) > 1:
+                base = residual(support[:, j], j)
+                trials = []
+                for k in group:
+                    if support[k, j]:
+                        trial = support[:, j].copy()
+                        trial[k] = False
+                        trials.append((residual(trial, j) - base, k))
+                affordable = [k for rise, k in trials if rise <= tolerance]
+                if not affordable:
+                    break
+                support[max(affordable), j] = False  # the last in library order: sin before z
+    return support
+
+
 def sparse_fit(
-    problem: LeastSquares, optimizer: Any, exclude: np.ndarray | None = None
+    problem: LeastSquares,
+    optimizer: Any,
+    exclude: np.ndarray | None = None,
+    groups: Sequence[Sequence[int]] = (),
+    threshold: float | None = None,
 ) -> np.ndarray:
     """One sparse model from one compressed problem, on normalised columns.
 
@@ -128,6 +184,10 @@ def sparse_fit(
       problem: a single ``LeastSquares`` (r: (n_terms, n_terms)).
       optimizer: a pysindy optimiser (copied, not modified).
       exclude: (n_terms,) bool, terms left out of the fit (their coefficients are 0).
+      groups: nearly collinear term groups whose redundant members are pruned
+        (:func:`prune_collinear`).
+      threshold: if given, terms whose final normalised coefficient is below it are dropped
+        and the rest refitted, until none is (STLSQ's rule, applied after the refit).
 
     Returns:
       Ξ: (n_terms, latent_dim) in the units of z and ż.
@@ -138,7 +198,15 @@ def sparse_fit(
     keep = np.ones(x.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
     support = np.zeros((x.shape[1], y.shape[1]), bool)
     support[keep] = _fit(optimizer, x[:, keep], y) != 0
+    if groups:
+        support = prune_collinear(x, y, support, groups)
     w = refit_on_support(x, y, support)
+    while threshold is not None:  # the threshold holds for the final coefficients too
+        small = support & (np.abs(w) < threshold)
+        if not small.any():
+            break
+        support &= ~small
+        w = refit_on_support(x, y, support)
     return w * target[None, :] / col[:, None]
 
 
@@ -257,6 +325,7 @@ def sparse_models(
     optimizer: str | Any = "stlsq",
     max_structures: int = 5,
     exclude: np.ndarray | None = None,
+    groups: Sequence[Sequence[int]] = (),
 ) -> SparseModels | None:
     """A sparse model for every member of ``run`` (an ``analysis.rundir.RunData``).
 
@@ -280,7 +349,10 @@ def sparse_models(
     opt = make_optimizer(optimizer, threshold) if isinstance(optimizer, str) else optimizer
     n = problems.r.shape[0]
     xi = np.stack(
-        [sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, exclude) for i in range(n)]
+        [
+            sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, exclude, groups, threshold)
+            for i in range(n)
+        ]
     )
     support = xi != 0
     keys = [s.tobytes() for s in support]
