@@ -1,12 +1,13 @@
 """Cost and mixing of several encoder chains on the quick preset (CPU figures in README.md).
 
-1. Cost of one outer iteration (M inner steps, compiled) with C = 1, 4, 8 chains, at the quick
-   preset's shapes, against C = 1.
+1. Cost of one outer iteration (M inner steps, compiled) and of one collection chunk
+   (``chunk_size`` draws, ``thin`` sampling steps each, compiled) with C = 1, 4, 8 chains, at the
+   quick preset's shapes, against C = 1.
 2. Bulk-ESS per second of collection, for the significant coefficients, of the landed
    configuration (one chain) and the current default (``train.num_chains`` chains), each run
    end to end with ``eae_sindy.fit`` on the same simulated data in this run.
 
-    python benchmarks/ensembles.py [--seed 0]
+    python benchmarks/ensembles.py [--seed 0] [--chains 1 4 8] [--cost-only] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from simulators import read_dataset
 from simulators.lambda_omega import generate_dataset
 
 
-def outer_iteration_cost(x: np.ndarray, dx: np.ndarray, chains: int, repeats: int = 5) -> float:
-    """Median seconds of one compiled outer iteration with ``chains`` encoder chains."""
+def step_costs(x: np.ndarray, dx: np.ndarray, chains: int, repeats: int = 5) -> dict[str, float]:
+    """Median seconds of one compiled outer iteration and of one compiled collection chunk
+    (``chunk_size`` draws of ``thin`` sampling steps) with ``chains`` encoder chains."""
     import jax.numpy as jnp
     import optax
 
@@ -48,16 +50,22 @@ def outer_iteration_cost(x: np.ndarray, dx: np.ndarray, chains: int, repeats: in
     eae = entropic_autoencoder(loss, config.sampler.build(), optax.adam(t.learning_rate), batch,
                                t.inner_steps, num_chains=chains)
     state = eae.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
-    step = jax.jit(eae.outer_step)
-    state, _ = step(state)
-    jax.block_until_ready(state)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        state, _ = step(state)
+
+    def median(fn, state):
+        state, _ = fn(state)
         jax.block_until_ready(state)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            state, _ = fn(state)
+            jax.block_until_ready(state)
+            times.append(time.perf_counter() - start)
+        return float(np.median(times)), state
+
+    outer, state = median(jax.jit(eae.outer_step), state)
+    collect = jax.jit(eae.collect, static_argnums=(1, 2))
+    chunk, _ = median(lambda s: collect(s, t.chunk_size, t.thin), state)
+    return {"outer": outer, "collect": chunk}
 
 
 def ess_per_second(data, config, seed: int) -> dict[str, float]:
@@ -78,6 +86,9 @@ def ess_per_second(data, config, seed: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--chains", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cost-only", action="store_true", help="skip the end-to-end ESS runs")
     args = parser.parse_args()
     quick = preset("quick")
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,13 +96,17 @@ def main() -> None:
         generate_dataset(path, **quick.data.simulation(), seed=args.seed, progress=False)
         data = read_dataset(path)
     print(f"devices: {jax.devices()}")
-    print("| chains C | outer iteration | per chain | vs C = 1 |\n|---:|---:|---:|---:|")
+    t = quick.train
+    print(f"| chains C | outer iteration ({t.inner_steps} steps) | per chain | vs first | "
+          f"collection chunk ({t.chunk_size} × {t.thin} steps) |\n|---:|---:|---:|---:|---:|")
     base = None
-    for chains in (1, 4, 8):
-        cost = outer_iteration_cost(data.x, data.dx, chains)
-        base = base or cost
-        print(f"| {chains} | {cost * 1e3:.0f} ms | {cost / chains * 1e3:.0f} ms | "
-              f"{cost / base:.2f}× |")
+    for chains in args.chains:
+        cost = step_costs(data.x, data.dx, chains, args.repeats)
+        base = base or cost["outer"]
+        print(f"| {chains} | {cost['outer'] * 1e3:.0f} ms | {cost['outer'] / chains * 1e3:.0f} ms "
+              f"| {cost['outer'] / base:.2f}× | {cost['collect'] * 1e3:.0f} ms |")
+    if args.cost_only:
+        return
     print("\n| configuration | chains × draws | collection | min bulk-ESS | median bulk-ESS | "
           "min ESS / s | max R-hat |\n|---|---:|---:|---:|---:|---:|---:|")
     configs = {

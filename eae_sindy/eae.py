@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eae_sindy.simmering import SimmeringAlgorithm
+from eae_sindy.simmering import SimmeringAlgorithm, SimmeringState
 
 __all__ = [
     "EAEState",
@@ -42,6 +42,40 @@ __all__ = [
 Params = Any
 Batch = Any
 LossFn = Callable[[Params, Params, Batch], jax.Array]
+
+
+# Chains (and ladder rungs) step in lock step, so the Simmering step counter is the same along
+# a batch axis. ``vmap`` would still batch it, and it turns a ``lax.cond`` on a batched
+# predicate (Simmering's periodic velocity re-draw) into a select that runs *both* branches:
+# N normal variates drawn on every step. The chains hand the sampler the counter unbatched
+# (``shared_step``), and the ladder maps the rungs with the counter unbatched, so that the
+# cond stays a real branch. The stored state keeps its batched counter (same layout, values).
+
+
+def _lockstep(sampler_state: Any) -> bool:
+    return isinstance(sampler_state, SimmeringState)
+
+
+def _share_counter(sampler_state: Any) -> Any:
+    """Drop the leading (lock-step) axis of the counter: its first entry stands for all."""
+    if not _lockstep(sampler_state):
+        return sampler_state
+    return sampler_state._replace(step=sampler_state.step[0])
+
+
+def _unshare_counter(sampler_state: Any, size: int) -> Any:
+    """Give the shared counter its leading axis of length ``size`` back."""
+    if not _lockstep(sampler_state):
+        return sampler_state
+    step = sampler_state.step
+    return sampler_state._replace(step=jnp.broadcast_to(step, (size, *jnp.shape(step))))
+
+
+def _counter_axes(sampler_state: Any) -> Any:
+    """``vmap`` axes of a sampler state with a shared counter: 0 everywhere but ``step``."""
+    if not _lockstep(sampler_state):
+        return 0
+    return sampler_state._replace(**{f: 0 for f in sampler_state._fields if f != "step"}, step=None)
 
 
 class EAEState(NamedTuple):
@@ -107,7 +141,9 @@ def entropic_autoencoder(
             independent velocities, batches and noise) in one compiled step via ``vmap``. The
             decoder gradient is then averaged over M × C encoders, the sampler state and the
             summaries gain a chain axis (summaries: (num_samples, C, ...)), and shardings of
-            the chain axis across devices are respected by XLA.
+            the chain axis across devices are respected by XLA. The chains step in lock step:
+            the sampler gets their common step counter unbatched (``shared_step``), so the
+            periodic velocity re-draw stays a real branch and costs only where it happens.
 
     Returns:
         An :class:`EntropicAutoencoder` of pure functions.
@@ -121,11 +157,22 @@ def entropic_autoencoder(
     grad_encoder = jax.value_and_grad(loss_fn, argnums=0)
 
     def per_chain(fn, in_axes=0):
-        """``fn`` over the chain axis (vmap) when there are chains; ``fn`` itself otherwise."""
+        """``fn`` over the chain axis (vmap) when there are chains; ``fn`` itself otherwise.
+        The step functions take the shared counter as a third, unbatched argument."""
         return fn if num_chains is None else jax.vmap(fn, in_axes=in_axes)
 
     def chain_keys(key):
         return key if num_chains is None else jax.random.split(key, num_chains)
+
+    def shared_step(sampler_state):
+        """The chains' common step counter, to be passed unbatched (see ``_lockstep``); None
+        for one chain or a sampler without one."""
+        if num_chains is None or not _lockstep(sampler_state):
+            return None
+        return sampler_state.step[0]
+
+    def step_kwargs(counter):
+        return {} if counter is None else {"shared_step": counter}
 
     def chain_sum(tree):
         return tree if num_chains is None else jax.tree.map(lambda a: jnp.sum(a, axis=0), tree)
@@ -146,18 +193,20 @@ def entropic_autoencoder(
     def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
         decoder = state.decoder
 
-        def chain_step(sampler_state, key):
+        def chain_step(sampler_state, key, counter):
             key_batch, key_step = jax.random.split(key)
             loss, (grad_enc, grad_dec) = grad_both(
                 sampler_state.position, decoder, sample_batch(key_batch)
             )
-            sampler_state, info = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
+            sampler_state, info = sampler.step(
+                sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter)
+            )
             return sampler_state, loss, grad_dec, info.kinetic_temperature
 
         def inner_step(carry, key):
             sampler_state, grad_sum = carry
-            sampler_state, loss, grad_dec, kinetic = per_chain(chain_step)(
-                sampler_state, chain_keys(key)
+            sampler_state, loss, grad_dec, kinetic = per_chain(chain_step, (0, 0, None))(
+                sampler_state, chain_keys(key), shared_step(sampler_state)
             )
             grad_sum = jax.tree.map(jnp.add, grad_sum, chain_sum(grad_dec))
             return (sampler_state, grad_sum), (loss, kinetic)
@@ -196,14 +245,17 @@ def entropic_autoencoder(
     def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
         decoder = state.decoder
 
-        def chain_step(sampler_state, key):
+        def chain_step(sampler_state, key, counter):
             key_batch, key_step = jax.random.split(key)
             loss, grad_enc = grad_encoder(sampler_state.position, decoder, sample_batch(key_batch))
-            sampler_state, _ = sampler.step(sampler_state, grad_enc, key_step, potential=loss)
+            sampler_state, _ = sampler.step(
+                sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter)
+            )
             return sampler_state
 
         def sampling_step(sampler_state, key):
-            return per_chain(chain_step)(sampler_state, chain_keys(key)), None
+            step = per_chain(chain_step, (0, 0, None))
+            return step(sampler_state, chain_keys(key), shared_step(sampler_state)), None
 
         def one_sample(sampler_state, key):
             sampler_state, _ = jax.lax.scan(
@@ -303,17 +355,25 @@ def temperature_ladder(
 
         return jax.vmap(one)(base, jax.random.split(key, num_rungs))
 
+    def per_rung(one, state: EAEState):
+        """``one(T_k, rung_state) -> (rung_state, out)`` over the rungs. The rungs step in lock
+        step, so the sampler counter is mapped unbatched (see ``_lockstep``)."""
+        axes = EAEState(_counter_axes(state.sampler), 0, 0, 0, 0)
+        shared = state._replace(sampler=_share_counter(state.sampler))
+        new, out = jax.vmap(one, in_axes=(0, axes), out_axes=(axes, 0))(base, shared)
+        return new._replace(sampler=_unshare_counter(new.sampler, num_rungs)), out
+
     def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
         def one(t, s):
             return build(rung_temperature(t, s.iteration)).outer_step(s)
 
-        return jax.vmap(one)(base, state)
+        return per_rung(one, state)
 
     def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
         def one(t, s):
             return build(rung_temperature(t, s.iteration)).collect(s, num_samples, thin)
 
-        return jax.vmap(one)(base, state)
+        return per_rung(one, state)
 
     def temperature(state: EAEState) -> jax.Array:
         return jax.vmap(rung_temperature)(base, state.iteration)

@@ -102,7 +102,8 @@ class SimmeringInfo(NamedTuple):
 
 
 class SimmeringAlgorithm(NamedTuple):
-    """The pure functions ``init(position, key)`` and ``step(state, grads, key, potential)``."""
+    """The pure functions ``init(position, key)`` and
+    ``step(state, grads, key, potential, *, shared_step)``."""
 
     init: Callable[[PyTree, Array], SimmeringState]
     step: Callable[..., tuple[SimmeringState, SimmeringInfo]]
@@ -312,6 +313,13 @@ def simmering(
           (only needed for ``info.conserved_energy``); ``key`` feeds the re-draw and the Langevin
           noise. Both functions are pure and work under ``jit``, ``vmap`` and ``lax.scan``.
 
+          ``shared_step`` (optional keyword): an int32 scalar equal to ``state.step``, for
+          chains that are ``vmap``-ped in lock step. Passed unbatched (``in_axes=None``), it
+          keeps the velocity re-draw a real branch: ``vmap`` turns a ``lax.cond`` on a batched
+          predicate (the batched ``state.step``) into a select that runs both branches, i.e.
+          draws N normal variates on every step. Only the re-draw schedule reads it; the result
+          is the same as without it.
+
     Raises:
         ValueError: for a non-positive temperature, mass, step size, thermostat timescale or
             friction, chain_length < 1, an unknown thermostat, sy_order or chain_steps, or a
@@ -377,7 +385,14 @@ def simmering(
             position, velocity, xi, p_xi, jnp.zeros((), jnp.int32), jnp.logical_not(finite)
         )
 
-    def step(state: SimmeringState, grads: PyTree, key: Array, potential: Any = None):
+    def step(
+        state: SimmeringState,
+        grads: PyTree,
+        key: Array,
+        potential: Any = None,
+        *,
+        shared_step: Any = None,
+    ):
         leaves = jax.tree.leaves(state.position)
         dtype = _float_dtype(leaves)
         n_dof = _num_scalars(leaves)
@@ -418,7 +433,10 @@ def simmering(
         else:  # a split costs a little every step; only split when both consumers exist
             redraw_key = noise_key = key
         if resample_every is not None:
-            redraw = started & (n % resample_every == 0)
+            # With ``shared_step`` (= state.step, unbatched under vmap) the predicate is not
+            # batched and the cond stays a branch: the draw costs only on re-draw steps.
+            c = n if shared_step is None else jnp.asarray(shared_step, jnp.int32)
+            redraw = (c > 0) & (c % resample_every == 0)
 
             def _redraw(_):
                 v = _normal_like(redraw_key, u, jax.tree.map(lambda mi: jnp.sqrt(temp / mi), m))

@@ -2,15 +2,16 @@
 oscillator lifted to 64 dimensions by a fixed random linear map."""
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from eae_sindy.eae import entropic_autoencoder
+from eae_sindy.eae import entropic_autoencoder, temperature_ladder
 from eae_sindy.errors import SamplerDivergedError
 from eae_sindy.models import mlp_autoencoder
-from eae_sindy.simmering import simmering
+from eae_sindy.simmering import SimmeringAlgorithm, simmering
 from eae_sindy.sindy import polynomial_sine_library, sindy_loss, sindy_terms
 from eae_sindy.training import load_checkpoint, run_collection, run_training, save_checkpoint
 
@@ -27,7 +28,14 @@ def _oscillator_data():
     return jnp.asarray(z @ lift, jnp.float32), jnp.asarray(dz @ lift, jnp.float32)
 
 
-def _build(temperature=1e-4, inner_steps=50, poly_order=1, loss_wrapper=None, num_chains=None):
+def _build(
+    temperature=1e-4,
+    inner_steps=50,
+    poly_order=1,
+    loss_wrapper=None,
+    num_chains=None,
+    sampler_wrapper=None,
+):
     x, dx = _oscillator_data()
     model = mlp_autoencoder(N_FEATURES, 2, (32,), (32,), "elu")
     library = polynomial_sine_library(2, poly_order, include_sine=False)
@@ -45,6 +53,8 @@ def _build(temperature=1e-4, inner_steps=50, poly_order=1, loss_wrapper=None, nu
         return {"xi": terms.xi, "loss": terms.loss, "z": terms.z[:20]}
 
     sampler = simmering(temperature, 1e-6, 1e-5, resample_every=5)
+    if sampler_wrapper is not None:
+        sampler = sampler_wrapper(sampler)
     eae = entropic_autoencoder(
         loss,
         sampler,
@@ -188,3 +198,69 @@ def test_many_chains_in_one_compiled_run():
     # The chains explore different encoders: their latent codes differ.
     z = np.concatenate([c["z"] for c in chunks])
     assert np.abs(z[:, 0] - z[:, 1]).max() > 0
+
+
+def _primitive_names(jaxpr) -> set[str]:
+    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names |= _primitive_names(sub)
+    return names
+
+
+def test_chains_share_the_step_counter_for_the_redraw():
+    """The chains hand the sampler their common step counter unbatched, so that the velocity
+    re-draw (every 5 steps) stays a real branch under vmap rather than a select that draws on
+    every step; the results are those of the batched counter (a sampler that ignores
+    ``shared_step``), in training (7 inner steps: re-draws fall inside and across outer
+    iterations) and in collection, and the stored counter keeps its chain axis."""
+
+    def ignore_shared_step(algo):
+        def step(state, grads, key, potential=None, shared_step=None):
+            return algo.step(state, grads, key, potential=potential)
+
+        return SimmeringAlgorithm(algo.init, step)
+
+    runs = []
+    for wrapper in (None, ignore_shared_step):
+        eae, state = _build(inner_steps=7, num_chains=4, sampler_wrapper=wrapper)
+        if wrapper is None:
+            assert "cond" in _primitive_names(jax.make_jaxpr(eae.outer_step)(state).jaxpr)
+            collect_jaxpr = jax.make_jaxpr(eae.collect, static_argnums=(1, 2))(state, 3, 4).jaxpr
+            assert "cond" in _primitive_names(collect_jaxpr)
+        step = jax.jit(eae.outer_step)
+        state, info_1 = step(state)
+        state, info_2 = step(state)
+        np.testing.assert_array_equal(np.asarray(state.sampler.step), [14] * 4)
+        state, summaries = jax.jit(eae.collect, static_argnums=(1, 2))(state, 3, 4)
+        np.testing.assert_array_equal(np.asarray(state.sampler.step), [26] * 4)
+        runs.append((state, info_1, info_2, summaries))
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1]), strict=True):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        assert a.shape == b.shape
+        scale = max(np.nanmax(np.abs(a), initial=0.0), 1e-12)
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * scale)
+
+
+def test_ladder_rungs_share_the_step_counter():
+    """A ladder of chained EAEs maps its rungs with the sampler counter unbatched too: the
+    re-draw is a branch in the compiled program and the (rung, chain) counter layout stays."""
+    x, dx = _oscillator_data()
+    model = mlp_autoencoder(N_FEATURES, 2, (8,), (8,), "elu")
+    loss = sindy_loss(model.encode, model.decode, polynomial_sine_library(2, 1, False), **WEIGHTS)
+
+    def batch(key):
+        return {"x": x[:32], "dx": dx[:32]}
+
+    def build(temperature):
+        sampler = simmering(temperature, 1e-6, 1e-5, resample_every=2)
+        return entropic_autoencoder(loss, sampler, optax.adam(1e-3), batch, 3, num_chains=2)
+
+    ladder = temperature_ladder(build, [1e-4, 1e-3])
+    state = ladder.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    assert "cond" in _primitive_names(jax.make_jaxpr(ladder.outer_step)(state).jaxpr)
+    state, _ = jax.jit(ladder.outer_step)(state)
+    state, _ = jax.jit(ladder.collect, static_argnums=(1, 2))(state, 2, 2)
+    np.testing.assert_array_equal(np.asarray(state.sampler.step), np.full((2, 2), 7))

@@ -19,6 +19,7 @@ where a chain of length 3 is ergodic enough to cross the barrier.
 import math
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -424,6 +425,81 @@ def test_velocity_redraw():
     # The velocity stored after the step is the draw scaled by one NHC half-step (≈ 1 here).
     assert abs(v[5].var() / (temperature / mass) - 1.0) < Z * math.sqrt(2.0 / n)
     assert abs(v[5].mean()) < Z * math.sqrt(temperature / mass / n)
+
+
+def _primitive_names(jaxpr) -> set[str]:
+    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names |= _primitive_names(sub)
+    return names
+
+
+@pytest.mark.parametrize("thermostat", ["nose_hoover", "langevin"])
+def test_lockstep_chains_redraw_only_at_scheduled_steps(thermostat):
+    """C chains vmapped with their common counter passed unbatched (``shared_step``): the
+    re-draw stays a real branch (a cond in the program, not a select that draws on every step),
+    it happens exactly at the steps n = k, 2k, ..., and each chain is the same chain run alone
+    with the same keys."""
+    chains, k, steps, n = 4, 3, 10, 2000
+    algo = simmering(2.0, 0.5, 0.01, resample_every=k, thermostat=thermostat)
+    zeros = jnp.zeros((n,), jnp.float32)  # no force: velocities only rescaled between re-draws
+    init_keys = jax.random.split(jax.random.key(11), chains)
+    step_keys = jax.random.split(jax.random.key(12), (steps, chains))
+
+    def lockstep(state, keys):
+        step = jax.vmap(lambda s, key, c: algo.step(s, zeros, key, shared_step=c), (0, 0, None))
+        return step(state, keys, state.step[0])
+
+    def run(step_fn, state, keys):
+        def body(state, keys):
+            new, info = step_fn(state, keys)
+            return new, (state.velocity, new.velocity, info)
+
+        return jax.lax.scan(body, state, keys)
+
+    state0 = jax.vmap(algo.init, (None, 0))(zeros, init_keys)
+    assert "cond" in _primitive_names(jax.make_jaxpr(lockstep)(state0, step_keys[0]).jaxpr)
+    final, (before, after, infos) = jax.jit(lambda s: run(lockstep, s, step_keys))(state0)
+    np.testing.assert_array_equal(np.asarray(final.step), steps)
+
+    # Between re-draws the new velocity is (nearly) proportional to the old one; a re-draw
+    # replaces it by an independent draw (correlation ≈ 0 ± 1/√N).
+    before, after = np.asarray(before, np.float64), np.asarray(after, np.float64)
+    corr = np.array(
+        [
+            [np.corrcoef(b, a)[0, 1] for b, a in zip(bs, as_, strict=True)]
+            for bs, as_ in zip(before, after, strict=True)
+        ]
+    )
+    scheduled = np.array([i > 0 and i % k == 0 for i in range(steps)])
+    assert np.all(np.abs(corr[scheduled]) < Z / math.sqrt(n)), corr
+    assert np.all(corr[~scheduled] > 0.9), corr
+
+    # The same as the batched counter (select path) and as each chain alone, same keys.
+    def batched(state, keys):
+        return jax.vmap(lambda s, key: algo.step(s, zeros, key))(state, keys)
+
+    reference = jax.jit(lambda s: run(batched, s, step_keys))(state0)
+    alone = [
+        jax.jit(lambda s, keys: run(lambda s, key: algo.step(s, zeros, key), s, keys))(
+            algo.init(zeros, init_keys[c]), step_keys[:, c]
+        )
+        for c in range(chains)
+    ]
+    alone = (  # chain axis: first in the final state, after the step axis in the trajectory
+        jax.tree.map(lambda *a: np.stack(a), *[final for final, _ in alone]),
+        jax.tree.map(lambda *a: np.stack(a, axis=1), *[trajectory for _, trajectory in alone]),
+    )
+    got = (final, (before, after, infos))
+    for other in (reference, alone):
+        for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(other), strict=True):
+            a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+            assert a.shape == b.shape
+            scale = max(np.nanmax(np.abs(a), initial=0.0), 1e-12)
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * scale)
 
 
 def test_temperature_schedule_anneals():
