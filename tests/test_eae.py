@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from test_simmering import _primitive_names
 
 from eae_sindy.eae import entropic_autoencoder, temperature_ladder
 from eae_sindy.errors import SamplerDivergedError
@@ -198,16 +199,6 @@ def test_many_chains_in_one_compiled_run():
     # The chains explore different encoders: their latent codes differ.
     z = np.concatenate([c["z"] for c in chunks])
     assert np.abs(z[:, 0] - z[:, 1]).max() > 0
-
-
-def _primitive_names(jaxpr) -> set[str]:
-    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= _primitive_names(sub)
-    return names
 
 
 def test_chains_share_the_step_counter_for_the_redraw():
