@@ -6,6 +6,10 @@ Every setting, the data file, the budget and the output directory are checked be
 written. The layout of the output directory is documented in ``docs/run_directory.md``.
 
 Run ``python -m eae_sindy.discover --help`` for the options.
+
+With ``--coordinator HOST:PORT --num-processes N --process-id I`` (or under a cluster JAX detects,
+e.g. Slurm) N processes run one EAE together, its chains split over the devices of all of them
+(:mod:`eae_sindy.distributed`); process 0 alone writes the run directory and prints.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.compilation_cache import enable_compilation_cache
 from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
+from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
 from eae_sindy.output import check_output, claim_output
 from simulators.lambda_omega import generate_dataset, read_dataset
 
@@ -31,12 +36,14 @@ __all__ = ["discover", "main"]
 
 def _simulated_data(out: Path, config: DiscoverConfig, progress: bool):
     """The preset's lambda-omega data set, simulated once into ``out/data.h5`` by the JAX solver
-    (on the GPU when there is one; the same snapshots as the numpy solver to ~1e-14)."""
+    (on the GPU when there is one; the same snapshots as the numpy solver to ~1e-14). In a
+    multi-process run process 0 simulates it and the others read it once written."""
     cached = out / DATA_FILE
-    if not cached.exists():
+    if is_main_process() and not cached.exists():
         generate_dataset(
             cached, **config.data.simulation(), seed=config.seed, progress=progress, backend="jax"
         )
+    barrier("data set simulated")
     return read_dataset(cached)
 
 
@@ -49,8 +56,12 @@ def discover(
     progress: bool = True,
     report: bool = True,
 ) -> Discovery:
-    """Run the whole pipeline into ``out``; returns the :class:`Discovery` (saved there)."""
+    """Run the whole pipeline into ``out``; returns the :class:`Discovery` (saved there).
+
+    In a multi-process run every process calls this; process 0 alone writes ``out``."""
     out = Path(out)
+    main_process = is_main_process()
+    progress = progress and main_process
     # Everything that can be refused is checked before anything is written, so a bad data file,
     # an impossible budget or an unusable --out leaves no half-made run directory behind.
     dataset = read_dataset(data_path) if data_path is not None else None
@@ -59,7 +70,9 @@ def discover(
     check_output(out, record, resume=resume)
     n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
     plan(config, n_snapshots, data_path or "the simulated data set")
-    claim_output(out, record, resume=resume)
+    barrier("run directory checked")  # by every process, before process 0 claims it
+    if main_process:
+        claim_output(out, record, resume=resume)
     dataset = dataset or _simulated_data(out, config, progress)
     found = fit(
         dataset.x,
@@ -73,9 +86,10 @@ def discover(
         progress=progress,
         record=record,
     )
-    found.save(out)
-    if report:
-        _write_report(found, out)
+    if main_process:
+        found.save(out)
+        if report:
+            _write_report(found, out)
     return found
 
 
@@ -130,11 +144,25 @@ def _parser() -> argparse.ArgumentParser:
         "$XDG_CACHE_HOME/eae-sindy/jax or ~/.cache/eae-sindy/jax, or in "
         "$EAE_SINDY_COMPILATION_CACHE; 'off' there disables it too)",
     )
+    add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:  # before anything touches a device; one process (no flags, no cluster): a no-op
+        initialize_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))
+    except Exception as error:  # noqa: BLE001 - no coordinator, a timeout, no CPU collectives
+        print(
+            f"error: could not start the multi-process run ({type(error).__name__}: {error}); "
+            "check --coordinator (process 0's HOST:PORT, reachable from every process), "
+            "--num-processes and --process-id",
+            file=sys.stderr,
+        )
+        return EXIT_CODES["input"]
     out = Path(args.out or f"runs/{args.preset}")
     if not args.no_compilation_cache:
         enable_compilation_cache()  # a repeated run loads its compiled programs from disk
@@ -157,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     summary = found.summary
     err = summary["test_error"]
+    if not is_main_process():  # process 0 alone reports; every process exits with its code
+        return EXIT_CODES["not_learned"] if err["learned"] is False else code
     print(f"EAE ensemble of {found.run.n_samples} encoders written to {out}")
     print("\n".join(f"  {line}" for line in found.equations()))
     x, dx = (format_number(err[k]) for k in ("x_relative_mse", "dx_relative_mse"))

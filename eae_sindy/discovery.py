@@ -47,6 +47,7 @@ from analysis.rundir import (
 )
 from eae_sindy import __version__
 from eae_sindy.config import DiscoverConfig, config_from_dict, preset
+from eae_sindy.distributed import barrier, gather, global_mesh, is_main_process, place_state
 from eae_sindy.eae import EAEState, entropic_autoencoder
 from eae_sindy.errors import ConfigError
 from eae_sindy.models import mlp_autoencoder
@@ -115,6 +116,13 @@ def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> P
             f"the least-squares fit of {library.n_terms} library terms needs at least that many "
             f"snapshots per batch and in the test set (batch {batch}, test "
             f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
+        )
+    n_devices = jax.device_count() if jax.process_count() > 1 else 1
+    if config.train.num_chains % n_devices:
+        raise ConfigError(
+            f"train.num_chains = {config.train.num_chains} must be a multiple of the "
+            f"{n_devices} devices of the {jax.process_count()} processes (the chains are "
+            "split evenly over them)"
         )
     return Plan(split, library)
 
@@ -368,14 +376,18 @@ def _train(
     if checkpoint_dir is not None:
         checkpoint, metrics_file = checkpoint_dir / CHECKPOINT_FILE, checkpoint_dir / METRICS_FILE
         state = resume_from(checkpoint, state)
-        if int(state.iteration):
+        if int(state.iteration) and is_main_process():
             print(
                 f"resuming {checkpoint_dir} from outer iteration {int(state.iteration)}",
                 file=sys.stderr,
             )
+    if jax.process_count() > 1:  # the chains split over the devices of all processes
+        state = place_state(state, global_mesh(num_chains=tc.num_chains))
     rows: list[dict[str, float]] = []
     started = time.perf_counter()
-    log = MetricsLog(metrics_file, int(state.iteration)) if metrics_file else None
+    log = None
+    if metrics_file is not None and is_main_process():  # process 0 alone writes the run
+        log = MetricsLog(metrics_file, int(state.iteration))
     try:
         state, stopped = run_training(
             built.eae,
@@ -391,7 +403,7 @@ def _train(
         if log is not None:
             log.close()
     seconds = time.perf_counter() - started
-    if metrics_file is not None:
+    if log is not None:
         metrics = read_metrics(metrics_file)
     else:
         metrics = {c: np.array([r[c] for r in rows], np.float64) for c in METRICS_COLUMNS}
@@ -426,6 +438,7 @@ def _train_and_collect(
     tc = config.train
     scaling = Scaling.fit(x, config.data.standardize)
     x_raw, (x, dx) = x, scaling.forward(x, dx)
+    progress = progress and is_main_process()
     built = _sindy_eae(x, dx, split, library, config)
     state, stopped, metrics, train_time = _train(built, config, checkpoint_dir, progress)
     val_loss = _validation_loss(built, state, x, dx, split)
@@ -443,6 +456,8 @@ def _train_and_collect(
         stop_when=lambda: _enough_draws(chunks, tc.target_ess),
     )
     collection_time = time.perf_counter() - collection_started
+    if jax.process_count() > 1:  # the final state whole in every process (small), as numpy
+        state = gather(state)
 
     test_raw, times = x_raw[split["test"]], t[split["test"]]
     examples = np.linspace(0, len(test_raw) - 1, min(tc.n_examples, len(test_raw))).astype(int)
@@ -536,7 +551,9 @@ def fit(
     record = record or run_record(config, data_path, data_digest(x, dx, t))
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
-        claim_output(checkpoint_dir, record, resume=resume)
+        if is_main_process():  # process 0 alone writes the run directory
+            claim_output(checkpoint_dir, record, resume=resume)
+        barrier("run directory claimed")
     return _train_and_collect(
         x,
         dx,

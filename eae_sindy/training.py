@@ -3,6 +3,10 @@ divergence handling and atomic checkpoints, and the chunked collection of the en
 
 These are the only places that loop in Python, once per outer iteration or per chunk of collected
 samples; every inner sampling step runs inside a compiled ``lax.scan``.
+
+In a multi-process run (:mod:`eae_sindy.distributed`) every process runs these drivers in step:
+checkpoints are gathered from all processes and written by process 0 alone, and each collected
+chunk is gathered (small: the summaries), so every process takes the same decisions.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from eae_sindy.distributed import gather, is_main_process
 from eae_sindy.eae import EAEState, EntropicAutoencoder
 from eae_sindy.errors import RunDirectoryError, SamplerDivergedError
 from eae_sindy.output import atomic_write_bytes
@@ -32,8 +37,11 @@ __all__ = [
 
 
 def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
-    """Serialise the whole training state (flax msgpack), atomically."""
-    atomic_write_bytes(path, flax.serialization.to_bytes(jax.device_get(state)))
+    """Serialise the whole training state (flax msgpack), atomically. In a multi-process run every
+    process must call this (the state is gathered from all of them); process 0 writes it."""
+    host = gather(state)  # jax.device_get with one process
+    if is_main_process():
+        atomic_write_bytes(path, flax.serialization.to_bytes(host))
 
 
 def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
@@ -125,7 +133,10 @@ def run_training(
                     save_checkpoint(checkpoint_path, state)
                 break
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every completed outer iteration
-        if checkpoint_path is not None and int(state.iteration) > start:
+        # (one process alone: the others may not be interrupted at the same point, so a
+        # multi-process run keeps its last periodic checkpoint rather than risk a hanging gather)
+        alone = jax.process_count() == 1
+        if alone and checkpoint_path is not None and int(state.iteration) > start:
             save_checkpoint(checkpoint_path, state)
         raise
     finally:
@@ -162,7 +173,8 @@ def run_collection(
     stop_when: Callable[[], tuple[bool, dict[str, str]]] | None = None,
 ) -> EAEState:
     """Algorithm 2: sample ``num_samples`` encoders (every ``thin``-th step) with the decoder fixed,
-    handing each chunk of summaries (numpy pytree, leading axis = samples) to ``sink`` so the
+    handing each chunk of summaries (numpy pytree, leading axis = samples; in a multi-process run
+    gathered from all processes, so every process gets the whole chunk) to ``sink`` so the
     ensemble never has to fit in memory at once. ``stop_when()``, called after each chunk,
     returns (enough, progress-bar fields): collection ends early once it says enough (e.g. a
     target effective sample size is reached); ``num_samples`` is then the budget."""
@@ -177,8 +189,10 @@ def run_collection(
         while remaining > 0:
             size = min(chunk_size, remaining)
             state, summaries = collect(state, size, thin)
-            host = jax.tree.map(np.asarray, jax.device_get(summaries))
-            if bool(np.any(state.sampler.diverged)):
+            # gathered from all processes (jax.device_get with one): every process sees the
+            # whole chunk and so takes the same decisions below
+            host = jax.tree.map(np.asarray, gather(summaries))
+            if bool(np.any(gather(state.sampler.diverged))):
                 raise SamplerDivergedError(
                     "the encoder sampler diverged while collecting the ensemble (the decoder is "
                     "fixed there); lower sampler.step_size or sampler.temperature, or raise "
