@@ -22,6 +22,7 @@ from eae_sindy.settings import (
     NON_NEGATIVE,
     POSITIVE,
     SEED,
+    Range,
     Settings,
     overlay,
     read_settings_file,
@@ -33,6 +34,7 @@ __all__ = [
     "SindyConfig",
     "SamplerConfig",
     "TrainConfig",
+    "SweepConfig",
     "DiscoverConfig",
     "PRESETS",
     "preset",
@@ -163,8 +165,44 @@ class TrainConfig(Settings, section="train"):
 
 
 @dataclass(frozen=True)
+class SweepConfig(Settings, section="sweep"):
+    """A temperature sweep (``eae_sindy.sweep``): one independent EAE per temperature, each with
+    its own decoder and chains, trained and collected together in one compiled program
+    (``eae_sindy.eae.temperature_ladder``). ``temperatures``: the K ≥ 2 distinct, positive
+    temperatures; they replace ``sampler.temperature`` (every other sampler setting is shared).
+    None (the default): no sweep, a single EAE at ``sampler.temperature``.
+
+    ``anneal_factor``: an annealing schedule F ≥ 1: rung k starts at F·T_k and cools
+    geometrically over the outer iterations, T_k(i) = T_k · F^max(0, 1 − i/(K_outer − 1)),
+    reaching T_k at the last outer iteration; the ensemble is collected at T_k. None: constant
+    temperatures. ``discover`` writes ``OUT/T_<T_k>/`` run directories and ``OUT/sweep.json``,
+    ``OUT/sweep.md`` (``analysis.sweep``), which names the temperature the sweep's rule picks."""
+
+    temperatures: tuple[_PosFloat, ...] | None = None
+    anneal_factor: Annotated[float, Range(ge=1, text=">= 1")] | None = None
+
+    def check(self) -> None:
+        values = self.temperatures
+        if values is None:
+            if self.anneal_factor is not None:
+                raise ConfigError("sweep.anneal_factor needs sweep.temperatures")
+            return
+        if len(values) < 2:
+            raise ConfigError(
+                f"sweep.temperatures must hold at least 2 temperatures, got {list(values)}"
+            )
+        if len(set(values)) != len(values):
+            raise ConfigError(f"sweep.temperatures must be distinct, got {list(values)}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.temperatures is not None
+
+
+@dataclass(frozen=True)
 class DiscoverConfig(Settings):
-    """Everything a ``python -m eae_sindy.discover`` run needs."""
+    """Everything a ``python -m eae_sindy.discover`` run needs (``sweep``: optional, see
+    :class:`SweepConfig`)."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -172,6 +210,7 @@ class DiscoverConfig(Settings):
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: Annotated[int, SEED] = 0
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 PRESETS: dict[str, DiscoverConfig] = {
@@ -205,9 +244,9 @@ def preset(name: str) -> DiscoverConfig:
 def config_from_dict(
     values: dict[str, Any], base: DiscoverConfig | None = None, source: str = "config"
 ) -> DiscoverConfig:
-    """Overlay a nested dict (sections ``data``, ``model``, ``sindy``, ``sampler``, ``train`` and
-    the top-level ``seed``) on ``base`` (default: the ``quick`` preset). Every value is checked;
-    :class:`ConfigError` names ``source`` and the field."""
+    """Overlay a nested dict (sections ``data``, ``model``, ``sindy``, ``sampler``, ``train``,
+    ``sweep`` and the top-level ``seed``) on ``base`` (default: the ``quick`` preset). Every
+    value is checked; :class:`ConfigError` names ``source`` and the field."""
     return overlay(base or PRESETS["quick"], values, source, ignore=("preset", "package_version"))
 
 

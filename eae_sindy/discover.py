@@ -10,6 +10,11 @@ Run ``python -m eae_sindy.discover --help`` for the options.
 With ``--coordinator HOST:PORT --num-processes N --process-id I`` (or under a cluster JAX detects,
 e.g. Slurm) N processes run one EAE together, its chains split over the devices of all of them
 (:mod:`eae_sindy.distributed`); process 0 alone writes the run directory and prints.
+
+With ``sweep.temperatures`` set (:class:`eae_sindy.config.SweepConfig`) one EAE per temperature
+is trained in one program (:mod:`eae_sindy.sweep`): each is written, with its report, to the run
+directory ``OUT/T_<T>/``, and ``OUT/sweep.json`` / ``OUT/sweep.md`` compare them and name the
+temperature the sweep's rule picks (:mod:`analysis.sweep`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from pathlib import Path
 
 from analysis.report import convergence_lines, format_number, learning_lines
 from analysis.rundir import DATA_FILE
+from analysis.sweep import SWEEP_MD, write_sweep
 from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.compilation_cache import enable_compilation_cache
 from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
+from eae_sindy.errors import ConfigError
 from eae_sindy.output import check_output, claim_output
 from simulators.lambda_omega import generate_dataset, read_dataset
 
@@ -55,10 +62,15 @@ def discover(
     resume: bool = False,
     progress: bool = True,
     report: bool = True,
-) -> Discovery:
-    """Run the whole pipeline into ``out``; returns the :class:`Discovery` (saved there).
+) -> Discovery | list[Discovery]:
+    """Run the whole pipeline into ``out``; returns the :class:`Discovery` (saved there), or
+    for a temperature sweep (``config.sweep``) one per temperature (see :func:`discover_sweep`).
 
     In a multi-process run every process calls this; process 0 alone writes ``out``."""
+    if config.sweep.enabled:
+        return discover_sweep(
+            config, out, data_path=data_path, resume=resume, progress=progress, report=report
+        )
     out = Path(out)
     main_process = is_main_process()
     progress = progress and main_process
@@ -90,6 +102,55 @@ def discover(
         found.save(out)
         if report:
             _write_report(found, out)
+    return found
+
+
+def discover_sweep(
+    config: DiscoverConfig,
+    out: str | os.PathLike,
+    *,
+    data_path: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    report: bool = True,
+) -> list[Discovery]:
+    """The temperature sweep of ``config.sweep`` into ``out``: ``OUT/T_<T>/`` per temperature
+    (a normal run directory, with its report unless ``report`` is False) and ``OUT/sweep.json``,
+    ``OUT/sweep.md`` (``analysis.sweep``; without reports they lack the dynamics and sparse
+    columns, and the rule falls back to the lowest temperature). No checkpoints: ``resume`` is
+    refused."""
+    from eae_sindy.sweep import fit_sweep, rung_directory_name
+
+    out = Path(out)
+    if resume:
+        raise ConfigError("a temperature sweep cannot be resumed (it keeps no checkpoints)")
+    dataset = read_dataset(data_path) if data_path is not None else None
+    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
+    record = run_record(config, data_path, digest)
+    check_output(out, record, resume=False)
+    n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
+    plan(config, n_snapshots, data_path or "the simulated data set")
+    claim_output(out, record, resume=False)
+    dataset = dataset or _simulated_data(out, config, progress)
+    found = fit_sweep(
+        dataset.x,
+        dataset.dx,
+        dataset.t,
+        config=config,
+        grid_shape=dataset.grid_shape,
+        data_path=data_path,
+        progress=progress,
+    )
+    runs = []
+    for rung in found:
+        directory = out / rung_directory_name(rung.run.temperature)
+        rung.save(directory)
+        if report:
+            _write_report(rung, directory)
+        runs.append((rung.run.temperature, directory))
+    result = write_sweep(out, runs, anneal_factor=config.sweep.anneal_factor)
+    if progress:
+        print(f"sweep: {out / SWEEP_MD}; chosen T = {result['chosen_temperature']:g}")
     return found
 
 
@@ -167,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_compilation_cache:
         enable_compilation_cache()  # a repeated run loads its compiled programs from disk
 
-    def run() -> Discovery:
+    def run() -> Discovery | list[Discovery]:
         config = preset(args.preset)
         if args.config:
             config = load_config(args.config, base=config)
@@ -177,11 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_path=args.data,
             resume=args.resume,
             progress=not args.quiet,
-            report=False,  # written below, so that a failed report has its own exit code
+            # written below, so that a failed report has its own exit code (a sweep writes its
+            # rungs' reports itself, before its table)
+            report=config.sweep.enabled and not args.no_report,
         )
 
     code, found = run_command(run, out)
     if found is None:
+        return code
+    if isinstance(found, list):  # a temperature sweep: its table says the rest
+        print(f"temperature sweep of {len(found)} EAEs written to {out} (see {out / SWEEP_MD})")
         return code
     summary = found.summary
     err = summary["test_error"]

@@ -145,8 +145,11 @@ def run_record(
     data simulated from the configuration), the resolved file it came from (informative only: the
     same data under another path is the same run) and the package version."""
     path = str(Path(data_path).resolve()) if data_path is not None else None
+    values = config.to_dict()
+    if not config.sweep.enabled and config.sweep.anneal_factor is None:
+        del values["sweep"]  # no sweep: the record of a single run, as before sweeps existed
     return {
-        **config.to_dict(),
+        **values,
         "data_sha256": data_sha256,
         "data_path": path,
         "package_version": __version__,
@@ -298,9 +301,12 @@ def _sindy_eae(
     split: dict[str, np.ndarray],
     library: SindyLibrary,
     config: DiscoverConfig,
+    sampler: Any = None,
 ) -> _SindyEAE:
     """The EAE with the SINDy loss on minibatches of the training snapshots; each collected
-    encoder is summarised on the test snapshots (Ξ, latent codes, errors)."""
+    encoder is summarised on the test snapshots (Ξ, latent codes, errors). ``sampler``: the
+    encoder sampler (default: ``config.sampler.build()``; a temperature sweep passes one per
+    temperature)."""
     tc, sc, m = config.train, config.sindy, config.model
     x_train, dx_train = jnp.asarray(x[split["train"]]), jnp.asarray(dx[split["train"]])
     test = {"x": jnp.asarray(x[split["test"]]), "dx": jnp.asarray(dx[split["test"]])}
@@ -353,7 +359,7 @@ def _sindy_eae(
 
     eae = entropic_autoencoder(
         loss_fn,
-        config.sampler.build(),
+        config.sampler.build() if sampler is None else sampler,
         optax.adam(tc.learning_rate),
         sample_batch,
         tc.inner_steps,
@@ -459,6 +465,51 @@ def _train_and_collect(
     if jax.process_count() > 1:  # the final state whole in every process (small), as numpy
         state = gather(state)
 
+    training = {
+        "outer_iterations": int(state.iteration),
+        "stopped": stopped,
+        "train_time_s": train_time,
+        "collection_time_s": collection_time,
+        "validation_loss": val_loss,
+    }
+    run = _run_data(
+        built,
+        state,
+        chunks,
+        (x_raw, x, dx, t),
+        config,
+        the_plan,
+        scaling,
+        record,
+        grid_shape=grid_shape,
+        metrics=metrics,
+        training=training,
+        started=started,
+    )
+    return Discovery(run, config, state)
+
+
+def _run_data(
+    built: _SindyEAE,
+    state: EAEState,
+    chunks: list[dict[str, Any]],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    config: DiscoverConfig,
+    the_plan: Plan,
+    scaling: Scaling,
+    record: dict[str, Any],
+    *,
+    grid_shape: tuple[int, ...],
+    metrics: dict[str, np.ndarray],
+    training: dict[str, Any],
+    started: float,
+) -> RunData:
+    """The :class:`RunData` of a trained and collected EAE (``state``: one EAE's final state;
+    ``data``: ``(x_raw, x, dx, t)`` with ``x``, ``dx`` scaled and ``x_raw`` as given;
+    ``started``: when the run began)."""
+    x_raw, x, dx, t = data
+    split, library = the_plan
+    tc = config.train
     test_raw, times = x_raw[split["test"]], t[split["test"]]
     examples = np.linspace(0, len(test_raw) - 1, min(tc.n_examples, len(test_raw))).astype(int)
     last = _first_chain(state.sampler.position)  # the last encoder of chain 0
@@ -490,17 +541,10 @@ def _train_and_collect(
         xi_fit_on=config.sindy.fit_on,
         package_version=__version__,
         metrics=metrics,
-        training={
-            "outer_iterations": int(state.iteration),
-            "stopped": stopped,
-            "train_time_s": train_time,
-            "collection_time_s": collection_time,
-            "validation_loss": val_loss,
-            "wall_time_s": time.perf_counter() - started,
-        },
+        training={**training, "wall_time_s": time.perf_counter() - started},
         config=record,
     )
-    return Discovery(run, config, state)
+    return run
 
 
 def fit(
