@@ -74,14 +74,7 @@ def discover(
     out = Path(out)
     main_process = is_main_process()
     progress = progress and main_process
-    # Everything that can be refused is checked before anything is written, so a bad data file,
-    # an impossible budget or an unusable --out leaves no half-made run directory behind.
-    dataset = read_dataset(data_path) if data_path is not None else None
-    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
-    record = run_record(config, data_path, digest)
-    check_output(out, record, resume=resume)
-    n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
-    plan(config, n_snapshots, data_path or "the simulated data set")
+    dataset, record = _checked(config, out, data_path, resume)
     barrier("run directory checked")  # by every process, before process 0 claims it
     if main_process:
         claim_output(out, record, resume=resume)
@@ -105,6 +98,19 @@ def discover(
     return found
 
 
+def _checked(config: DiscoverConfig, out: Path, data_path: str | None, resume: bool):
+    """Everything that can be refused, checked before anything is written — a bad data file, an
+    impossible budget, an unusable ``out`` — so no half-made run directory is left behind.
+    Returns the data set read from ``data_path`` (None: to be simulated) and the run record."""
+    dataset = read_dataset(data_path) if data_path is not None else None
+    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
+    record = run_record(config, data_path, digest)
+    check_output(out, record, resume=resume)
+    n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
+    plan(config, n_snapshots, data_path or "the simulated data set")
+    return dataset, record
+
+
 def discover_sweep(
     config: DiscoverConfig,
     out: str | os.PathLike,
@@ -124,12 +130,7 @@ def discover_sweep(
     out = Path(out)
     if resume:
         raise ConfigError("a temperature sweep cannot be resumed (it keeps no checkpoints)")
-    dataset = read_dataset(data_path) if data_path is not None else None
-    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
-    record = run_record(config, data_path, digest)
-    check_output(out, record, resume=False)
-    n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
-    plan(config, n_snapshots, data_path or "the simulated data set")
+    dataset, record = _checked(config, out, data_path, resume=False)
     claim_output(out, record, resume=False)
     dataset = dataset or _simulated_data(out, config, progress)
     found = fit_sweep(
