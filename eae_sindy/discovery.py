@@ -476,12 +476,12 @@ def _train_and_collect(
         built,
         state,
         chunks,
-        (x_raw, x, dx, t),
+        x,
         config,
-        the_plan,
+        the_plan.split,
         scaling,
         record,
-        grid_shape=grid_shape,
+        shared=_data_arrays((x_raw, x, dx, t), config, the_plan, scaling, grid_shape),
         metrics=metrics,
         training=training,
         started=started,
@@ -489,62 +489,79 @@ def _train_and_collect(
     return Discovery(run, config, state)
 
 
-def _run_data(
-    built: _SindyEAE,
-    state: EAEState,
-    chunks: list[dict[str, Any]],
+def _data_arrays(
     data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     config: DiscoverConfig,
     the_plan: Plan,
     scaling: Scaling,
-    record: dict[str, Any],
-    *,
     grid_shape: tuple[int, ...],
-    metrics: dict[str, np.ndarray],
-    training: dict[str, Any],
-    started: float,
-) -> RunData:
-    """The :class:`RunData` of a trained and collected EAE (``state``: one EAE's final state;
-    ``data``: ``(x_raw, x, dx, t)`` with ``x``, ``dx`` scaled and ``x_raw`` as given;
-    ``started``: when the run began)."""
+) -> dict[str, Any]:
+    """The fields of a :class:`RunData` that depend on the data alone, not on a trained EAE
+    (computed once; a temperature sweep shares them between its rungs). ``data``:
+    ``(x_raw, x, dx, t)`` with ``x``, ``dx`` scaled and ``x_raw`` as given."""
     x_raw, x, dx, t = data
     split, library = the_plan
-    tc = config.train
     test_raw, times = x_raw[split["test"]], t[split["test"]]
-    examples = np.linspace(0, len(test_raw) - 1, min(tc.n_examples, len(test_raw))).astype(int)
-    last = _first_chain(state.sampler.position)  # the last encoder of chain 0
-    recon = built.model.decode(
-        state.decoder, built.model.encode(last, jnp.asarray(x[split["test"]][examples]))
-    )
     fit_index = _fit_index(split, config.sindy.fit_on)
     pca_z, pca_dz = _principal_components(
         x[fit_index], dx[fit_index], config.model.latent_dim, config.seed
     )
-    run = RunData(
-        **_chain_major(chunks),
+    return dict(
         pca_z=pca_z,
         pca_dz=pca_dz,
         t_pca=t[fit_index],
         terms=library.terms,
         poly_order=library.poly_order,
         include_sine=library.include_sine,
-        t=times[: min(tc.n_eval, len(times))],
+        t=times[: min(config.train.n_eval, len(times))],
         data_signal=_pca_signal(test_raw),
         t_data_signal=times,
-        x_examples=test_raw[examples],
-        x_recon_examples=scaling.inverse(recon),
+        x_examples=test_raw[_example_index(split, config)],
         x_offset=scaling.offset,
         x_scale=scaling.factor,
         dt=float(np.median(np.diff(times))) if len(times) > 1 else float(config.data.dt),
         grid_shape=tuple(grid_shape),
-        temperature=config.sampler.temperature,
         xi_fit_on=config.sindy.fit_on,
         package_version=__version__,
+    )
+
+
+def _example_index(split: dict[str, np.ndarray], config: DiscoverConfig) -> np.ndarray:
+    """The test snapshots shown with their reconstructions, spread over the test window."""
+    n_test = len(split["test"])
+    return np.linspace(0, n_test - 1, min(config.train.n_examples, n_test)).astype(int)
+
+
+def _run_data(
+    built: _SindyEAE,
+    state: EAEState,
+    chunks: list[dict[str, Any]],
+    x: np.ndarray,
+    config: DiscoverConfig,
+    split: dict[str, np.ndarray],
+    scaling: Scaling,
+    record: dict[str, Any],
+    *,
+    shared: dict[str, Any],
+    metrics: dict[str, np.ndarray],
+    training: dict[str, Any],
+    started: float,
+) -> RunData:
+    """The :class:`RunData` of a trained and collected EAE (``state``: one EAE's final state;
+    ``x``: the scaled snapshots; ``shared``: :func:`_data_arrays`; ``started``: when the run
+    began)."""
+    examples = x[split["test"]][_example_index(split, config)]
+    last = _first_chain(state.sampler.position)  # the last encoder of chain 0
+    recon = built.model.decode(state.decoder, built.model.encode(last, jnp.asarray(examples)))
+    return RunData(
+        **_chain_major(chunks),
+        **shared,
+        x_recon_examples=scaling.inverse(recon),
+        temperature=config.sampler.temperature,
         metrics=metrics,
         training={**training, "wall_time_s": time.perf_counter() - started},
         config=record,
     )
-    return run
 
 
 def fit(
@@ -665,7 +682,8 @@ class Discovery:
     def to_pysindy(self, statistic: str = "mean"):
         """One model of the ensemble as a fitted ``pysindy.SINDy``: the ``"mean"`` or
         ``"median"`` Ξ, member ``int`` of the ensemble, or ``"sparse"``: the mean of the
-        members' sparse models that share the most frequent structure (``analysis.sparse``)."""
+        members' sparse models that share the most frequent structure, as the report shows it
+        (``analysis.pipeline.sparse_analysis``)."""
         from analysis.interop import to_pysindy
 
         if isinstance(statistic, int):
@@ -673,9 +691,9 @@ class Discovery:
         elif statistic in ("mean", "median"):
             xi = getattr(np, statistic)(self.xi, axis=0)
         elif statistic == "sparse":
-            from analysis.sparse import sparse_models
+            from analysis.pipeline import sparse_analysis
 
-            found = sparse_models(self.run.as_float64())
+            _, found = sparse_analysis(self.run.as_float64())
             if found is None:
                 raise ValueError("this run holds no fit problems or latent codes to fit on")
             xi = found.structures[0].mean

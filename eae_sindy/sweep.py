@@ -15,8 +15,8 @@ Not (yet) supported in a sweep: checkpoints and resuming, ``train.target_ess`` (
 once every rung's decoder gradient is below it.
 
 This module reuses the private pieces of :mod:`eae_sindy.discovery` (``_sindy_eae``,
-``_run_data``, ``_validation_loss``, ``_as_data``, ``Scaling``) so that a rung's run directory is
-built exactly like a single run's.
+``_data_arrays``, ``_run_data``, ``_validation_loss``, ``_as_data``, ``Scaling``) so that a
+rung's run directory is built exactly like a single run's.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from eae_sindy.discovery import (
     Discovery,
     Scaling,
     _as_data,
+    _data_arrays,
     _run_data,
     _sindy_eae,
     _validation_loss,
@@ -195,6 +196,9 @@ def fit_sweep(
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 
+    shared = _data_arrays(
+        (x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],)
+    )
     found = []
     for k, temperature in enumerate(temperatures):
         rung = ladder.rung(state, k)
@@ -212,12 +216,12 @@ def fit_sweep(
             built,
             rung,
             chunks[k],
-            (x_raw, x, dx, t),
+            x,
             config_k,
-            the_plan,
+            the_plan.split,
             scaling,
             record,
-            grid_shape=grid_shape or (x.shape[1],),
+            shared=shared,
             metrics=metrics,
             training=training,
             started=started,
