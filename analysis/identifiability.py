@@ -54,14 +54,11 @@ class CollinearGroup(NamedTuple):
       terms: indices of the terms.
       names: their names.
       singular_value: the smallest relative singular value whose direction involves them.
-      rank_deficiency: how many nearly null directions lie within the group (how many of its
-        terms are redundant).
     """
 
     terms: tuple[int, ...]
     names: tuple[str, ...]
     singular_value: float
-    rank_deficiency: int = 1
 
 
 class Identifiability(NamedTuple):
@@ -130,12 +127,7 @@ def identifiability(
         involved = [i for i in small if np.max(np.abs(eigvec[list(merged), i])) > 0]
         groups.append((merged, float(min(relative[i] for i in involved))))
     result = [
-        CollinearGroup(
-            tuple(sorted(m)),
-            tuple(names[k] for k in sorted(m)),
-            s,
-            max(1, int(round(np.trace(projector[np.ix_(sorted(m), sorted(m))])))),
-        )
+        CollinearGroup(tuple(sorted(m)), tuple(names[k] for k in sorted(m)), s)
         for m, s in sorted(groups, key=lambda g: min(g[0]))
     ]
     flagged = np.zeros(len(names), bool)

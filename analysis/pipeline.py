@@ -39,7 +39,7 @@ from analysis.rundir import RunData
 from analysis.sparse import SparseModels, sparse_models
 from analysis.symmetry import SymmetryMatch, find_symmetries
 
-__all__ = ["ModelDynamics", "Analysis", "analyze_run"]
+__all__ = ["ModelDynamics", "Analysis", "analyze_run", "sparse_analysis"]
 
 
 class ModelDynamics(NamedTuple):
@@ -162,18 +162,7 @@ def analyze_run(
             >= symmetry_tolerance
         ]
 
-    ident = None
-    if run.fit_r is not None:
-        ident = identifiability(normalised_gram(run.fit_r), run.term_names)
-    elif run.z is not None:
-        rows = theta(run.z.reshape(-1, run.latent_dim), run.terms)
-        ident = identifiability(normalised_gram(rows), run.term_names)
-    sparse = sparse_models(
-        run,
-        threshold=threshold,
-        optimizer=sparse_optimizer,
-        groups=[g.terms for g in ident.groups] if ident is not None else (),
-    )
+    ident, sparse = sparse_analysis(run, threshold=threshold, optimizer=sparse_optimizer)
     if sparse is None:
         notes.append("Neither the fit problems nor enough latent codes: no sparse models.")
     elif sparse.source != "fit snapshots":
@@ -287,6 +276,28 @@ def analyze_run(
         linear,
         peer,
     )
+
+
+def sparse_analysis(
+    run: RunData, *, threshold: float = 0.1, optimizer: str = "stlsq"
+) -> tuple[Identifiability | None, SparseModels | None]:
+    """The nearly collinear term groups of ``run`` (``analysis.identifiability``, from the fit
+    problems or else the stored latent codes) and the members' sparse models with those groups'
+    redundant twins pruned (``analysis.sparse``) — what the report shows and
+    ``Discovery.to_pysindy("sparse")`` exports. Either is None when the run lacks the data."""
+    ident = None
+    if run.fit_r is not None:
+        ident = identifiability(normalised_gram(run.fit_r), run.term_names)
+    elif run.z is not None:
+        rows = theta(run.z.reshape(-1, run.latent_dim), run.terms)
+        ident = identifiability(normalised_gram(rows), run.term_names)
+    sparse = sparse_models(
+        run,
+        threshold=threshold,
+        optimizer=optimizer,
+        groups=[g.terms for g in ident.groups] if ident is not None else (),
+    )
+    return ident, sparse
 
 
 def _relative_distance(a: np.ndarray, b: np.ndarray) -> float:

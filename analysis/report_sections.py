@@ -187,16 +187,6 @@ def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
             f"{sp.n_structures} distinct structure(s) in the ensemble."
         )
     )
-    if sp.excluded is not None and sp.excluded.any():
-        left_out = ", ".join(n for n, e in zip(names, sp.excluded, strict=True) if e)
-        b.append(
-            doc.Para(
-                f"Left out of the sparse fits: {left_out} — nearly collinear with the other "
-                "terms of its group over the encoded data (see Identifiability), which carry "
-                "its effect; with it, the fits split one effect over the group with cancelling "
-                "coefficients."
-            )
-        )
     b.append(doc.Code("\n".join(top_structure_lines(a))))
     headers = ["rank", "frequency", "members", *eqs, "terms"]
     b.append(doc.Table(headers, _structure_rows(sp.structures, eqs)))
@@ -361,9 +351,6 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
             "threshold": sp.threshold,
             "normalisation": "unit-RMS library columns and unit-RMS ż_j",
             "source": sp.source,
-            "excluded": [] if sp.excluded is None else [
-                n for n, e in zip(names, sp.excluded, strict=True) if e
-            ],
             "n_structures": sp.n_structures,
             "inclusion": xi_dict(sp.inclusion),
             "inclusion_r_hat": xi_dict(sp.inclusion_r_hat),

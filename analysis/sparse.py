@@ -35,6 +35,7 @@ __all__ = [
     "Structure",
     "SparseModels",
     "compress",
+    "fit_problems",
     "make_optimizer",
     "normalised_fit",
     "refit_on_support",
@@ -105,13 +106,13 @@ def make_optimizer(name: str, threshold: float = 0.1) -> Any:
     raise ValueError(f"unknown sparse optimizer {name!r}; choose one of {list(OPTIMIZERS)}")
 
 
-def _fit(optimizer: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """(n_terms, n_targets) coefficients of a fresh copy of ``optimizer`` fitted on (x, y)."""
+def _fitted(optimizer: Any, x: np.ndarray, y: np.ndarray) -> Any:
+    """A fresh copy of ``optimizer`` fitted on (x, y) (pysindy's warnings silenced)."""
     opt = copy.deepcopy(optimizer)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         opt.fit(x, y)
-    return np.asarray(opt.coef_, float).T
+    return opt
 
 
 def _scales(column_ms: np.ndarray, dz_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +175,6 @@ def prune_collinear(
 def sparse_fit(
     problem: LeastSquares,
     optimizer: Any,
-    exclude: np.ndarray | None = None,
     groups: Sequence[Sequence[int]] = (),
     threshold: float | None = None,
 ) -> np.ndarray:
@@ -183,7 +183,6 @@ def sparse_fit(
     Args:
       problem: a single ``LeastSquares`` (r: (n_terms, n_terms)).
       optimizer: a pysindy optimiser (copied, not modified).
-      exclude: (n_terms,) bool, terms left out of the fit (their coefficients are 0).
       groups: nearly collinear term groups whose redundant members are pruned
         (:func:`prune_collinear`).
       threshold: if given, terms whose final normalised coefficient is below it are dropped
@@ -195,9 +194,7 @@ def sparse_fit(
     r = np.asarray(problem.r, float)
     col, target = _scales(np.sum(r**2, axis=0), np.asarray(problem.dz_ms, float))
     x, y = r / col, np.asarray(problem.qtdz, float) / target
-    keep = np.ones(x.shape[1], bool) if exclude is None else ~np.asarray(exclude, bool)
-    support = np.zeros((x.shape[1], y.shape[1]), bool)
-    support[keep] = _fit(optimizer, x[:, keep], y) != 0
+    support = np.asarray(_fitted(optimizer, x, y).coef_).T != 0
     if groups:
         support = prune_collinear(x, y, support, groups)
     w = refit_on_support(x, y, support)
@@ -246,10 +243,7 @@ def normalised_fit(
     dz = np.asarray(dz, float)
     col, target = _scales(np.mean(theta_rows**2, axis=0), np.mean(dz**2, axis=0))
     x, y = theta_rows / col, dz / target
-    opt = copy.deepcopy(optimizer)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        opt.fit(x, y)
+    opt = _fitted(optimizer, x, y)
     norm = np.sqrt(len(x))  # unit-norm columns for the refit's ridge
     w = refit_on_support(x / norm, y / norm, np.asarray(opt.coef_).T != 0)
     return w * target[None, :] / col[:, None], opt
@@ -290,7 +284,6 @@ class SparseModels(NamedTuple):
       source: what the fits were computed from (``"fit snapshots"`` or ``"test codes"``).
       inclusion_r_hat: (n_terms, latent_dim) R-hat of each term's inclusion indicator over the
         chains (NaN where it is constant or there is one chain).
-      excluded: (n_terms,) bool, the terms left out of every fit, or None.
     """
 
     xi: np.ndarray
@@ -301,7 +294,6 @@ class SparseModels(NamedTuple):
     threshold: float
     source: str
     inclusion_r_hat: np.ndarray
-    excluded: np.ndarray | None = None
 
 
 def structure_label(support: np.ndarray, names: Sequence[str]) -> list[list[str]]:
@@ -309,7 +301,10 @@ def structure_label(support: np.ndarray, names: Sequence[str]) -> list[list[str]
     return [[names[k] for k in np.nonzero(support[:, j])[0]] for j in range(support.shape[1])]
 
 
-def _problems(run: Any) -> tuple[LeastSquares, str] | None:
+def fit_problems(run: Any) -> tuple[LeastSquares, str] | None:
+    """Every member's compressed least-squares problem and where it came from: the stored fit
+    problems (``"fit snapshots"``) or, for runs written before them, the stored latent codes of
+    the test snapshots (``"test codes"``); None when the run holds neither."""
     if run.fit_r is not None:
         return LeastSquares(run.fit_r, run.fit_qtdz, run.fit_dz_ms), "fit snapshots"
     if run.z is None or run.dz is None or run.z.shape[1] < len(run.terms):
@@ -324,7 +319,6 @@ def sparse_models(
     threshold: float = 0.1,
     optimizer: str | Any = "stlsq",
     max_structures: int = 5,
-    exclude: np.ndarray | None = None,
     groups: Sequence[Sequence[int]] = (),
 ) -> SparseModels | None:
     """A sparse model for every member of ``run`` (an ``analysis.rundir.RunData``).
@@ -334,14 +328,15 @@ def sparse_models(
       threshold: normalised threshold (share of ż_j's RMS).
       optimizer: ``"stlsq"``, ``"sr3"`` or a pysindy optimiser instance.
       max_structures: how many of the most frequent structures are described.
-      exclude: (n_terms,) bool, terms left out of every fit (e.g. the redundant members of a
-        nearly collinear group, ``analysis.identifiability.redundant_terms``).
+      groups: nearly collinear term groups whose redundant members are pruned
+        (:func:`prune_collinear`; ``analysis.pipeline.sparse_analysis`` passes the groups that
+        ``analysis.identifiability`` finds).
 
     Returns:
       ``SparseModels``, or None when the run holds neither the fit problems nor enough latent
       codes.
     """
-    found = _problems(run)
+    found = fit_problems(run)
     if found is None:
         return None
     problems, source = found
@@ -350,7 +345,7 @@ def sparse_models(
     n = problems.r.shape[0]
     xi = np.stack(
         [
-            sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, exclude, groups, threshold)
+            sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, groups, threshold)
             for i in range(n)
         ]
     )
@@ -376,7 +371,6 @@ def sparse_models(
         threshold=float(threshold),
         source=source,
         inclusion_r_hat=inclusion_r_hat,
-        excluded=None if exclude is None else np.asarray(exclude, bool),
     )
 
 
