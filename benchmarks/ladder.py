@@ -1,7 +1,7 @@
 """Cost of a temperature ladder: K independent SINDy-EAEs, one per temperature, in one compiled
-outer iteration (``eae_sindy.eae.temperature_ladder``), against one EAE (K = 1), at the quick
-preset's shapes (1024 inputs, widths 64, batch 64, M = 40 inner steps, the preset's C chains per
-temperature, its sampler and SINDy settings).
+outer iteration (``eae_sindy.eae.temperature_ladder``), against one EAE (K = 1), at a preset's
+shapes (quick: 1024 inputs, widths 64, batch 64, M = 40 inner steps; paper: 10,000 inputs, widths
+256, batch 128, M = 200), with the preset's C chains per temperature, sampler and SINDy settings.
 
 The data are random normal snapshots of the quick preset's training-set shape scaled to the
 reference RMS (0.4) that standardised data have: the cost of a step does not depend on the
@@ -11,7 +11,9 @@ and the median of the per-repeat ratios to one EAE, which is robust to load chan
 shared machine. A third program, one EAE with K·C chains, does the ladder's arithmetic without
 the temperature axis: the ladder's own overhead is the difference between the two.
 
-    python benchmarks/ladder.py [--rungs 4] [--chains 4] [--repeats 7]
+Encoder samples per second: K·C·M sampling steps per outer iteration over its time.
+
+    python benchmarks/ladder.py [--preset quick|paper] [--rungs 4] [--chains 4] [--repeats 7]
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from eae_sindy.sindy import polynomial_sine_library, sindy_loss
 REFERENCE_RMS = 0.4  # eae_sindy.discovery.REFERENCE_RMS, the scale of standardised data
 
 
-def build_problem(chains: int, seed: int = 0):
-    """``(build, model)``: ``build(T)`` is the quick preset's SINDy-EAE sampling at T."""
-    config = preset("quick")
+def build_problem(chains: int, seed: int = 0, preset_name: str = "quick"):
+    """``(build, model, config)``: ``build(T)`` is the preset's SINDy-EAE sampling at T."""
+    config = preset(preset_name)
     d, m, s, t = config.data, config.model, config.sindy, config.train
     n_features = d.n**2
     rng = np.random.default_rng(seed)
@@ -88,9 +90,10 @@ def main() -> None:
     parser.add_argument("--rungs", type=int, default=4, help="temperatures K of the ladder")
     parser.add_argument("--chains", type=int, default=None, help="chains per temperature")
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--preset", default="quick", choices=["quick", "paper"])
     args = parser.parse_args()
-    chains = args.chains or preset("quick").train.num_chains
-    build, model, config = build_problem(chains)
+    chains = args.chains or preset(args.preset).train.num_chains
+    build, model, config = build_problem(chains, preset_name=args.preset)
     t0 = config.sampler.temperature
     # A geometric ladder around the preset's temperature, T_0 / 3 ... (one decade per 2 rungs).
     temperatures = tuple(t0 * 10 ** (0.5 * (k - 1)) for k in range(args.rungs))
@@ -99,7 +102,7 @@ def main() -> None:
 
     single = build(t0)
     ladder = temperature_ladder(build, temperatures)
-    pooled_build, _, _ = build_problem(chains * args.rungs)
+    pooled_build, _, _ = build_problem(chains * args.rungs, preset_name=args.preset)
     pooled = pooled_build(t0)
     programs = {
         "single": (single, jax.jit(single.init)(enc, dec, key)),
@@ -129,7 +132,8 @@ def main() -> None:
     c = config.train
     print(f"devices: {jax.devices()}")
     print(
-        f"quick preset shapes: {config.data.n**2} inputs, widths {config.model.encoder_widths}, "
+        f"{args.preset} preset shapes: {config.data.n**2} inputs, "
+        f"widths {config.model.encoder_widths}, "
         f"batch {c.batch_size}, M = {c.inner_steps}, C = {chains} chains per temperature; "
         f"ladder T = {', '.join(f'{t:.2g}' for t in temperatures)}; {args.repeats} repeats"
     )
@@ -138,13 +142,19 @@ def main() -> None:
         "ladder": f"ladder, K = {args.rungs} (C = {chains} each)",
         "pooled": f"one EAE with K·C = {chains * args.rungs} chains (same work, no ladder)",
     }
-    print("| program | compile | outer iteration | per temperature | cores busy | vs K = 1 |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| program | compile | outer iteration | per temperature | encoder samples/s "
+        "| cores busy | vs K = 1 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, label in rows.items():
-        per = median[name] / (1 if name == "single" else args.rungs)
+        k = 1 if name == "single" else args.rungs
+        per = median[name] / k
+        samples_per_s = k * chains * c.inner_steps / median[name]
         print(
             f"| {label} | {compile_s[name]:.1f} s | {median[name] * 1e3:.0f} ms | "
-            f"{per * 1e3:.0f} ms | {np.median(cores[name]):.2f} | {ratio[name]:.2f}× |"
+            f"{per * 1e3:.0f} ms | {samples_per_s:,.0f} | {np.median(cores[name]):.2f} "
+            f"| {ratio[name]:.2f}× |"
         )
     print(f"ladder / one EAE: {ratio['ladder']:.2f}× (target ≤ 2.5×; median of per-repeat ratios)")
 

@@ -14,7 +14,8 @@ e.g. Slurm) N processes run one EAE together, its chains split over the devices 
 With ``sweep.temperatures`` set (:class:`eae_sindy.config.SweepConfig`) one EAE per temperature
 is trained in one program (:mod:`eae_sindy.sweep`): each is written, with its report, to the run
 directory ``OUT/T_<T>/``, and ``OUT/sweep.json`` / ``OUT/sweep.md`` compare them and name the
-temperature the sweep's rule picks (:mod:`analysis.sweep`).
+temperature the sweep's rule picks (:mod:`analysis.sweep`). The ladder of temperatures is
+checkpointed in ``OUT/checkpoint.msgpack`` and ``--resume`` continues it, as for a single run.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from eae_sindy.compilation_cache import enable_compilation_cache
 from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
-from eae_sindy.errors import ConfigError
 from eae_sindy.output import check_output, claim_output
 from simulators.lambda_omega import generate_dataset, read_dataset
 
@@ -123,15 +123,14 @@ def discover_sweep(
     """The temperature sweep of ``config.sweep`` into ``out``: ``OUT/T_<T>/`` per temperature
     (a normal run directory, with its report unless ``report`` is False) and ``OUT/sweep.json``,
     ``OUT/sweep.md`` (``analysis.sweep``; without reports they lack the dynamics and sparse
-    columns, and the rule falls back to the lowest temperature). No checkpoints: ``resume`` is
-    refused."""
+    columns, and the rule falls back to the lowest temperature). While training, the ladder's
+    state is checkpointed in ``OUT/checkpoint.msgpack`` as a single run's is; with ``resume`` an
+    interrupted sweep continues from it (the configuration and data must be the sweep's)."""
     from eae_sindy.sweep import fit_sweep, rung_directory_name
 
     out = Path(out)
-    if resume:
-        raise ConfigError("a temperature sweep cannot be resumed (it keeps no checkpoints)")
-    dataset, record = _checked(config, out, data_path, resume=False)
-    claim_output(out, record, resume=False)
+    dataset, record = _checked(config, out, data_path, resume)
+    claim_output(out, record, resume=resume)
     dataset = dataset or _simulated_data(out, config, progress)
     found = fit_sweep(
         dataset.x,
@@ -140,7 +139,10 @@ def discover_sweep(
         config=config,
         grid_shape=dataset.grid_shape,
         data_path=data_path,
+        checkpoint_dir=out,
+        resume=True,  # this sweep's directory, claimed above: continue its checkpoint if any
         progress=progress,
+        record=record,
     )
     runs = []
     for rung in found:

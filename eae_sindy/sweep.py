@@ -10,9 +10,16 @@ and sampler settings, and has its own decoder, optimiser state, chains and key (
 ``python -m eae_sindy.discover`` writes each rung as a normal run directory ``OUT/T_<T_k>/`` and
 the comparison ``OUT/sweep.json``/``sweep.md`` (:mod:`analysis.sweep`).
 
-Not (yet) supported in a sweep: checkpoints and resuming, ``train.target_ess`` (exactly
-``train.n_samples`` draws are collected), multi-process runs. ``train.grad_tol`` stops training
-once every rung's decoder gradient is below it.
+Checkpoints and resuming work as in a single run (:func:`eae_sindy.training.run_ladder_training`):
+with a ``checkpoint_dir`` the ladder's whole training state is kept in
+``checkpoint_dir/checkpoint.msgpack`` (the single run's file and format) every
+``train.checkpoint_every`` outer iterations and on Ctrl-C, each rung's training curve is logged
+to ``checkpoint_dir/T_<T_k>/metrics.csv``, and a rerun with ``resume`` continues from the
+checkpoint to the result of an uninterrupted sweep.
+
+Not (yet) supported in a sweep: ``train.target_ess`` (exactly ``train.n_samples`` draws are
+collected), multi-process runs. ``train.grad_tol`` stops training once every rung's decoder
+gradient is below it.
 
 This module reuses the private pieces of :mod:`eae_sindy.discovery` (``_sindy_eae``,
 ``_data_arrays``, ``_run_data``, ``_validation_loss``, ``_as_data``, ``Scaling``) so that a
@@ -22,8 +29,10 @@ rung's run directory is built exactly like a single run's.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -31,7 +40,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from analysis.rundir import METRICS_COLUMNS
+from analysis.rundir import (
+    CHECKPOINT_FILE,
+    METRICS_COLUMNS,
+    METRICS_FILE,
+    MetricsLog,
+    read_metrics,
+)
 from eae_sindy.config import DiscoverConfig, config_from_dict
 from eae_sindy.discovery import (
     Discovery,
@@ -47,7 +62,9 @@ from eae_sindy.discovery import (
 )
 from eae_sindy.eae import TemperatureLadder, temperature_ladder
 from eae_sindy.errors import ConfigError, SamplerDivergedError
+from eae_sindy.output import check_output, claim_output
 from eae_sindy.simmering import simmering
+from eae_sindy.training import resume_from, run_ladder_training
 
 __all__ = ["fit_sweep", "rung_config", "rung_directory_name", "sweep_ladder"]
 
@@ -88,94 +105,91 @@ def sweep_ladder(built_for, config: DiscoverConfig) -> TemperatureLadder:
     return temperature_ladder(build, sweep.temperatures, anneal=anneal)
 
 
-def _rows(info: Any, iteration: int, elapsed: float) -> list[dict[str, float]]:
-    host = jax.device_get(info)
-    fields = zip(info._fields, host, strict=True)
-    per_field = {name: np.asarray(v, np.float64) for name, v in fields}
-    num_rungs = len(next(iter(per_field.values())))
-    rows = []
-    for k in range(num_rungs):
-        values = {name: float(v[k]) for name, v in per_field.items()}
-        rows.append({"iteration": iteration, **values, "elapsed_s": elapsed})
-    return rows
+def _claim(
+    checkpoint_dir: Path, record: dict[str, Any], rung_records: dict[Path, dict], resume: bool
+) -> None:
+    """Claim ``checkpoint_dir`` for the sweep (``record``) and each rung's directory in it for
+    its run (``rung_records``), as :func:`eae_sindy.fit` claims a single run's directory. All of
+    them are checked before any is written, so a directory holding another run is refused with
+    nothing overwritten."""
+    claims = [(checkpoint_dir, record, resume)]
+    claims += [(directory, rung, True) for directory, rung in rung_records.items()]
+    for directory, claimed_by, again in claims:
+        check_output(directory, claimed_by, resume=again)
+    for directory, claimed_by, again in claims:
+        claim_output(directory, claimed_by, resume=again)
 
 
-def fit_sweep(
-    x: Any,
-    dx: Any,
-    t: Any = None,
-    *,
+def _train(
+    ladder: TemperatureLadder,
+    state: Any,
     config: DiscoverConfig,
-    seed: int | None = None,
-    grid_shape: tuple[int, ...] | None = None,
-    data_path: str | None = None,
-    progress: bool = True,
-) -> list[Discovery]:
-    """Train and collect one EAE per temperature of ``config.sweep.temperatures`` together.
-
-    Arguments as :func:`eae_sindy.fit` (no checkpoints). Returns one :class:`Discovery` per
-    temperature, in the order of ``config.sweep.temperatures``; each has ``run.temperature`` =
-    T_k, the rung's configuration (:func:`rung_config`) and its final state.
-
-    Raises:
-      ConfigError: no sweep configured, or a setting does not fit the data.
-      DatasetError: the arrays are not 2-D, finite, of matching shapes.
-      SamplerDivergedError: a rung diverged (its temperature is named).
-    """
-    if seed is not None:
-        config = config_from_dict({"seed": seed}, base=config, source="seed")
-    if not config.sweep.enabled:
-        raise ConfigError("fit_sweep needs sweep.temperatures (at least 2 temperatures)")
-    if jax.process_count() > 1:
-        raise ConfigError("a temperature sweep runs in one process only")
-    started = time.perf_counter()
-    x, dx, t = _as_data(x, dx, t)
-    the_plan = plan(config, x.shape[0], data_path or "the data")
-    split, library = the_plan
-    digest = data_digest(x, dx, t)
+    checkpoint_dir: Path | None,
+    rung_dirs: list[Path],
+    progress: bool,
+) -> tuple[Any, str, list[dict[str, np.ndarray]], float]:
+    """Algorithm 1 for all rungs from ``state``, or from the checkpoint in ``checkpoint_dir``
+    (each rung's curve then logged row by row to its ``metrics.csv``). Returns the state, why
+    training stopped, each rung's training curve and the training time."""
     tc = config.train
     temperatures = [float(v) for v in config.sweep.temperatures]
-    scaling = Scaling.fit(x, config.data.standardize)
-    x_raw, (x, dx) = x, scaling.forward(x, dx)
-
-    def built_for(sampler):
-        return _sindy_eae(x, dx, split, library, config, sampler=sampler)
-
-    built = built_for(None)  # model and loss (shared by the rungs)
-    ladder = sweep_ladder(built_for, config)
-    key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
-    state = ladder.init(*built.model.init(key_model), key_eae)
-
-    # Algorithm 1 for all rungs at once
+    checkpoint = None
+    logs: list[MetricsLog] = []
     rows: list[list[dict[str, float]]] = [[] for _ in temperatures]
-    step = jax.jit(ladder.outer_step)
-    stopped = "budget"
-    train_started = time.perf_counter()
-    label = f"EAE sweep ({len(temperatures)} temperatures)"
-    for iteration in tqdm(range(tc.outer_iterations), desc=label, disable=not progress):
-        state, info = step(state)
-        per_rung = _rows(info, iteration, time.perf_counter() - train_started)
-        for k, row in enumerate(per_rung):
-            if row["diverged"]:
-                raise SamplerDivergedError(
-                    f"the rung at temperature {temperatures[k]:g} diverged at outer iteration "
-                    f"{iteration}; lower sampler.step_size or remove that temperature"
-                )
-            rows[k].append(row)
-        if all(row["decoder_grad_norm"] < tc.grad_tol for row in per_rung):
-            stopped = "gradient_tolerance"
-            break
-    train_time = time.perf_counter() - train_started
-    rung_states = [ladder.rung(state, k) for k in range(len(temperatures))]
-    val_losses = [_validation_loss(built, s, x, dx, split) for s in rung_states]
+    if checkpoint_dir is not None:
+        checkpoint = checkpoint_dir / CHECKPOINT_FILE
+        state = resume_from(checkpoint, state)
+        completed = int(state.iteration[0])
+        if completed:
+            print(f"resuming {checkpoint_dir} from outer iteration {completed}", file=sys.stderr)
+        logs = [MetricsLog(d / METRICS_FILE, completed) for d in rung_dirs]
 
-    # Algorithm 2 for all rungs at once, in equal chunks (one compiled program)
+    sinks = logs or [rung_rows.append for rung_rows in rows]  # to metrics.csv, or in memory
+
+    def on_iteration(per_rung: list[dict[str, float]]) -> None:
+        for sink, row in zip(sinks, per_rung, strict=True):
+            sink(row)
+
+    started = time.perf_counter()
+    try:
+        state, stopped = run_ladder_training(
+            ladder,
+            state,
+            temperatures=temperatures,
+            num_outer=tc.outer_iterations,
+            grad_tol=tc.grad_tol,
+            checkpoint_path=checkpoint,
+            checkpoint_every=tc.checkpoint_every,
+            on_iteration=on_iteration,
+            progress=progress,
+            description=f"EAE sweep ({len(temperatures)} temperatures)",
+        )
+    finally:
+        for log in logs:
+            log.close()
+    seconds = time.perf_counter() - started
+    if logs:
+        metrics = [read_metrics(d / METRICS_FILE) for d in rung_dirs]
+    else:
+        metrics = [
+            {c: np.array([r[c] for r in rk], np.float64) for c in METRICS_COLUMNS} for rk in rows
+        ]
+    return state, stopped, metrics, seconds
+
+
+def _collect(
+    ladder: TemperatureLadder, state: Any, config: DiscoverConfig, progress: bool
+) -> tuple[Any, list[list[dict[str, Any]]], float]:
+    """Algorithm 2 for all rungs at once, in equal chunks (one compiled program). Returns the
+    state, each rung's chunks of summaries (numpy) and the collection time."""
+    tc = config.train
+    temperatures = [float(v) for v in config.sweep.temperatures]
     collect = jax.jit(ladder.collect, static_argnums=(1, 2))
     chunk_size = max(1, min(tc.chunk_size, tc.n_samples))
     divisors = [c for c in range(chunk_size, chunk_size // 2, -1) if tc.n_samples % c == 0]
     chunk_size = divisors[0] if divisors else chunk_size
     chunks: list[list[dict[str, Any]]] = [[] for _ in temperatures]
-    collection_started = time.perf_counter()
+    started = time.perf_counter()
     remaining = tc.n_samples
     with tqdm(total=tc.n_samples, desc="collecting ensembles", disable=not progress) as bar:
         while remaining > 0:
@@ -192,19 +206,88 @@ def fit_sweep(
                 chunks[k].append(jax.tree.map(lambda a, k=k: a[k], host))
             remaining -= size
             bar.update(size)
-    collection_time = time.perf_counter() - collection_started
+    return state, chunks, time.perf_counter() - started
+
+
+def fit_sweep(
+    x: Any,
+    dx: Any,
+    t: Any = None,
+    *,
+    config: DiscoverConfig,
+    seed: int | None = None,
+    grid_shape: tuple[int, ...] | None = None,
+    data_path: str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    record: dict[str, Any] | None = None,
+) -> list[Discovery]:
+    """Train and collect one EAE per temperature of ``config.sweep.temperatures`` together.
+
+    Arguments as :func:`eae_sindy.fit`: ``checkpoint_dir`` is claimed for the sweep
+    (``config.json``: ``record``, default :func:`run_record` of ``config``) and, while training,
+    holds the ladder's ``checkpoint.msgpack`` and each rung's ``T_<T_k>/metrics.csv``; with
+    ``resume`` an interrupted sweep continues from that checkpoint. Returns one
+    :class:`Discovery` per temperature, in the order of ``config.sweep.temperatures``; each has
+    ``run.temperature`` = T_k, the rung's configuration (:func:`rung_config`) and its final
+    state.
+
+    Raises:
+      ConfigError: no sweep configured, or a setting does not fit the data.
+      DatasetError: the arrays are not 2-D, finite, of matching shapes.
+      RunDirectoryError: ``checkpoint_dir`` (or a rung's directory in it) cannot be used: it
+        holds another run, or its checkpoint is damaged or of another run.
+      SamplerDivergedError: a rung diverged (its temperature is named; the last good
+        checkpoint is kept).
+    """
+    if seed is not None:
+        config = config_from_dict({"seed": seed}, base=config, source="seed")
+    if not config.sweep.enabled:
+        raise ConfigError("fit_sweep needs sweep.temperatures (at least 2 temperatures)")
+    if jax.process_count() > 1:
+        raise ConfigError("a temperature sweep runs in one process only")
+    started = time.perf_counter()
+    x, dx, t = _as_data(x, dx, t)
+    the_plan = plan(config, x.shape[0], data_path or "the data")
+    split, library = the_plan
+    digest = data_digest(x, dx, t)
+    temperatures = [float(v) for v in config.sweep.temperatures]
+    configs = [rung_config(config, temperature) for temperature in temperatures]
+    records = [run_record(c, data_path, digest) for c in configs]
+    rung_dirs: list[Path] = []
+    if checkpoint_dir is not None:
+        checkpoint_dir = Path(checkpoint_dir)
+        rung_dirs = [checkpoint_dir / rung_directory_name(v) for v in temperatures]
+        record = record or run_record(config, data_path, digest)
+        _claim(checkpoint_dir, record, dict(zip(rung_dirs, records, strict=True)), resume)
+    scaling = Scaling.fit(x, config.data.standardize)
+    x_raw, (x, dx) = x, scaling.forward(x, dx)
+
+    def built_for(sampler):
+        return _sindy_eae(x, dx, split, library, config, sampler=sampler)
+
+    built = built_for(None)  # model and loss (shared by the rungs)
+    ladder = sweep_ladder(built_for, config)
+    key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
+    state = ladder.init(*built.model.init(key_model), key_eae)
+
+    # Algorithm 1 for all rungs at once
+    state, stopped, metrics, train_time = _train(
+        ladder, state, config, checkpoint_dir, rung_dirs, progress
+    )
+    rung_states = [ladder.rung(state, k) for k in range(len(temperatures))]
+    val_losses = [_validation_loss(built, s, x, dx, split) for s in rung_states]
+
+    # Algorithm 2 for all rungs at once
+    state, chunks, collection_time = _collect(ladder, state, config, progress)
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 
-    shared = _data_arrays(
-        (x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],)
-    )
+    shared = _data_arrays((x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],))
     found = []
-    for k, temperature in enumerate(temperatures):
+    for k, config_k in enumerate(configs):
         rung = ladder.rung(state, k)
-        config_k = rung_config(config, temperature)
-        record = run_record(config_k, data_path, digest)
-        metrics = {c: np.array([r[c] for r in rows[k]], np.float64) for c in METRICS_COLUMNS}
         training = {
             "outer_iterations": int(rung.iteration),
             "stopped": stopped,
@@ -220,9 +303,9 @@ def fit_sweep(
             config_k,
             the_plan.split,
             scaling,
-            record,
+            records[k],
             shared=shared,
-            metrics=metrics,
+            metrics=metrics[k],
             training=training,
             started=started,
         )

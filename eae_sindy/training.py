@@ -1,6 +1,11 @@
 """Python drivers around the pure EAE functions: the outer loop with progress, stopping,
 divergence handling and atomic checkpoints, and the chunked collection of the encoder ensemble.
 
+One outer loop (:func:`_outer_loop`) and one checkpoint format (flax msgpack of the whole state,
+:func:`save_checkpoint` / :func:`load_checkpoint`) serve both a single EAE (:func:`run_training`)
+and a temperature ladder (:func:`run_ladder_training`), whose state is one pytree with a leading
+temperature axis.
+
 These are the only places that loop in Python, once per outer iteration or per chunk of collected
 samples; every inner sampling step runs inside a compiled ``lax.scan``.
 
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from eae_sindy.distributed import gather, is_main_process
-from eae_sindy.eae import EAEState, EntropicAutoencoder
+from eae_sindy.eae import EAEState, EntropicAutoencoder, TemperatureLadder
 from eae_sindy.errors import RunDirectoryError, SamplerDivergedError
 from eae_sindy.output import atomic_write_bytes
 
@@ -32,6 +37,7 @@ __all__ = [
     "load_checkpoint",
     "resume_from",
     "run_training",
+    "run_ladder_training",
     "run_collection",
 ]
 
@@ -48,16 +54,26 @@ def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
     """Restore a state written by :func:`save_checkpoint` into the structure of ``template``.
 
     Raises:
-      RunDirectoryError: the file is empty, truncated, corrupt or holds another kind of state.
+      RunDirectoryError: the file is empty, truncated, corrupt or holds another kind of state
+        (other fields, or arrays of other shapes: e.g. another number of chains or temperatures).
     """
     path = Path(path)
     try:
-        return flax.serialization.from_bytes(template, path.read_bytes())
+        state = flax.serialization.from_bytes(template, path.read_bytes())
     except Exception as error:  # msgpack and flax raise many types for a damaged file
         raise RunDirectoryError(
             f"{path}: not a readable checkpoint of this run ({type(error).__name__}: {error}); "
             "delete it to start over, or choose another --out"
         ) from None
+    wanted = jax.tree_util.tree_flatten_with_path(template)[0]
+    for (where, expected), found in zip(wanted, jax.tree.leaves(state), strict=True):
+        if np.shape(found) != np.shape(expected):  # flax restores any shape it is given
+            raise RunDirectoryError(
+                f"{path}: a checkpoint of another run (state{jax.tree_util.keystr(where)} has "
+                f"shape {np.shape(found)}, this run's has {np.shape(expected)}); delete it to "
+                "start over, or choose another --out"
+            )
+    return state
 
 
 def resume_from(path: str | os.PathLike | None, template: Any) -> Any:
@@ -70,6 +86,68 @@ def resume_from(path: str | os.PathLike | None, template: Any) -> Any:
 def _row(info: Any) -> dict[str, float]:
     host = jax.device_get(info)
     return {name: float(value) for name, value in zip(info._fields, host, strict=True)}
+
+
+def _rung_rows(info: Any) -> list[dict[str, float]]:
+    """One row per rung of a ladder's :class:`IterationInfo` (leading temperature axis)."""
+    host = jax.device_get(info)
+    columns = {name: np.asarray(v, np.float64) for name, v in zip(info._fields, host, strict=True)}
+    num_rungs = len(next(iter(columns.values())))
+    return [{name: float(v[k]) for name, v in columns.items()} for k in range(num_rungs)]
+
+
+def _completed(state: Any) -> int:
+    """The outer iterations ``state`` has completed (a ladder's rungs step together)."""
+    counter = state.iteration
+    return int(counter) if np.ndim(counter) == 0 else int(counter[0])
+
+
+def _kept(checkpoint_path: str | os.PathLike | None) -> str:
+    """What a divergence message adds about the checkpoint on disk."""
+    saved = checkpoint_path is not None and Path(checkpoint_path).exists()
+    return f"; last good checkpoint kept: {checkpoint_path}" if saved else ""
+
+
+def _outer_loop(
+    outer_step: Callable[[Any], tuple[Any, Any]],
+    state: Any,
+    *,
+    num_outer: int,
+    check: Callable[[int, Any], Any],
+    record: Callable[[Any], bool],
+    checkpoint_path: str | os.PathLike | None,
+    checkpoint_every: int,
+) -> tuple[Any, str]:
+    """Outer iterations from the state's counter to ``num_outer``: after each step
+    ``check(iteration, info)`` raises if it diverged (the state is not taken and nothing is
+    saved: the checkpoint on disk stays the last good one) or returns the iteration's rows, and
+    ``record(rows)`` logs them and says whether training may stop (gradient tolerance).
+
+    The state is checkpointed every ``checkpoint_every`` iterations, after the last one, on an
+    early stop and, in a one-process run, on KeyboardInterrupt (Ctrl-C, SIGTERM), so that every
+    completed iteration is kept. Returns ``(state, stopped)``, ``stopped`` in {"budget",
+    "gradient_tolerance"}."""
+    start = _completed(state)
+    try:
+        for iteration in range(start, num_outer):
+            new_state, info = outer_step(state)
+            rows = check(iteration, info)
+            state = new_state
+            stop = record(rows)
+            done = iteration + 1
+            periodic = done % checkpoint_every == 0 or done == num_outer
+            if checkpoint_path is not None and (periodic or stop):
+                save_checkpoint(checkpoint_path, state)
+            if stop:
+                return state, "gradient_tolerance"
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every completed outer iteration
+        # (one process alone: the others may not be interrupted at the same point, so a
+        # multi-process run keeps its last periodic checkpoint rather than risk a hanging gather)
+        alone = jax.process_count() == 1
+        if alone and checkpoint_path is not None and _completed(state) > start:
+            save_checkpoint(checkpoint_path, state)
+        raise
+    return state, "budget"
 
 
 def run_training(
@@ -99,49 +177,120 @@ def run_training(
     Raises:
         SamplerDivergedError: non-finite loss or sampler state; the previous checkpoint is kept.
     """
-    outer_step = jax.jit(eae.outer_step)
-    start = int(state.iteration)
-    stopped = "budget"
     started = time.perf_counter()
     bar = tqdm(
-        total=num_outer, initial=start, desc=description, disable=not progress, dynamic_ncols=True
+        total=num_outer,
+        initial=_completed(state),
+        desc=description,
+        disable=not progress,
+        dynamic_ncols=True,
     )
+
+    def check(iteration: int, info: Any) -> dict[str, float]:
+        row = {"iteration": iteration, **_row(info)}
+        if row["diverged"]:
+            raise SamplerDivergedError(_divergence_message(row, iteration) + _kept(checkpoint_path))
+        return row
+
+    def record(row: dict[str, float]) -> bool:
+        row["elapsed_s"] = time.perf_counter() - started
+        if on_iteration is not None:
+            on_iteration(row)
+        bar.set_postfix(
+            loss=f"{row['loss_mean']:.4g}",
+            T_kin=f"{row['kinetic_temperature']:.2g}",
+            grad=f"{row['decoder_grad_norm']:.2g}",
+        )
+        bar.update(1)
+        return row["decoder_grad_norm"] < grad_tol
+
     try:
-        for iteration in range(start, num_outer):
-            new_state, info = outer_step(state)
-            row = {"iteration": iteration, **_row(info)}
-            if row["diverged"]:
-                saved = checkpoint_path is not None and Path(checkpoint_path).exists()
-                where = f"; last good checkpoint kept: {checkpoint_path}" if saved else ""
-                raise SamplerDivergedError(_divergence_message(row, iteration) + where)
-            state = new_state
-            row["elapsed_s"] = time.perf_counter() - started
-            if on_iteration is not None:
-                on_iteration(row)
-            bar.set_postfix(
-                loss=f"{row['loss_mean']:.4g}",
-                T_kin=f"{row['kinetic_temperature']:.2g}",
-                grad=f"{row['decoder_grad_norm']:.2g}",
-            )
-            bar.update(1)
-            done = iteration + 1
-            if checkpoint_path is not None and (done % checkpoint_every == 0 or done == num_outer):
-                save_checkpoint(checkpoint_path, state)
-            if row["decoder_grad_norm"] < grad_tol:
-                stopped = "gradient_tolerance"
-                if checkpoint_path is not None:
-                    save_checkpoint(checkpoint_path, state)
-                break
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep every completed outer iteration
-        # (one process alone: the others may not be interrupted at the same point, so a
-        # multi-process run keeps its last periodic checkpoint rather than risk a hanging gather)
-        alone = jax.process_count() == 1
-        if alone and checkpoint_path is not None and int(state.iteration) > start:
-            save_checkpoint(checkpoint_path, state)
-        raise
+        return _outer_loop(
+            jax.jit(eae.outer_step),
+            state,
+            num_outer=num_outer,
+            check=check,
+            record=record,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+        )
     finally:
         bar.close()
-    return state, stopped
+
+
+def run_ladder_training(
+    ladder: TemperatureLadder,
+    state: EAEState,
+    *,
+    temperatures: Sequence[float],
+    num_outer: int,
+    grad_tol: float = 0.0,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every: int = 10,
+    on_iteration: Callable[[list[dict[str, float]]], None] | None = None,
+    progress: bool = True,
+    description: str = "EAE sweep",
+) -> tuple[EAEState, str]:
+    """:func:`run_training` for all rungs of a :class:`~eae_sindy.eae.TemperatureLadder` at
+    once: the ladder's state (one pytree, leading temperature axis) is checkpointed whole, in the
+    same format and at the same moments, and resumed the same way (call this again with the
+    restored state).
+
+    Args:
+        temperatures: the rungs' T_k, to name a rung that diverges.
+        on_iteration: called with one row per rung (as :func:`run_training`'s) after every
+            completed outer iteration.
+
+    Returns:
+        ``(state, stopped)``; "gradient_tolerance" once every rung's ‖ḡ_ϑ‖ < ``grad_tol``.
+
+    Raises:
+        SamplerDivergedError: a rung diverged (named by its temperature); the previous
+            checkpoint is kept.
+    """
+    started = time.perf_counter()
+    bar = tqdm(
+        total=num_outer,
+        initial=_completed(state),
+        desc=description,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+
+    def check(iteration: int, info: Any) -> list[dict[str, float]]:
+        rows = [{"iteration": iteration, **row} for row in _rung_rows(info)]
+        for temperature, row in zip(temperatures, rows, strict=True):
+            if row["diverged"]:
+                raise SamplerDivergedError(
+                    f"the rung at temperature {temperature:g}: "
+                    + _divergence_message(row, iteration)
+                    + ", or remove that temperature from sweep.temperatures"
+                    + _kept(checkpoint_path)
+                )
+        return rows
+
+    def record(rows: list[dict[str, float]]) -> bool:
+        elapsed = time.perf_counter() - started
+        for row in rows:
+            row["elapsed_s"] = elapsed
+        if on_iteration is not None:
+            on_iteration(rows)
+        bar.set_postfix(grad=f"{max(row['decoder_grad_norm'] for row in rows):.2g}")
+        bar.update(1)
+        return all(row["decoder_grad_norm"] < grad_tol for row in rows)
+
+    try:
+        return _outer_loop(
+            jax.jit(ladder.outer_step),
+            state,
+            num_outer=num_outer,
+            check=check,
+            record=record,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+        )
+    finally:
+        bar.close()
 
 
 def _divergence_message(row: dict[str, float], iteration: int) -> str:

@@ -1,15 +1,21 @@
 """Tests of the temperature sweep (``eae_sindy.sweep``, ``analysis.sweep``): its configuration,
-the rule that picks a temperature, and a 2-temperature ``discover`` run on the tiny data set."""
+the rule that picks a temperature, a 2-temperature ``discover`` run on the tiny data set, and
+checkpoints and ``--resume`` of an interrupted sweep."""
 
 import json
+import shutil
 
+import flax.serialization
+import h5py
+import jax
 import numpy as np
 import pytest
-from tiny import TINY, write_tiny_data
+from tiny import TINY, interrupting, write_tiny_data
 
+import eae_sindy.sweep as sweep_module
 from analysis.sweep import choose_temperature
 from eae_sindy.config import config_from_dict
-from eae_sindy.discover import discover
+from eae_sindy.discover import discover, main
 from eae_sindy.discovery import run_record
 from eae_sindy.errors import ConfigError
 
@@ -91,6 +97,110 @@ def test_sweep_writes_a_run_directory_per_temperature(tmp_path):
     assert sweep["chosen_run_dir"] == f"T_{sweep['chosen_temperature']!r}"
     text = (out / "sweep.md").read_text()
     assert "Chosen temperature" in text and "Rule:" in text
+    # one checkpoint, the whole ladder's, in the sweep's directory
+    assert (out / "checkpoint.msgpack").is_file()
+    assert not list(out.glob("T_*/checkpoint.msgpack"))
 
-    with pytest.raises(ConfigError, match="cannot be resumed"):
-        discover(config, out, data_path=data, resume=True, progress=False)
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints and --resume
+# --------------------------------------------------------------------------------------------
+# checkpoints every 2 outer iterations; interrupted after iteration 2 (3 completed: the periodic
+# checkpoint is at 2, the one written on Ctrl-C at 3)
+SWEPT = config_from_dict(
+    {"sweep": {"temperatures": list(TEMPERATURES)}, "train": {"checkpoint_every": 2}}, base=TINY
+)
+RUNGS = [f"T_{temperature!r}" for temperature in TEMPERATURES]
+
+
+@pytest.fixture(scope="module")
+def sweep_data(tmp_path_factory):
+    return write_tiny_data(tmp_path_factory.mktemp("data") / "tiny.h5")
+
+
+@pytest.fixture(scope="module")
+def interrupted_sweep(tmp_path_factory, sweep_data):
+    """A sweep directory whose training was interrupted (Ctrl-C) after outer iteration 2."""
+    out = tmp_path_factory.mktemp("interrupted") / "sweep"
+    real = sweep_module.run_ladder_training
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep_module, "run_ladder_training", interrupting(real, after_iteration=2))
+        with pytest.raises(KeyboardInterrupt):
+            discover(SWEPT, out, data_path=sweep_data, progress=False, report=False)
+    return out
+
+
+def _copy(directory, tmp_path):
+    return shutil.copytree(directory, tmp_path / "sweep")
+
+
+def test_resuming_a_sweep_with_another_config_is_refused(
+    tmp_path, sweep_data, interrupted_sweep, capsys
+):
+    """A changed setting, or a checkpoint that is damaged or of another ladder, is refused with
+    one line naming the directory or file and the problem; nothing is overwritten."""
+    out = _copy(interrupted_sweep, tmp_path)
+    checkpoint = out / "checkpoint.msgpack"
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    args = ["--data", sweep_data, "--out", str(out), "--resume", "--quiet", "--no-report"]
+    args += ["--no-compilation-cache"]
+
+    def refused(config, *extra):
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(config.to_dict()))
+        code = main([*args, "--config", str(path), *extra])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+        return err
+
+    hotter = config_from_dict({"sweep": {"temperatures": [1e-4, 1e-2]}}, base=SWEPT)
+    assert f"{out} holds a different run (differs in: sweep)" in refused(hotter)
+    assert "differs in: seed" in refused(SWEPT, "--seed", "7")
+    longer = SWEPT.replace(train=SWEPT.train.replace(outer_iterations=6))
+    assert "differs in: train" in refused(longer)
+    assert "differs in: sweep" in refused(TINY)  # a single run's config on a sweep directory
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+    # the same config, but a checkpoint of one rung only (another ladder) or a damaged one
+    stored = flax.serialization.msgpack_restore(before[checkpoint])
+    one_rung = jax.tree.map(lambda leaf: np.asarray(leaf)[:1], stored)
+    checkpoint.write_bytes(flax.serialization.msgpack_serialize(one_rung))
+    err = refused(SWEPT)
+    assert f"{checkpoint}: a checkpoint of another run" in err and "shape (1," in err
+    checkpoint.write_bytes(before[checkpoint][:100])
+    assert f"{checkpoint}: not a readable checkpoint" in refused(SWEPT)
+
+
+def test_interrupted_sweep_resumes_to_the_uninterrupted_result(
+    tmp_path, sweep_data, interrupted_sweep, capsys
+):
+    """The ladder's checkpoint holds every completed outer iteration; --resume continues from it
+    to the result of an uninterrupted sweep with the same seed, bit for bit."""
+    out = _copy(interrupted_sweep, tmp_path)
+    assert (out / "checkpoint.msgpack").is_file() and not (out / "sweep.json").exists()
+    for rung in RUNGS:
+        assert not (out / rung / "ensemble.h5").exists()
+        rows = (out / rung / "metrics.csv").read_text().strip().splitlines()
+        assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2"]
+
+    straight = discover(
+        SWEPT, tmp_path / "straight", data_path=sweep_data, progress=False, report=False
+    )
+    capsys.readouterr()
+    resumed = discover(SWEPT, out, data_path=sweep_data, resume=True, progress=False, report=False)
+    assert f"resuming {out} from outer iteration 3" in capsys.readouterr().err
+    assert [r.run.temperature for r in resumed] == list(TEMPERATURES)
+    for a, b in zip(straight, resumed, strict=True):
+        np.testing.assert_array_equal(a.xi, b.xi)
+        for x, y in zip(jax.tree.leaves(a.state), jax.tree.leaves(b.state), strict=True):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    for rung in RUNGS:
+        with (
+            h5py.File(tmp_path / "straight" / rung / "ensemble.h5") as a,
+            h5py.File(out / rung / "ensemble.h5") as b,
+        ):
+            np.testing.assert_array_equal(a["z"][...], b["z"][...])
+        rows = (out / rung / "metrics.csv").read_text().strip().splitlines()
+        assert [r.split(",")[0] for r in rows[1:]] == ["0", "1", "2", "3"]
+    sweep = json.loads((out / "sweep.json").read_text())
+    assert [row["temperature"] for row in sweep["rows"]] == list(TEMPERATURES)

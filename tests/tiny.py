@@ -27,7 +27,8 @@ def write_tiny_data(path):
 
 
 def interrupting(run_training, after_iteration: int = 1):
-    """``run_training`` that raises KeyboardInterrupt, as Ctrl-C would, once outer iteration
+    """``run_training`` (or ``run_ladder_training``, whose ``on_iteration`` gets one row per
+    rung) that raises KeyboardInterrupt, as Ctrl-C would, once outer iteration
     ``after_iteration`` has been logged."""
 
     def run(eae, state, **kwargs):
@@ -35,7 +36,8 @@ def interrupting(run_training, after_iteration: int = 1):
 
         def on_iteration(row):
             inner(row)
-            if row["iteration"] == after_iteration:
+            first = row[0] if isinstance(row, list) else row
+            if first["iteration"] == after_iteration:
                 raise KeyboardInterrupt
 
         return run_training(eae, state, on_iteration=on_iteration, **kwargs)
