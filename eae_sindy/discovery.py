@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import PartitionSpec as P
 
 from analysis.diagnostics import diagnose
 from analysis.rundir import (
@@ -47,7 +48,14 @@ from analysis.rundir import (
 )
 from eae_sindy import __version__
 from eae_sindy.config import DiscoverConfig, config_from_dict, preset
-from eae_sindy.distributed import barrier, gather, global_mesh, is_main_process, place_state
+from eae_sindy.distributed import (
+    barrier,
+    gather,
+    global_mesh,
+    is_main_process,
+    place,
+    place_state,
+)
 from eae_sindy.eae import EAEState, entropic_autoencoder
 from eae_sindy.errors import ConfigError
 from eae_sindy.models import mlp_autoencoder
@@ -281,11 +289,23 @@ def _first_chain(tree: Any) -> Any:
 
 
 class _SindyEAE(NamedTuple):
-    """The SINDy-EAE of a run: Algorithms 1 and 2, the model and the loss."""
+    """The SINDy-EAE of a run: Algorithms 1 and 2, the model, the loss, and ``data``, the
+    snapshots they use (training minibatches, test and fit snapshots) as device arrays, to be
+    passed to ``outer_step``/``collect`` as an argument (see :func:`run_data_argument`)."""
 
     eae: Any
     model: Any
     loss_fn: Any
+    data: dict[str, Any]
+
+
+def run_data_argument(data: dict[str, Any], config: DiscoverConfig) -> dict[str, Any]:
+    """``data`` as the compiled programs take it: as is in one process; in a multi-process run,
+    replicated global arrays on the run's mesh (every process holds the same snapshots)."""
+    if jax.process_count() == 1:
+        return data
+    mesh = global_mesh(num_chains=config.train.num_chains)
+    return place(data, mesh, jax.tree.map(lambda _: P(), data))
 
 
 def _fit_index(split: dict[str, np.ndarray], fit_on: str) -> np.ndarray:
@@ -295,6 +315,22 @@ def _fit_index(split: dict[str, np.ndarray], fit_on: str) -> np.ndarray:
     return np.sort(np.concatenate([split["train"], split["val"], split["test"]]))
 
 
+def _device_data(
+    x: np.ndarray, dx: np.ndarray, split: dict[str, np.ndarray], fit_on: str
+) -> dict[str, Any]:
+    """The snapshots the compiled programs read, on the device: ``train`` (minibatches),
+    ``test`` (each collected encoder's summary) and, for ``fit_on = "all"``, ``fit`` (the
+    snapshots Ξ is fitted on)."""
+    data = {
+        "train": {"x": jnp.asarray(x[split["train"]]), "dx": jnp.asarray(dx[split["train"]])},
+        "test": {"x": jnp.asarray(x[split["test"]]), "dx": jnp.asarray(dx[split["test"]])},
+    }
+    if fit_on == "all":
+        fit_index = _fit_index(split, fit_on)
+        data["fit"] = {"x": jnp.asarray(x[fit_index]), "dx": jnp.asarray(dx[fit_index])}
+    return data
+
+
 def _sindy_eae(
     x: np.ndarray,
     dx: np.ndarray,
@@ -302,14 +338,16 @@ def _sindy_eae(
     library: SindyLibrary,
     config: DiscoverConfig,
     sampler: Any = None,
+    data: dict[str, Any] | None = None,
 ) -> _SindyEAE:
     """The EAE with the SINDy loss on minibatches of the training snapshots; each collected
     encoder is summarised on the test snapshots (Ξ, latent codes, errors). ``sampler``: the
     encoder sampler (default: ``config.sampler.build()``; a temperature sweep passes one per
-    temperature)."""
+    temperature). ``data``: the device arrays of an earlier call with the same arguments, to
+    share (default: copied to the device from ``x``, ``dx`` here)."""
     tc, sc, m = config.train, config.sindy, config.model
-    x_train, dx_train = jnp.asarray(x[split["train"]]), jnp.asarray(dx[split["train"]])
-    test = {"x": jnp.asarray(x[split["test"]]), "dx": jnp.asarray(dx[split["test"]])}
+    if data is None:
+        data = _device_data(x, dx, split, sc.fit_on)
     n_eval = min(tc.n_eval, len(split["test"]))
     model = mlp_autoencoder(
         x.shape[1], m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
@@ -318,32 +356,29 @@ def _sindy_eae(
         lambda_x=sc.lambda_x, lambda_dx=sc.lambda_dx, ridge=sc.ridge, reduction=sc.reduction
     )
     loss_fn = sindy_loss(model.encode, model.decode, library, **weights)
-    n_train = x_train.shape[0]
+    n_train = len(split["train"])
 
-    def sample_batch(key):
+    def sample_batch(key, data):
         index = jax.random.randint(key, (tc.batch_size,), 0, n_train)
-        return {"x": x_train[index], "dx": dx_train[index]}
+        return {"x": data["train"]["x"][index], "dx": data["train"]["dx"][index]}
 
-    x_norm = jnp.sum(test["x"] ** 2)
-    dx_norm = jnp.sum(test["dx"] ** 2)
-    if sc.fit_on == "all":
-        fit_index = _fit_index(split, sc.fit_on)
-        fit_data = {"x": jnp.asarray(x[fit_index]), "dx": jnp.asarray(dx[fit_index])}
-
-    def fitted(enc_params, terms):
+    def fitted(enc_params, terms, data):
         """Ξ on the ``fit_on`` snapshots and that least-squares problem, compressed."""
         if sc.fit_on == "test":
             theta, dz = library.evaluate(terms.z), terms.dz
             return terms.xi, compress_least_squares(theta, dz)
-        z, dz = jax.jvp(lambda v: model.encode(enc_params, v), (fit_data["x"],), (fit_data["dx"],))
+        fit = data["fit"]
+        z, dz = jax.jvp(lambda v: model.encode(enc_params, v), (fit["x"],), (fit["dx"],))
         compressed = compress_least_squares(library.evaluate(z), dz)
         return solve_compressed(*compressed[:2], sc.ridge), compressed
 
-    def summarize(enc_params, dec_params):
+    def summarize(enc_params, dec_params, data):
+        test = data["test"]
         terms = sindy_terms(
             model.encode, model.decode, library, enc_params, dec_params, test, **weights
         )
-        xi, (fit_r, fit_qtdz, fit_dz_ms) = fitted(enc_params, terms)
+        xi, (fit_r, fit_qtdz, fit_dz_ms) = fitted(enc_params, terms, data)
+        x_norm, dx_norm = jnp.sum(test["x"] ** 2), jnp.sum(test["dx"] ** 2)
         return {
             "xi": xi,
             "fit_r": fit_r,
@@ -366,11 +401,15 @@ def _sindy_eae(
         summarize,
         num_chains=tc.num_chains,
     )
-    return _SindyEAE(eae, model, loss_fn)
+    return _SindyEAE(eae, model, loss_fn, data)
 
 
 def _train(
-    built: _SindyEAE, config: DiscoverConfig, checkpoint_dir: Path | None, progress: bool
+    built: _SindyEAE,
+    config: DiscoverConfig,
+    checkpoint_dir: Path | None,
+    progress: bool,
+    data: dict[str, Any],
 ) -> tuple[EAEState, str, dict[str, np.ndarray], float]:
     """Algorithm 1 from the seed's initial state, or from the checkpoint in ``checkpoint_dir``
     (where ``metrics.csv`` is then logged row by row). Returns the state, why training stopped,
@@ -404,6 +443,7 @@ def _train(
             checkpoint_every=tc.checkpoint_every,
             on_iteration=log or rows.append,
             progress=progress,
+            data=data,
         )
     finally:
         if log is not None:
@@ -446,7 +486,8 @@ def _train_and_collect(
     x_raw, (x, dx) = x, scaling.forward(x, dx)
     progress = progress and is_main_process()
     built = _sindy_eae(x, dx, split, library, config)
-    state, stopped, metrics, train_time = _train(built, config, checkpoint_dir, progress)
+    data = run_data_argument(built.data, config)
+    state, stopped, metrics, train_time = _train(built, config, checkpoint_dir, progress, data)
     val_loss = _validation_loss(built, state, x, dx, split)
 
     chunks: list[dict[str, Any]] = []
@@ -460,6 +501,7 @@ def _train_and_collect(
         sink=chunks.append,
         progress=progress,
         stop_when=lambda: _enough_draws(chunks, tc.target_ess),
+        data=data,
     )
     collection_time = time.perf_counter() - collection_started
     if jax.process_count() > 1:  # the final state whole in every process (small), as numpy

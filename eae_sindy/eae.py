@@ -13,6 +13,12 @@ Everything here is pure and jittable; the Python drivers in :mod:`eae_sindy.trai
 The loop knows nothing about SINDy: ``loss_fn(enc_params, dec_params, batch) -> scalar`` and
 ``sample_batch(key) -> batch`` are all it needs, so image autoencoders use the same code.
 
+Data sets belong in the ``data`` argument of ``outer_step`` and ``collect`` (then
+``sample_batch(key, data)`` and ``summarize(enc, dec, data)``), not in closures: ``jit`` embeds a
+closed-over array in the compiled program as a constant, which at the paper's scale (4000 × 10⁴
+float32 training snapshots, 10⁴ snapshots to fit Ξ on) means gigabytes of constants, slow
+compiles and compilation-cache entries as large as the data.
+
 :func:`temperature_ladder` runs K such EAEs side by side, one per temperature T_k (each with its
 own decoder, optimiser state and chains), as one compiled program: a ``vmap`` over a leading
 temperature axis with the chains nested inside.
@@ -108,22 +114,24 @@ class IterationInfo(NamedTuple):
 
 class EntropicAutoencoder(NamedTuple):
     """``init(enc_params, dec_params, key) -> EAEState``;
-    ``outer_step(state) -> (state, IterationInfo)``;
-    ``collect(state, num_samples, thin) -> (state, summaries)`` with summaries stacked on a leading
-    axis of length ``num_samples`` (jit it with ``static_argnums=(1, 2)``)."""
+    ``outer_step(state, data=None) -> (state, IterationInfo)``;
+    ``collect(state, num_samples, thin, data=None) -> (state, summaries)`` with summaries stacked
+    on a leading axis of length ``num_samples`` (jit it with ``static_argnums=(1, 2)``).
+    ``data``: a pytree of arrays handed to ``sample_batch`` and ``summarize`` (see
+    :func:`entropic_autoencoder`)."""
 
     init: Callable[[Params, Params, jax.Array], EAEState]
-    outer_step: Callable[[EAEState], tuple[EAEState, IterationInfo]]
-    collect: Callable[[EAEState, int, int], tuple[EAEState, Any]]
+    outer_step: Callable[..., tuple[EAEState, IterationInfo]]
+    collect: Callable[..., tuple[EAEState, Any]]
 
 
 def entropic_autoencoder(
     loss_fn: LossFn,
     sampler: SimmeringAlgorithm,
     optimizer: optax.GradientTransformation,
-    sample_batch: Callable[[jax.Array], Batch],
+    sample_batch: Callable[..., Batch],
     num_inner_steps: int,
-    summarize: Callable[[Params, Params], Any] | None = None,
+    summarize: Callable[..., Any] | None = None,
     *,
     num_chains: int | None = None,
 ) -> EntropicAutoencoder:
@@ -133,10 +141,14 @@ def entropic_autoencoder(
         loss_fn: ``loss(enc_params, dec_params, batch) -> scalar`` (minibatch mean).
         sampler: a Simmering algorithm (``init``/``step``) for the encoder parameters.
         optimizer: optax transformation for the decoder (the paper: ``optax.adam(1e-3)``).
-        sample_batch: ``key -> batch``; draws a minibatch inside jit.
+        sample_batch: ``key -> batch``; draws a minibatch inside jit. Called as
+            ``sample_batch(key, data)`` when ``outer_step``/``collect`` are given ``data``:
+            pass data sets that way, as arguments of the compiled program, rather than closing
+            over them (a closed-over array is compiled in as a constant: see the module doc).
         num_inner_steps: M, encoder samples per decoder update.
         summarize: ``(enc_params, dec_params) -> pytree`` stored for each collected encoder
-            (default: the encoder parameters themselves).
+            (default: the encoder parameters themselves); ``(enc_params, dec_params, data)``
+            when ``collect`` is given ``data``.
         num_chains: ``None`` for one encoder chain; C ≥ 1 runs C independent chains (same start,
             independent velocities, batches and noise) in one compiled step via ``vmap``. The
             decoder gradient is then averaged over M × C encoders, the sampler state and the
@@ -152,7 +164,7 @@ def entropic_autoencoder(
         raise ValueError(f"num_inner_steps must be >= 1, got {num_inner_steps}")
     if num_chains is not None and num_chains < 1:
         raise ValueError(f"num_chains must be None or >= 1, got {num_chains}")
-    summarize = summarize or (lambda enc_params, dec_params: enc_params)
+    summarize = summarize or (lambda enc_params, dec_params, *data: enc_params)
     grad_both = jax.value_and_grad(loss_fn, argnums=(0, 1))
     grad_encoder = jax.value_and_grad(loss_fn, argnums=0)
 
@@ -190,13 +202,16 @@ def entropic_autoencoder(
             jnp.zeros((), jnp.int32),
         )
 
-    def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
+    def batch_of(key, data):
+        return sample_batch(key) if data is None else sample_batch(key, data)
+
+    def outer_step(state: EAEState, data: Any = None) -> tuple[EAEState, IterationInfo]:
         decoder = state.decoder
 
         def chain_step(sampler_state, key, counter):
             key_batch, key_step = jax.random.split(key)
             loss, (grad_enc, grad_dec) = grad_both(
-                sampler_state.position, decoder, sample_batch(key_batch)
+                sampler_state.position, decoder, batch_of(key_batch, data)
             )
             sampler_state, info = sampler.step(
                 sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter)
@@ -220,7 +235,7 @@ def entropic_autoencoder(
         updates, opt_state = optimizer.update(grad_mean, state.opt_state, decoder)
         decoder = optax.apply_updates(decoder, updates)
         loss_after = jnp.mean(
-            per_chain(lambda position, k: loss_fn(position, decoder, sample_batch(k)))(
+            per_chain(lambda position, k: loss_fn(position, decoder, batch_of(k, data)))(
                 sampler_state.position, chain_keys(key_after)
             )
         )
@@ -242,12 +257,17 @@ def entropic_autoencoder(
         new_state = EAEState(sampler_state, decoder, opt_state, key, state.iteration + 1)
         return new_state, info
 
-    def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
+    def collect(
+        state: EAEState, num_samples: int, thin: int, data: Any = None
+    ) -> tuple[EAEState, Any]:
         decoder = state.decoder
+        extra = () if data is None else (data,)
 
         def chain_step(sampler_state, key, counter):
             key_batch, key_step = jax.random.split(key)
-            loss, grad_enc = grad_encoder(sampler_state.position, decoder, sample_batch(key_batch))
+            loss, grad_enc = grad_encoder(
+                sampler_state.position, decoder, batch_of(key_batch, data)
+            )
             sampler_state, _ = sampler.step(
                 sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter)
             )
@@ -261,7 +281,9 @@ def entropic_autoencoder(
             sampler_state, _ = jax.lax.scan(
                 sampling_step, sampler_state, jax.random.split(key, thin)
             )
-            summary = per_chain(summarize, (0, None))(sampler_state.position, decoder)
+            summary = per_chain(lambda enc, dec: summarize(enc, dec, *extra), (0, None))(
+                sampler_state.position, decoder
+            )
             return sampler_state, summary
 
         key, key_collect = jax.random.split(state.key)
@@ -278,16 +300,17 @@ class TemperatureLadder(NamedTuple):
     :func:`temperature_ladder`). Every leaf of the state, of the :class:`IterationInfo` and of the
     collected summaries has a leading axis of length K (summaries: (K, num_samples, [C,] ...)).
 
-    ``init(enc_params, dec_params, key) -> EAEState``; ``outer_step(state) -> (state, info)``;
-    ``collect(state, num_samples, thin) -> (state, summaries)`` (jit with
-    ``static_argnums=(1, 2)``); ``temperature(state) -> (K,)`` the temperatures the next
-    ``outer_step`` (or ``collect``) samples at; ``rung(state, k)`` the state of rung k alone,
-    a plain single-temperature :class:`EAEState`; ``num_rungs`` = K.
+    ``init(enc_params, dec_params, key) -> EAEState``;
+    ``outer_step(state, data=None) -> (state, info)``;
+    ``collect(state, num_samples, thin, data=None) -> (state, summaries)`` (jit with
+    ``static_argnums=(1, 2)``; ``data`` is shared by the rungs); ``temperature(state) -> (K,)``
+    the temperatures the next ``outer_step`` (or ``collect``) samples at; ``rung(state, k)`` the
+    state of rung k alone, a plain single-temperature :class:`EAEState`; ``num_rungs`` = K.
     """
 
     init: Callable[[Params, Params, jax.Array], EAEState]
-    outer_step: Callable[[EAEState], tuple[EAEState, IterationInfo]]
-    collect: Callable[[EAEState, int, int], tuple[EAEState, Any]]
+    outer_step: Callable[..., tuple[EAEState, IterationInfo]]
+    collect: Callable[..., tuple[EAEState, Any]]
     temperature: Callable[[EAEState], jax.Array]
     rung: Callable[[EAEState, int], EAEState]
     num_rungs: int
@@ -363,15 +386,17 @@ def temperature_ladder(
         new, out = jax.vmap(one, in_axes=(0, axes), out_axes=(axes, 0))(base, shared)
         return new._replace(sampler=_unshare_counter(new.sampler, num_rungs)), out
 
-    def outer_step(state: EAEState) -> tuple[EAEState, IterationInfo]:
+    def outer_step(state: EAEState, data: Any = None) -> tuple[EAEState, IterationInfo]:
         def one(t, s):
-            return build(rung_temperature(t, s.iteration)).outer_step(s)
+            return build(rung_temperature(t, s.iteration)).outer_step(s, data)
 
         return per_rung(one, state)
 
-    def collect(state: EAEState, num_samples: int, thin: int) -> tuple[EAEState, Any]:
+    def collect(
+        state: EAEState, num_samples: int, thin: int, data: Any = None
+    ) -> tuple[EAEState, Any]:
         def one(t, s):
-            return build(rung_temperature(t, s.iteration)).collect(s, num_samples, thin)
+            return build(rung_temperature(t, s.iteration)).collect(s, num_samples, thin, data)
 
         return per_rung(one, state)
 

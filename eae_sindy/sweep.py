@@ -127,6 +127,7 @@ def _train(
     checkpoint_dir: Path | None,
     rung_dirs: list[Path],
     progress: bool,
+    data: dict[str, Any],
 ) -> tuple[Any, str, list[dict[str, np.ndarray]], float]:
     """Algorithm 1 for all rungs from ``state``, or from the checkpoint in ``checkpoint_dir``
     (each rung's curve then logged row by row to its ``metrics.csv``). Returns the state, why
@@ -163,6 +164,7 @@ def _train(
             on_iteration=on_iteration,
             progress=progress,
             description=f"EAE sweep ({len(temperatures)} temperatures)",
+            data=data,
         )
     finally:
         for log in logs:
@@ -178,7 +180,11 @@ def _train(
 
 
 def _collect(
-    ladder: TemperatureLadder, state: Any, config: DiscoverConfig, progress: bool
+    ladder: TemperatureLadder,
+    state: Any,
+    config: DiscoverConfig,
+    progress: bool,
+    data: dict[str, Any],
 ) -> tuple[Any, list[list[dict[str, Any]]], float]:
     """Algorithm 2 for all rungs at once, in equal chunks (one compiled program). Returns the
     state, each rung's chunks of summaries (numpy) and the collection time."""
@@ -194,7 +200,7 @@ def _collect(
     with tqdm(total=tc.n_samples, desc="collecting ensembles", disable=not progress) as bar:
         while remaining > 0:
             size = min(chunk_size, remaining)
-            state, summaries = collect(state, size, tc.thin)
+            state, summaries = collect(state, size, tc.thin, data)
             host = jax.tree.map(np.asarray, jax.device_get(summaries))
             diverged = np.asarray(state.sampler.diverged).reshape(len(temperatures), -1)
             for k in range(len(temperatures)):
@@ -264,23 +270,24 @@ def fit_sweep(
     scaling = Scaling.fit(x, config.data.standardize)
     x_raw, (x, dx) = x, scaling.forward(x, dx)
 
-    def built_for(sampler):
-        return _sindy_eae(x, dx, split, library, config, sampler=sampler)
+    built = _sindy_eae(x, dx, split, library, config)  # model, loss and data (shared)
 
-    built = built_for(None)  # model and loss (shared by the rungs)
+    def built_for(sampler):
+        return _sindy_eae(x, dx, split, library, config, sampler=sampler, data=built.data)
+
     ladder = sweep_ladder(built_for, config)
     key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
     state = ladder.init(*built.model.init(key_model), key_eae)
 
     # Algorithm 1 for all rungs at once
     state, stopped, metrics, train_time = _train(
-        ladder, state, config, checkpoint_dir, rung_dirs, progress
+        ladder, state, config, checkpoint_dir, rung_dirs, progress, built.data
     )
     rung_states = [ladder.rung(state, k) for k in range(len(temperatures))]
     val_losses = [_validation_loss(built, s, x, dx, split) for s in rung_states]
 
     # Algorithm 2 for all rungs at once
-    state, chunks, collection_time = _collect(ladder, state, config, progress)
+    state, chunks, collection_time = _collect(ladder, state, config, progress, built.data)
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 

@@ -16,6 +16,7 @@ chunk is gathered (small: the summaries), so every process takes the same decisi
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -161,6 +162,7 @@ def run_training(
     on_iteration: Callable[[dict[str, float]], None] | None = None,
     progress: bool = True,
     description: str = "EAE training",
+    data: Any = None,
 ) -> tuple[EAEState, str]:
     """Run outer iterations until ``state.iteration == num_outer`` or ‖ḡ_ϑ‖ < ``grad_tol``.
 
@@ -170,6 +172,8 @@ def run_training(
     Args:
         on_iteration: called with a dict (``iteration``, the :class:`IterationInfo` fields,
             ``elapsed_s``) after every completed outer iteration.
+        data: the ``data`` argument of ``eae.outer_step`` (data sets as arguments of the
+            compiled program, not constants in it; see :mod:`eae_sindy.eae`).
 
     Returns:
         ``(state, stopped)`` with ``stopped`` in {"budget", "gradient_tolerance"}.
@@ -206,7 +210,7 @@ def run_training(
 
     try:
         return _outer_loop(
-            jax.jit(eae.outer_step),
+            functools.partial(jax.jit(eae.outer_step), data=data),
             state,
             num_outer=num_outer,
             check=check,
@@ -230,6 +234,7 @@ def run_ladder_training(
     on_iteration: Callable[[list[dict[str, float]]], None] | None = None,
     progress: bool = True,
     description: str = "EAE sweep",
+    data: Any = None,
 ) -> tuple[EAEState, str]:
     """:func:`run_training` for all rungs of a :class:`~eae_sindy.eae.TemperatureLadder` at
     once: the ladder's state (one pytree, leading temperature axis) is checkpointed whole, in the
@@ -240,6 +245,7 @@ def run_ladder_training(
         temperatures: the rungs' T_k, to name a rung that diverges.
         on_iteration: called with one row per rung (as :func:`run_training`'s) after every
             completed outer iteration.
+        data: the ``data`` argument of ``ladder.outer_step``.
 
     Returns:
         ``(state, stopped)``; "gradient_tolerance" once every rung's ‖ḡ_ϑ‖ < ``grad_tol``.
@@ -281,7 +287,7 @@ def run_ladder_training(
 
     try:
         return _outer_loop(
-            jax.jit(ladder.outer_step),
+            functools.partial(jax.jit(ladder.outer_step), data=data),
             state,
             num_outer=num_outer,
             check=check,
@@ -294,8 +300,10 @@ def run_ladder_training(
 
 
 def _divergence_message(row: dict[str, float], iteration: int) -> str:
-    """Which part diverged, and what to change."""
-    if not np.isfinite(row["decoder_grad_norm"]):
+    """Which part diverged, and what to change. A non-finite sampled loss makes the decoder
+    gradient (summed over the sampled encoders) non-finite too, so the sampler is blamed first."""
+    sampler_finite = np.isfinite(row["loss_mean"]) and np.isfinite(row["kinetic_temperature"])
+    if sampler_finite and not np.isfinite(row["decoder_grad_norm"]):
         return (
             f"the decoder optimiser diverged at outer iteration {iteration} (non-finite decoder "
             "gradient). Lower train.learning_rate; if the data are far from unit scale, keep "
@@ -320,13 +328,15 @@ def run_collection(
     progress: bool = True,
     description: str = "collecting ensemble",
     stop_when: Callable[[], tuple[bool, dict[str, str]]] | None = None,
+    data: Any = None,
 ) -> EAEState:
     """Algorithm 2: sample ``num_samples`` encoders (every ``thin``-th step) with the decoder fixed,
     handing each chunk of summaries (numpy pytree, leading axis = samples; in a multi-process run
     gathered from all processes, so every process gets the whole chunk) to ``sink`` so the
     ensemble never has to fit in memory at once. ``stop_when()``, called after each chunk,
     returns (enough, progress-bar fields): collection ends early once it says enough (e.g. a
-    target effective sample size is reached); ``num_samples`` is then the budget."""
+    target effective sample size is reached); ``num_samples`` is then the budget. ``data``: the
+    ``data`` argument of ``eae.collect``."""
     collect = jax.jit(eae.collect, static_argnums=(1, 2))
     chunk_size = max(1, min(chunk_size, num_samples))
     # Equal chunks compile once; a ragged last chunk would compile the whole scan again.
@@ -337,7 +347,7 @@ def run_collection(
         remaining = num_samples
         while remaining > 0:
             size = min(chunk_size, remaining)
-            state, summaries = collect(state, size, thin)
+            state, summaries = collect(state, size, thin, data)
             # gathered from all processes (jax.device_get with one): every process sees the
             # whole chunk and so takes the same decisions below
             host = jax.tree.map(np.asarray, gather(summaries))

@@ -255,3 +255,16 @@ def test_ladder_rungs_share_the_step_counter():
     state, _ = jax.jit(ladder.outer_step)(state)
     state, _ = jax.jit(ladder.collect, static_argnums=(1, 2))(state, 2, 2)
     np.testing.assert_array_equal(np.asarray(state.sampler.step), np.full((2, 2), 7))
+
+
+def test_divergence_message_blames_the_part_that_diverged():
+    """A sampled loss that is not finite makes the pooled decoder gradient non-finite as well;
+    the message must then name the sampler, and the decoder only when the losses were finite."""
+    from eae_sindy.training import _divergence_message
+
+    row = {"loss_mean": 0.1, "kinetic_temperature": 1e-4, "decoder_grad_norm": 0.05}
+    nan = float("nan")
+    assert "decoder optimiser" in _divergence_message({**row, "decoder_grad_norm": nan}, 3)
+    for field in ("loss_mean", "kinetic_temperature"):
+        message = _divergence_message({**row, field: nan, "decoder_grad_norm": nan}, 3)
+        assert "encoder sampler" in message and "sampler.step_size" in message

@@ -3,9 +3,11 @@ per temperature, vmapped over a leading temperature axis with the encoder chains
 
 (a) faithfulness: rung k of a K = 2 ladder follows the single-temperature EAE at T_k started from
 the same key and parameters (also with an annealing schedule); (b) statistics: on a quadratic
-encoder loss the collected encoder variance is T/a on every rung, so it grows with T; (c) shapes,
-axes, independence of the rungs, one compiled program, input validation. Small problems only, so
-that the file stays well under 20 s on two CPU cores (each compiled program costs 1–3 s there).
+encoder loss the collected encoder variance is T/a on every rung, so it grows with T, and each
+rung matches a separate single-temperature EAE run with an independent key (two-sample test);
+(c) shapes, axes, independence of the rungs, one compiled program, input validation. Small
+problems only (each compiled program costs 1–3 s on two CPU cores; the two statistical tests
+take ≈ 5 s and ≈ 10 s there).
 """
 
 import math
@@ -15,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.stats
 
 from eae_sindy.eae import EAEState, IterationInfo, entropic_autoencoder, temperature_ladder
 from eae_sindy.simmering import simmering
@@ -148,7 +151,35 @@ def test_annealed_rung_follows_a_scheduled_sampler():
 
 
 # --------------------------------------------------------------------------------------------
-# (b) statistics: the encoder variance grows with T
+# (b) statistics: the encoder variance grows with T; each rung matches a separate EAE at its T
+
+QUADRATIC_A, QUADRATIC_DIM, QUADRATIC_CHAINS = 4.0, 32, 4
+QUADRATIC_TEMPERATURES = (0.05, 0.2, 0.8)
+
+
+def _quadratic_loss(enc, dec, batch):
+    """U(w; b) = ½ a |w − b|² + ½ |b|²: separable over the coordinates of w and b."""
+    a = QUADRATIC_A
+    return 0.5 * a * jnp.sum((enc["w"] - dec["b"]) ** 2) + 0.5 * jnp.sum(dec["b"] ** 2)
+
+
+def _quadratic_build(temperature):
+    """BAOAB Langevin (m = 1, dt = 0.1, γ = 1), 20 inner steps, Adam(1e-2) on the decoder."""
+    sampler = simmering(temperature, 1.0, 0.1, thermostat="langevin", friction=1.0)
+    return entropic_autoencoder(
+        _quadratic_loss,
+        sampler,
+        optax.adam(1e-2),
+        lambda key: None,
+        20,
+        num_chains=QUADRATIC_CHAINS,
+    )
+
+
+def _quadratic_params(b0):
+    """w = 0 and b = b0 on every coordinate."""
+    zeros = jnp.zeros((QUADRATIC_DIM,), jnp.float32)
+    return {"w": zeros}, {"b": zeros + b0}
 
 
 def test_encoder_variance_is_t_over_a_on_every_rung():
@@ -162,20 +193,9 @@ def test_encoder_variance_is_t_over_a_on_every_rung():
     time ≈ 2/γ = 2). The SE of each rung's estimate is taken
     from the spread of the replicates (≈ √(2/12800) ≈ 1.3 % of T/a if the draws were
     independent); the estimate must be within Z SE of T/a, and the rungs strictly ordered."""
-    a, dim, chains, temperatures = 4.0, 32, 4, (0.05, 0.2, 0.8)
-
-    def loss(enc, dec, batch):
-        return 0.5 * a * jnp.sum((enc["w"] - dec["b"]) ** 2) + 0.5 * jnp.sum(dec["b"] ** 2)
-
-    def build(temperature):
-        sampler = simmering(temperature, 1.0, 0.1, thermostat="langevin", friction=1.0)
-        return entropic_autoencoder(
-            loss, sampler, optax.adam(1e-2), lambda key: None, 20, num_chains=chains
-        )
-
-    ladder = temperature_ladder(build, temperatures)
-    zeros = {"w": jnp.zeros((dim,), jnp.float32)}, {"b": jnp.zeros((dim,), jnp.float32)}
-    state = ladder.init(*zeros, jax.random.PRNGKey(11))
+    a, temperatures = QUADRATIC_A, QUADRATIC_TEMPERATURES
+    ladder = temperature_ladder(_quadratic_build, temperatures)
+    state = ladder.init(*_quadratic_params(0.0), jax.random.PRNGKey(11))
     collect = jax.jit(ladder.collect, static_argnums=(1, 2))
     state, _ = collect(state, 100, 25)  # burn-in
     state, samples = collect(state, 100, 25)
@@ -189,6 +209,80 @@ def test_encoder_variance_is_t_over_a_on_every_rung():
     assert np.all(se / truth < 0.03), se / truth
     assert np.all(np.abs(estimate - truth) < Z * se), (estimate, truth, se)
     assert np.all(np.diff(estimate) > 0), estimate
+
+
+def _welch(x, y):
+    """Welch's two-sample t: (mean x − mean y) / √(SE_x² + SE_y²), each SE² = var/n from the
+    spread of the replicates, and the Welch–Satterthwaite degrees of freedom."""
+    se2_x, se2_y = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    t = (x.mean() - y.mean()) / math.sqrt(se2_x + se2_y)
+    df = (se2_x + se2_y) ** 2 / (se2_x**2 / (x.size - 1) + se2_y**2 / (y.size - 1))
+    return t, df
+
+
+def test_each_rung_matches_a_separate_single_temperature_eae_statistically():
+    """Two-sample test: rung k of the ladder (key PRNGKey(5)) against ``build(T_k)`` run on its
+    own with an independent key (PRNGKey(1000 + k)), on the quadratic toy with the decoder
+    trained: start w = 0, b = 1; 125 outer iterations (2500 steps = 250 time units, Adam moves
+    b from 1 to ≈ 0.15–0.25; also the burn-in), then 100 draws thinned by 25 steps at the trained
+    b, training and collection in one compiled program per run.
+
+    Replicates: the 32 coordinates. The loss is separable, Adam acts element-wise and the noise
+    is independent per element, so coordinate j's (4 chains of w_j, b_j) evolves independently of
+    the others: 32 i.i.d. replicates per run, for two statistics:
+      s_j = mean over draws and chains of (w_j − b_j)²  (expectation T/a, known), and
+      b_j = the trained decoder                          (no closed form; depends on T through
+                                                          the noise in Adam's gradients).
+    Test: Welch's t = (ladder mean − single mean) / √(SE_ladder² + SE_single²), SE² = sample
+    variance / 32, must satisfy |t| < t_ν^{-1}(1 − α / (2 m)), ν the Welch–Satterthwaite degrees
+    of freedom, Bonferroni over m = 2K = 6 comparisons at overall false-failure probability
+    α = 1e-3 (critical |t| ≈ 4.0 at ν ≈ 60).
+
+    Power: the same test between the single run at T_k and the ladder rung at T_{k+1} (expected
+    s differs by 3 T_k/a, i.e. a factor 4) must give |t| > 3 × critical; the smallest relative
+    difference of s it resolves, critical × SE / (T_k/a), must be < 10 %; and the trained
+    decoders of the coldest single run and the hottest rung must differ significantly."""
+    temperatures, K = QUADRATIC_TEMPERATURES, len(QUADRATIC_TEMPERATURES)
+
+    def run(eae, key):
+        @jax.jit
+        def train_and_collect(state):
+            state = jax.lax.fori_loop(0, 125, lambda _, s: eae.outer_step(s)[0], state)
+            return eae.collect(state, 100, 25)
+
+        state, samples = train_and_collect(eae.init(*_quadratic_params(1.0), key))
+        assert not np.any(np.asarray(state.sampler.diverged))
+        return np.asarray(samples["w"], np.float64), np.asarray(state.decoder["b"], np.float64)
+
+    def statistics(w, b):  # w: (draws, chains, dim), b: (dim,) -> {name: (dim,) replicates}
+        return {"s": ((w - b) ** 2).mean(axis=(0, 1)), "b": b}
+
+    ladder_eae = temperature_ladder(_quadratic_build, temperatures)
+    w_ladder, b_ladder = run(ladder_eae, jax.random.PRNGKey(5))
+    ladder = [statistics(w_ladder[k], b_ladder[k]) for k in range(K)]
+    single = [
+        statistics(*run(_quadratic_build(t), jax.random.PRNGKey(1000 + k)))
+        for k, t in enumerate(temperatures)
+    ]
+
+    alpha, comparisons = 1e-3, 2 * K
+
+    def critical(df):
+        return scipy.stats.t.ppf(1 - alpha / (2 * comparisons), df)
+
+    for name in ("s", "b"):
+        for k in range(K):
+            t, df = _welch(ladder[k][name], single[k][name])
+            assert abs(t) < critical(df), (name, k, t, critical(df))
+    for k in range(K - 1):
+        t, df = _welch(ladder[k + 1]["s"], single[k]["s"])
+        assert abs(t) > 3 * critical(df), (k, t, critical(df))
+        x, y = ladder[k]["s"], single[k]["s"]
+        se = math.sqrt(x.var(ddof=1) / x.size + y.var(ddof=1) / y.size)
+        resolution = critical(_welch(x, y)[1]) * se / (temperatures[k] / QUADRATIC_A)
+        assert resolution < 0.1, (k, resolution)
+    t, df = _welch(ladder[K - 1]["b"], single[0]["b"])
+    assert abs(t) > critical(df), (t, critical(df))
 
 
 # --------------------------------------------------------------------------------------------
