@@ -42,6 +42,7 @@ __all__ = [
     "prune_collinear",
     "sparse_fit",
     "sparse_models",
+    "stlsq_supports",
     "structure_label",
     "SindyFit",
     "fit_sindy",
@@ -172,6 +173,91 @@ def prune_collinear(
     return support
 
 
+def _plain_stlsq(optimizer: Any) -> bool:
+    """Whether ``optimizer`` is pysindy's STLSQ with none of the options that
+    :func:`stlsq_supports` does not reproduce (sparse_ind, initial_guess, normalize_columns,
+    ridge_kw)."""
+    return (
+        type(optimizer) is ps.STLSQ
+        and optimizer.sparse_ind is None
+        and optimizer.initial_guess is None
+        and not optimizer.normalize_columns
+        and not optimizer.ridge_kw
+        and optimizer.threshold > 0
+    )
+
+
+def stlsq_supports(
+    x: np.ndarray, y: np.ndarray, threshold: float, alpha: float, max_iter: int = 20
+) -> np.ndarray:
+    """The supports pysindy's ``STLSQ(threshold, alpha, max_iter)`` selects, for many problems
+    at once (``tests/test_sparse.py`` checks they are pysindy's own).
+
+    STLSQ alternates a ridge regression of each target on its current support,
+    (X_sᵀX_s + αI) w = X_sᵀy, with dropping the terms whose |w| is below ``threshold``, until the
+    supports stop changing (or ``max_iter`` rounds); a support that no longer changes is a fixed
+    point, so the problems are iterated together until each has converged. Fitting the
+    ensemble's thousands of members one ``STLSQ.fit`` at a time took 86 % of a 20,000-member
+    report.
+
+    Args:
+      x: (n_problems, n_rows, n_terms); y: (n_problems, n_rows, n_targets).
+
+    Returns:
+      (n_problems, n_terms, n_targets) bool.
+    """
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    n_terms = x.shape[2]
+    gram = np.einsum("nri,nrj->nij", x, x)[:, None] + alpha * np.eye(n_terms)  # (N, 1, T, T)
+    rhs = np.einsum("nri,nrk->nki", x, y)  # (N, K, T)
+    support = np.ones(rhs.shape, bool)  # (N, K, T)
+    active = np.arange(len(x))
+    identity = np.eye(n_terms, dtype=bool)
+    for _ in range(max_iter):
+        if not active.size:
+            break
+        m = support[active]
+        pair = m[..., :, None] & m[..., None, :]
+        # the ridge system restricted to the support; identity rows off it (their w is 0)
+        a = np.where(pair, gram[active], 0.0) + (identity & ~m[..., :, None])
+        w = np.linalg.solve(a, np.where(m, rhs[active], 0.0)[..., None])[..., 0]
+        new = np.abs(w) >= threshold
+        changed = np.any(new != m, axis=(1, 2))
+        support[active] = new
+        active = active[changed]
+    return np.swapaxes(support, 1, 2)
+
+
+def _normalised(problem: LeastSquares):
+    """``(x, y, col, target)``: the compressed problem on unit-norm columns and unit-RMS
+    targets, and the scales that undo it."""
+    r = np.asarray(problem.r, float)
+    col, target = _scales(np.sum(r**2, axis=-2), np.asarray(problem.dz_ms, float))
+    y = np.asarray(problem.qtdz, float) / target[..., None, :]
+    return r / col[..., None, :], y, col, target
+
+
+def _finish(
+    x: np.ndarray,
+    y: np.ndarray,
+    support: np.ndarray,
+    groups: Sequence[Sequence[int]],
+    threshold: float | None,
+) -> np.ndarray:
+    """Pruning of collinear twins, the refit and the final threshold of :func:`sparse_fit`
+    (normalised units)."""
+    if groups:
+        support = prune_collinear(x, y, support, groups)
+    w = refit_on_support(x, y, support)
+    while threshold is not None:  # the threshold holds for the final coefficients too
+        small = support & (np.abs(w) < threshold)
+        if not small.any():
+            break
+        support &= ~small
+        w = refit_on_support(x, y, support)
+    return w
+
+
 def sparse_fit(
     problem: LeastSquares,
     optimizer: Any,
@@ -191,20 +277,9 @@ def sparse_fit(
     Returns:
       Ξ: (n_terms, latent_dim) in the units of z and ż.
     """
-    r = np.asarray(problem.r, float)
-    col, target = _scales(np.sum(r**2, axis=0), np.asarray(problem.dz_ms, float))
-    x, y = r / col, np.asarray(problem.qtdz, float) / target
+    x, y, col, target = _normalised(problem)
     support = np.asarray(_fitted(optimizer, x, y).coef_).T != 0
-    if groups:
-        support = prune_collinear(x, y, support, groups)
-    w = refit_on_support(x, y, support)
-    while threshold is not None:  # the threshold holds for the final coefficients too
-        small = support & (np.abs(w) < threshold)
-        if not small.any():
-            break
-        support &= ~small
-        w = refit_on_support(x, y, support)
-    return w * target[None, :] / col[:, None]
+    return _finish(x, y, support, groups, threshold) * target[None, :] / col[:, None]
 
 
 def refit_on_support(
@@ -343,12 +418,19 @@ def sparse_models(
     name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
     opt = make_optimizer(optimizer, threshold) if isinstance(optimizer, str) else optimizer
     n = problems.r.shape[0]
-    xi = np.stack(
-        [
-            sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, groups, threshold)
-            for i in range(n)
-        ]
-    )
+    if _plain_stlsq(opt):  # all supports at once, then each member's pruning and refit
+        x, y, col, target = _normalised(problems)
+        supports = stlsq_supports(x, y, opt.threshold, opt.alpha, opt.max_iter)
+        xi = np.stack(
+            [_finish(x[i], y[i], supports[i], groups, threshold) for i in range(n)]
+        ) * (target[:, None, :] / col[:, :, None])
+    else:
+        xi = np.stack(
+            [
+                sparse_fit(LeastSquares(*(a[i] for a in problems)), opt, groups, threshold)
+                for i in range(n)
+            ]
+        )
     support = xi != 0
     keys = [s.tobytes() for s in support]
     counts = Counter(keys)

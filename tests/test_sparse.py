@@ -3,6 +3,7 @@ ensembles with known answers."""
 
 import jax.numpy as jnp
 import numpy as np
+import pysindy as ps
 import pytest
 
 from analysis.ensemble_dynamics import dynamics_distribution, spread_members
@@ -20,6 +21,7 @@ from analysis.sparse import (
     refit_on_support,
     sparse_fit,
     sparse_models,
+    stlsq_supports,
 )
 from eae_sindy.sindy import compress_least_squares, solve_coefficients, solve_compressed
 
@@ -97,6 +99,41 @@ def test_sparse_recovery_of_known_linear_maps():
     np.testing.assert_allclose(linear, expected, rtol=0.02)
     assert found.structures[0].frequency >= 0.5
     assert found.source == "fit snapshots"
+
+
+@pytest.mark.parametrize("threshold", [0.05, 0.1, 0.3])
+def test_batched_stlsq_selects_pysindys_supports(threshold):
+    """stlsq_supports on 300 random problems (a nearly collinear pair of columns, sparse
+    targets plus noise) gives exactly the supports of pysindy's STLSQ fitted one by one."""
+    rng = np.random.default_rng(int(threshold * 100))
+    n, terms, targets = 300, 11, 2
+    x = rng.standard_normal((n, terms, terms))
+    x[:, :, 9] = x[:, :, 0] + 0.01 * rng.standard_normal((n, terms))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w = rng.standard_normal((n, terms, targets)) * (rng.random((n, terms, targets)) < 0.3)
+    y = np.einsum("nrt,ntk->nrk", x, w) + 0.05 * rng.standard_normal((n, terms, targets))
+    y /= np.sqrt(np.mean(y**2, axis=1, keepdims=True))
+    batched = stlsq_supports(x, y, threshold, alpha=0.05)
+    for i in range(n):
+        opt = make_optimizer("stlsq", threshold).fit(x[i], y[i])
+        np.testing.assert_array_equal(batched[i], np.asarray(opt.coef_).T != 0, err_msg=str(i))
+    assert 0.2 < batched.mean() < 0.95  # neither everything kept nor everything dropped
+
+
+def test_sparse_models_batched_equals_one_fit_per_member():
+    """The batched STLSQ path of sparse_models gives the per-member pysindy path's models (a
+    subclass of STLSQ takes the per-member path)."""
+
+    class OneByOne(ps.STLSQ):
+        pass
+
+    run = _linear_map_ensemble(n_members=60, n_chains=2)
+    groups = [g.terms for g in identifiability(normalised_gram(run.fit_r), NAMES).groups]
+    batched = sparse_models(run, threshold=0.1, groups=groups)
+    one_by_one = sparse_models(
+        run, threshold=0.1, groups=groups, optimizer=OneByOne(threshold=0.1, alpha=0.05)
+    )
+    np.testing.assert_allclose(batched.xi, one_by_one.xi, rtol=1e-9, atol=1e-12)
 
 
 def test_sparse_fit_on_compressed_problem_equals_fit_on_rows():
