@@ -30,7 +30,7 @@ import optax
 from eae_sindy.images.config import IMAGE_SAMPLER, EAEConfig, preset
 from eae_sindy.images.losses import reconstruction_loss
 from eae_sindy.images.models import image_model
-from eae_sindy.images.trainers import batch_sampler, build_eae
+from eae_sindy.images.trainers import batch_sampler, build_eae, eae_data
 
 
 def _best(fn, repeats: int) -> float:
@@ -51,39 +51,40 @@ def step_costs(arch: str, shape: tuple[int, ...], latent: int, n_data: int, inne
     model = image_model(arch, shape, latent)
     x = jnp.asarray(np.random.default_rng(0).uniform(size=(n_data, *shape)), jnp.float32)
     config = EAEConfig(inner_steps=inner, batch_size=32)
-    eae = build_eae(model, x, config, sampler=IMAGE_SAMPLER.replace(mass=1e-8))
+    eae = build_eae(model, config, sampler=IMAGE_SAMPLER.replace(mass=1e-8))
+    data = eae_data(x)  # the images are arguments of the compiled programs, not constants
     enc, dec = jax.jit(model.init)(jax.random.PRNGKey(0))
     state = jax.jit(eae.init)(enc, dec, jax.random.PRNGKey(1))
     outer = jax.jit(eae.outer_step)
     holder = {"state": state}
 
     def run_eae():
-        holder["state"], info = outer(holder["state"])
+        holder["state"], info = outer(holder["state"], data)
         return info.loss_mean
 
     eae_time = _best(run_eae, repeats) / inner
 
     loss = reconstruction_loss(model, "mse")
     optimizer = optax.adam(1e-3)
-    sample = batch_sampler(x, 32)
+    sample = batch_sampler(32)
     grad = jax.value_and_grad(lambda p, b: loss(p[0], p[1], b))
 
-    def one_step(carry, key):
+    def one_step(carry, key, x):
         params, opt_state = carry
-        value, grads = grad(params, sample(key))
+        value, grads = grad(params, sample(key, x))
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), value
 
     @jax.jit
-    def scan_steps(carry, key):
-        return jax.lax.scan(one_step, carry, jax.random.split(key, inner))
+    def scan_steps(carry, key, x):
+        return jax.lax.scan(lambda c, k: one_step(c, k, x), carry, jax.random.split(key, inner))
 
     ae_holder = {"carry": ((enc, dec), jax.jit(optimizer.init)((enc, dec))),
                  "key": jax.random.PRNGKey(2)}
 
     def run_ae():
         ae_holder["key"], key = jax.random.split(ae_holder["key"])
-        ae_holder["carry"], values = scan_steps(ae_holder["carry"], key)
+        ae_holder["carry"], values = scan_steps(ae_holder["carry"], key, x)
         return values
 
     ae_time = _best(run_ae, repeats) / inner
@@ -92,7 +93,7 @@ def step_costs(arch: str, shape: tuple[int, ...], latent: int, n_data: int, inne
 
     def run_single():
         ae_holder["key"], key = jax.random.split(ae_holder["key"])
-        ae_holder["carry"], value = single(ae_holder["carry"], key)
+        ae_holder["carry"], value = single(ae_holder["carry"], key, x)
         return value
 
     return eae_time, ae_time, _best(run_single, repeats)

@@ -231,12 +231,12 @@ def test_same_eae_function_trains_sindy_and_image_models():
     model = image_model("mlp", (8, 8), 4, encoder_widths=(16,), decoder_widths=(16,))
     config = EAEConfig(inner_steps=5)
     sampler = IMAGE_SAMPLER.replace(chain_length=3, mass=1e-8)
-    image_eae = trainers.build_eae(model, jnp.asarray(digits.x_train), config, sampler=sampler)
+    image_eae = trainers.build_eae(model, config, sampler=sampler)
     assert trainers.entropic_autoencoder is entropic_autoencoder
     state = image_eae.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     history = []
     state, _ = run_training(image_eae, state, num_outer=3, on_iteration=history.append,
-                            progress=False)
+                            progress=False, data=trainers.eae_data(digits.x_train))
     assert int(state.iteration) == 3 and len(history) == 3
     assert np.all(np.isfinite([row["loss_mean"] for row in history]))
     # the EAE optimises exactly the per-pixel-mean image loss
@@ -266,7 +266,7 @@ def test_image_eae_with_langevin_thermostat(tmp_path):
         jax.tree.leaves(init_enc), jax.tree.leaves(trained.enc_params), strict=True)]
     assert all(moved)  # the encoder was sampled
     # the checkpointed sampler state is Langevin's: the Nosé–Hoover chain is never touched
-    eae = trainers.build_eae(model, jnp.asarray(digits.x_train), config, sampler=sampler)
+    eae = trainers.build_eae(model, config, sampler=sampler)
     template = eae.init(*model.init(jax.random.PRNGKey(1)), jax.random.PRNGKey(2))
     state = load_checkpoint(tmp_path / "checkpoint.msgpack", template)
     assert int(state.iteration) == 2 and int(np.max(state.sampler.step)) == 8
@@ -928,3 +928,42 @@ def test_a_model_no_better_than_the_mean_image_is_flagged():
     table = {"baseline_mse": 0.07,
              "models": {"eae": {"mse": 0.014}, "vae": {"mse": 0.07}, "ae": {"mse": float("nan")}}}
     assert not_learned(table) == ["vae", "ae"]
+
+
+def test_images_reach_the_compiled_programs_as_arguments_not_constants():
+    """A closed-over array is compiled into the program as a constant (the lowered text then
+    holds every image as hex, twice the data's bytes); the training, evaluation and probe images
+    must be arguments of the EAE's outer_step and collect and of the AE/VAE training chunk, so
+    the lowered programs stay far smaller than the data whatever their size."""
+    rng = np.random.default_rng(0)
+    x_train, x_eval, x_probe = (rng.uniform(size=(n, 8, 8)).astype(np.float32)
+                                for n in (30_000, 8_000, 2_000))
+    data = trainers.eae_data(x_train, x_eval, x_probe)
+    data_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(data))
+    assert data_bytes > 10e6  # and each array > 2.5 % of it: compiled in, it would show
+    limit = 0.05 * data_bytes
+    key = jax.random.PRNGKey(0)
+
+    model = image_model("mlp", (8, 8), 4, encoder_widths=(16,), decoder_widths=(16,))
+    sampler = IMAGE_SAMPLER.replace(chain_length=3, mass=1e-8)
+    eae = trainers.build_eae(model, EAEConfig(inner_steps=2), sampler=sampler)
+    state = eae.init(*model.init(key), key)
+    outer = jax.jit(eae.outer_step).lower(state, data).as_text()
+    collect = jax.jit(eae.collect, static_argnums=(1, 2)).lower(state, 2, 1, data).as_text()
+    assert len(outer) < limit, len(outer)
+    assert len(collect) < limit, len(collect)
+    with pytest.raises(TypeError, match="eae_data"):  # no silent fallback to a closure
+        jax.eval_shape(eae.outer_step, state)
+
+    vae_model = image_model("mlp", (8, 8), 4, variational=True, encoder_widths=(16,),
+                            decoder_widths=(16,))
+    optimizer = optax.adam(1e-3)
+    for net, loss_fn, batch_size in (
+            (model, trainers._ae_loss(model, AEConfig()), 32),
+            (model, trainers._ae_loss(model, AEConfig()), len(x_train)),  # full batch
+            (vae_model, trainers._vae_loss(vae_model, VAEConfig()), 32)):
+        params = net.init(key)
+        adam = trainers.AdamState(params, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+        chunk = trainers._adam_chunk(loss_fn, optimizer, batch_size)
+        text = chunk.lower(adam, data["train"], 2).as_text()
+        assert len(text) < limit, (batch_size, len(text))

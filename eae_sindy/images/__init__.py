@@ -24,6 +24,7 @@ _EXPORTS = {
     "ImageModel": "models", "image_model": "models",
     "reconstruction_loss": "losses", "vae_terms": "losses",
     "TrainedModel": "trainers", "EnsembleSummary": "trainers", "build_eae": "trainers",
+    "eae_data": "trainers",
     "train_ae": "trainers", "train_vae": "trainers", "train_eae": "trainers",
     "active_units": "metrics", "linear_probe": "metrics", "mean_image_mse": "metrics",
     "mutual_information": "metrics", "pixel_mse": "metrics",

@@ -9,6 +9,10 @@
   ``sample_batch`` and the per-encoder ``summarize``, and reduces the collected summaries in a
   streaming sink (:class:`EnsembleAccumulator`), so the ensemble never has to fit in memory.
 
+The images reach every compiled program as arguments (the AE/VAE chunk takes ``x_train``; the
+EAE's ``outer_step``/``collect`` take the ``data`` of :func:`eae_data`), never as closed-over
+arrays, which ``jit`` would compile in as constants (see :mod:`eae_sindy.eae`).
+
 Every trainer returns a :class:`TrainedModel`. With a ``workdir`` all three keep
 ``checkpoint.msgpack`` and ``history.json`` there (:func:`_resume`: written atomically; a rerun
 with the same ``workdir`` continues where the previous run stopped, a damaged checkpoint is a
@@ -49,6 +53,7 @@ __all__ = [
     "TrainedModel",
     "batch_sampler",
     "build_eae",
+    "eae_data",
     "train_ae",
     "train_eae",
     "train_vae",
@@ -96,13 +101,19 @@ class TrainedModel(NamedTuple):
     ensemble: EnsembleSummary | None = None
 
 
-def batch_sampler(x_train: jax.Array, batch_size: int) -> Callable[[jax.Array], jax.Array]:
-    """``key -> (batch_size, *image_shape)`` drawn with replacement (jittable; the whole array
-    when ``batch_size ≥ len(x_train)``, i.e. full-batch training)."""
-    n = x_train.shape[0]
-    if batch_size >= n:
-        return lambda key: x_train
-    return lambda key: x_train[jax.random.randint(key, (batch_size,), 0, n)]
+def batch_sampler(batch_size: int) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``(key, x_train) -> (batch_size, *image_shape)`` drawn with replacement from ``x_train``
+    (jittable; the whole array when ``batch_size ≥ len(x_train)``, i.e. full-batch training).
+    Hand ``x_train`` to the jitted program as an argument rather than closing over it (a
+    closed-over array is compiled in as a constant, see :mod:`eae_sindy.eae`)."""
+
+    def sample(key: jax.Array, x_train: jax.Array) -> jax.Array:
+        n = x_train.shape[0]
+        if batch_size >= n:
+            return x_train
+        return x_train[jax.random.randint(key, (batch_size,), 0, n)]
+
+    return sample
 
 
 # ------------------------------------------------------------------------- history / checkpoint
@@ -142,11 +153,33 @@ class AdamState(NamedTuple):
     step: jax.Array
 
 
+def _adam_chunk(loss_fn, optimizer: optax.GradientTransformation, batch_size: int):
+    """The compiled AE/VAE program ``run_chunk(state, x_train, length) -> (state, mean row)``:
+    ``length`` (static) Adam steps on ``loss_fn(params, batch, key) -> (loss, aux dict)`` in one
+    ``lax.scan``, minibatches of ``batch_size`` from ``x_train``, an argument of the program."""
+    sample = batch_sampler(batch_size)
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    @partial(jax.jit, static_argnums=2)
+    def run_chunk(state: AdamState, x_train: jax.Array, length: int):
+        def one_step(state: AdamState, _):
+            key, key_batch, key_loss = jax.random.split(state.key, 3)
+            (loss, aux), grads = grad_fn(state.params, sample(key_batch, x_train), key_loss)
+            updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+            return AdamState(params, opt_state, key, state.step + 1), {"loss": loss, **aux}
+
+        state, rows = jax.lax.scan(one_step, state, None, length=length)
+        return state, jax.tree.map(jnp.mean, rows)
+
+    return run_chunk
+
+
 def _fit_adam(loss_fn, params, x_train, config: AEConfig | VAEConfig, *, key, workdir, progress,
               description):
     """Adam on ``loss_fn(params, batch, key) -> (loss, aux dict)`` for ``config.steps`` steps of
     ``config.batch_size`` images; returns (params, history, seconds)."""
-    steps, batch_size, log_every = config.steps, config.batch_size, config.log_every
+    steps, log_every = config.steps, config.log_every
     optimizer = optax.adam(config.learning_rate)
     # one compiled call instead of many eagerly compiled small ops (compile time dominates
     # small runs on a busy CPU)
@@ -155,27 +188,15 @@ def _fit_adam(loss_fn, params, x_train, config: AEConfig | VAEConfig, *, key, wo
     state, checkpoint, history_file = _resume(workdir, state)
     done = int(state.step)
     history = _read_history(history_file, lambda row: row["step"] <= done)
-    sample = batch_sampler(jnp.asarray(x_train), batch_size)
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-
-    def one_step(state: AdamState, _):
-        key, key_batch, key_loss = jax.random.split(state.key, 3)
-        (loss, aux), grads = grad_fn(state.params, sample(key_batch), key_loss)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        return AdamState(params, opt_state, key, state.step + 1), {"loss": loss, **aux}
-
-    @partial(jax.jit, static_argnums=1)
-    def run_chunk(state, length):
-        state, rows = jax.lax.scan(one_step, state, None, length=length)
-        return state, jax.tree.map(jnp.mean, rows)
+    run_chunk = _adam_chunk(loss_fn, optimizer, config.batch_size)
+    x_train = jnp.asarray(x_train)
 
     started = time.perf_counter()
     bar = tqdm(total=steps, initial=done, desc=description, disable=not progress,
                dynamic_ncols=True)
     try:
         while done < steps:
-            state, row = run_chunk(state, min(log_every, steps - done))
+            state, row = run_chunk(state, x_train, min(log_every, steps - done))
             done = int(state.step)
             row = {"step": done, **{k: float(v) for k, v in row.items()}}
             if not np.isfinite(row["loss"]):
@@ -193,18 +214,36 @@ def _fit_adam(loss_fn, params, x_train, config: AEConfig | VAEConfig, *, key, wo
     return state.params, history, time.perf_counter() - started
 
 
-def train_ae(model: ImageModel, x_train: np.ndarray, config: AEConfig, key: jax.Array, *,
-             workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
-    """Plain autoencoder: Adam on the per-pixel ``config.loss`` (mse or bce)."""
-    key_init, key_fit = jax.random.split(key)
+def _ae_loss(model: ImageModel, config: AEConfig):
+    """The AE's ``loss_fn(params, batch, key) -> (loss, {})`` for :func:`_fit_adam`."""
     loss = reconstruction_loss(model, config.loss)
 
     def loss_fn(params, batch, _key):
         return loss(params[0], params[1], batch), {}
 
+    return loss_fn
+
+
+def _vae_loss(model: ImageModel, config: VAEConfig):
+    """The VAE's ``loss_fn(params, batch, key) -> (loss, {"nll", "kl"})`` for :func:`_fit_adam`:
+    the λ-weighted negative ELBO with one reparameterised sample per image."""
+
+    def loss_fn(params, batch, key):
+        eps = jax.random.normal(key, (batch.shape[0], model.latent_dim), batch.dtype)
+        terms = vae_terms(model, params, batch, eps, likelihood=config.likelihood,
+                          kl_weight=config.kl_weight, sigma=config.sigma)
+        return terms.loss, {"nll": terms.nll, "kl": terms.kl}
+
+    return loss_fn
+
+
+def train_ae(model: ImageModel, x_train: np.ndarray, config: AEConfig, key: jax.Array, *,
+             workdir: str | os.PathLike | None = None, progress: bool = True) -> TrainedModel:
+    """Plain autoencoder: Adam on the per-pixel ``config.loss`` (mse or bce)."""
+    key_init, key_fit = jax.random.split(key)
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, jax.jit(model.init)(key_init), x_train, config, key=key_fit, workdir=workdir,
-        progress=progress, description="AE")
+        _ae_loss(model, config), jax.jit(model.init)(key_init), x_train, config, key=key_fit,
+        workdir=workdir, progress=progress, description="AE")
     return TrainedModel("ae", model, enc, dec, history, seconds)
 
 
@@ -213,16 +252,9 @@ def train_vae(model: ImageModel, x_train: np.ndarray, config: VAEConfig, key: ja
     """VAE (``model`` built with ``variational=True``): Adam on the λ-weighted negative ELBO,
     one reparameterised sample per image."""
     key_init, key_fit = jax.random.split(key)
-
-    def loss_fn(params, batch, key):
-        eps = jax.random.normal(key, (batch.shape[0], model.latent_dim), batch.dtype)
-        terms = vae_terms(model, params, batch, eps, likelihood=config.likelihood,
-                          kl_weight=config.kl_weight, sigma=config.sigma)
-        return terms.loss, {"nll": terms.nll, "kl": terms.kl}
-
     (enc, dec), history, seconds = _fit_adam(
-        loss_fn, jax.jit(model.init)(key_init), x_train, config, key=key_fit, workdir=workdir,
-        progress=progress, description="VAE")
+        _vae_loss(model, config), jax.jit(model.init)(key_init), x_train, config, key=key_fit,
+        workdir=workdir, progress=progress, description="VAE")
     return TrainedModel("vae", model, enc, dec, history, seconds)
 
 
@@ -270,27 +302,53 @@ class EnsembleAccumulator:
                                np.concatenate(self.mse), np.concatenate(self.z_show), pool)
 
 
-def build_eae(model: ImageModel, x_train: jax.Array, config: EAEConfig,
-              x_eval: jax.Array | None = None, x_probe: jax.Array | None = None, *,
-              sampler: SamplerConfig):
-    """The image EAE: ``entropic_autoencoder`` with the per-pixel ``config.loss``, the Simmering
-    algorithm of ``sampler`` (``sampler.build()``), minibatches from ``x_train`` and (when
-    ``x_eval`` is given) a summary of each collected encoder: its latents of ``x_eval`` and
-    ``x_probe`` and its reconstruction MSE on ``x_eval``."""
-    loss = reconstruction_loss(model, config.loss)
-    summarize = None
+def eae_data(x_train: Any, x_eval: Any = None, x_probe: Any = None) -> dict[str, jax.Array]:
+    """The images of the image EAE (:func:`build_eae`) as its compiled programs take them, the
+    ``data`` argument of ``outer_step``/``collect`` (and of ``run_training``/``run_collection``):
+    device arrays ``{"train": x_train}``, plus ``"eval"`` and ``"probe"`` when given."""
+    data = {"train": jnp.asarray(x_train)}
     if x_eval is not None:
-        probe = x_eval[:1] if x_probe is None else x_probe
+        data["eval"] = jnp.asarray(x_eval)
+    if x_probe is not None:
+        data["probe"] = jnp.asarray(x_probe)
+    return data
 
-        def summarize(enc_params, dec_params):
-            z = model.encode(enc_params, x_eval)
-            x_hat = model.decode(dec_params, z)
-            return {"z": z, "z_probe": model.encode(enc_params, probe),
-                    "mse": jnp.mean(jnp.square(x_hat - x_eval))}
+
+_NEEDS_DATA = ("the image EAE takes its images as an argument: outer_step(state, data), "
+               "collect(state, num_samples, thin, data) with data = eae_data(x_train, x_eval, "
+               "x_probe) (run_training/run_collection: data=...)")
+
+
+def build_eae(model: ImageModel, config: EAEConfig, *, sampler: SamplerConfig):
+    """The image EAE: ``entropic_autoencoder`` with the per-pixel ``config.loss``, the Simmering
+    algorithm of ``sampler`` (``sampler.build()``), minibatches of ``config.batch_size`` from
+    ``data["train"]`` and, when ``data`` holds ``"eval"``, a summary of each collected encoder:
+    its latents of ``data["eval"]`` and of ``data["probe"]`` (default: the first evaluation
+    image) and its reconstruction MSE on ``data["eval"]`` (without ``"eval"``: the encoder
+    parameters). ``data`` (:func:`eae_data`) is an argument of ``outer_step(state, data)`` and
+    ``collect(state, num_samples, thin, data)``, so the images are never compiled in."""
+    loss = reconstruction_loss(model, config.loss)
+    draw = batch_sampler(config.batch_size)
+
+    def sample_batch(key, data=None):
+        if data is None:
+            raise TypeError(_NEEDS_DATA)
+        return draw(key, data["train"])
+
+    def summarize(enc_params, dec_params, data=None):
+        if data is None:
+            raise TypeError(_NEEDS_DATA)
+        if "eval" not in data:
+            return enc_params
+        x_eval = data["eval"]
+        probe = data["probe"] if "probe" in data else x_eval[:1]
+        z = model.encode(enc_params, x_eval)
+        x_hat = model.decode(dec_params, z)
+        return {"z": z, "z_probe": model.encode(enc_params, probe),
+                "mse": jnp.mean(jnp.square(x_hat - x_eval))}
 
     return entropic_autoencoder(loss, sampler.build(), optax.adam(config.learning_rate),
-                                batch_sampler(x_train, config.batch_size), config.inner_steps,
-                                summarize)
+                                sample_batch, config.inner_steps, summarize)
 
 
 def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config: EAEConfig,
@@ -299,9 +357,8 @@ def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config
     """Algorithm 1 (K outer × M inner Simmering steps with the ``sampler`` settings) then
     Algorithm 2 (``n_samples`` encoders, every ``thin``-th step, decoder fixed), through
     :mod:`eae_sindy.training`."""
-    x_eval = jnp.asarray(x_eval)
-    x_probe_dev = None if x_probe is None else jnp.asarray(x_probe)
-    eae = build_eae(model, jnp.asarray(x_train), config, x_eval, x_probe_dev, sampler=sampler)
+    data = eae_data(x_train, x_eval, x_probe)
+    eae = build_eae(model, config, sampler=sampler)
     key_init, key_eae = jax.random.split(key)
     state = jax.jit(lambda k1, k2: eae.init(*model.init(k1), k2))(key_init, key_eae)
     state, checkpoint, history_file = _resume(workdir, state)
@@ -316,7 +373,8 @@ def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config
     started = time.perf_counter()
     state, _ = run_training(eae, state, num_outer=config.outer_iterations,
                             checkpoint_path=checkpoint, checkpoint_every=config.checkpoint_every,
-                            on_iteration=on_iteration, progress=progress, description="EAE")
+                            on_iteration=on_iteration, progress=progress, description="EAE",
+                            data=data)
     _write_history(history_file, history)
     train_seconds = time.perf_counter() - started
     sink = EnsembleAccumulator(len(x_eval), 1 if x_probe is None else len(x_probe),
@@ -324,6 +382,6 @@ def train_eae(model: ImageModel, x_train: np.ndarray, x_eval: np.ndarray, config
                                pool_stride=max(1, config.n_samples // POOL_ENCODERS))
     state = run_collection(eae, state, num_samples=config.n_samples, thin=config.thin,
                            chunk_size=config.chunk_size, sink=sink, progress=progress,
-                           description="EAE ensemble")
+                           description="EAE ensemble", data=data)
     return TrainedModel("eae", model, state.sampler.position, state.decoder, history,
                         train_seconds, sink.summary())
