@@ -147,7 +147,14 @@ class TrainConfig(Settings, section="train"):
     be judged (R-hat needs several chains). ``n_samples``: draws collected per chain, every
     ``thin``-th sampling step. ``target_ess``: stop collecting, chunk by chunk, once the smallest
     bulk-ESS over the coefficients with |mean| ≥ 0.1 reaches it (``n_samples`` is then the
-    budget); None collects exactly ``n_samples`` draws (the paper's fixed count)."""
+    budget); None collects exactly ``n_samples`` draws (the paper's fixed count).
+
+    ``stiff_directions``: k > 0 collects with a mass heavier along each chain's k stiffest
+    directions of the loss (found after training, ``eae_sindy.stiffness``) and the step enlarged
+    by √(λ_1/λ_{k+1}), keeping the configured worst-case ω·dt: the same Gibbs measure, sampled
+    with longer strides (quick preset, k = 4: step 3.8× larger, largest R-hat 2.48 → 1.34; more
+    directions sit near the stability limit, so the discretisation error grows: mean loss +3 %
+    at k = 4, +9 % at k = 8). 0 (default): the configured sampler throughout."""
 
     num_chains: _Pos = 4
     batch_size: _Pos = 128
@@ -162,6 +169,7 @@ class TrainConfig(Settings, section="train"):
     checkpoint_every: _Pos = 10
     n_eval: _Pos = 1000
     n_examples: _Pos = 4
+    stiff_directions: Annotated[int, NON_NEGATIVE] = 0
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ from eae_sindy.eae import EAEState, entropic_autoencoder
 from eae_sindy.errors import ConfigError
 from eae_sindy.models import mlp_autoencoder
 from eae_sindy.output import claim_output
+from eae_sindy.simmering import simmering, with_stiff_subspace
 from eae_sindy.sindy import (
     SindyLibrary,
     compress_least_squares,
@@ -68,6 +69,7 @@ from eae_sindy.sindy import (
     sindy_terms,
     solve_compressed,
 )
+from eae_sindy.stiffness import heavier_mass, stiff_subspace
 from eae_sindy.training import resume_from, run_collection, run_training
 from simulators import DatasetError
 
@@ -125,6 +127,11 @@ def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> P
             f"snapshots per batch and in the test set (batch {batch}, test "
             f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
         )
+    if config.train.stiff_directions and (config.sweep.enabled or jax.process_count() > 1):
+        raise ConfigError(
+            "train.stiff_directions works for a single-temperature run in one process; set it "
+            "to 0 for a temperature sweep or a multi-process run"
+        )
     n_devices = jax.device_count() if jax.process_count() > 1 else 1
     if config.train.num_chains % n_devices:
         raise ConfigError(
@@ -156,6 +163,8 @@ def run_record(
     values = config.to_dict()
     if not config.sweep.enabled and config.sweep.anneal_factor is None:
         del values["sweep"]  # no sweep: the record of a single run, as before sweeps existed
+    if not config.train.stiff_directions:
+        del values["train"]["stiff_directions"]  # likewise for the configured sampler
     return {
         **values,
         "data_sha256": data_sha256,
@@ -467,6 +476,54 @@ def _validation_loss(built: _SindyEAE, state: EAEState, x, dx, split) -> float |
     return float(jnp.mean(chain_losses))
 
 
+def _stiff_collection(
+    built: _SindyEAE,
+    state: EAEState,
+    the_plan: Plan,
+    config: DiscoverConfig,
+    x: np.ndarray,
+    dx: np.ndarray,
+) -> tuple[_SindyEAE, EAEState, dict[str, Any]]:
+    """The EAE that collects with a mass heavier along each chain's ``train.stiff_directions``
+    stiffest directions (:mod:`eae_sindy.stiffness`, on four fixed training minibatches at the
+    trained decoder) and the step enlarged by √(λ_1/λ_{k+1}) over all chains (the configured
+    worst-case ω·dt kept); the state with those masses attached; and what was done, for
+    ``summary.json``."""
+    tc, sc = config.train, config.sampler
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x57)
+    key_batches, key_start = jax.random.split(key)
+    index = jax.random.randint(key_batches, (4, tc.batch_size), 0, len(the_plan.split["train"]))
+    train = built.data["train"]
+    batches = [{name: a[i] for name, a in train.items()} for i in index]
+
+    def loss(enc_params):
+        return sum(built.loss_fn(enc_params, state.decoder, b) for b in batches) / len(batches)
+
+    one_chain = jax.jit(
+        lambda enc_params, k: stiff_subspace(loss, enc_params, tc.stiff_directions, k)
+    )
+    found = [
+        one_chain(jax.tree.map(lambda a, c=c: a[c], state.sampler.position), k)
+        for c, k in enumerate(jax.random.split(key_start, tc.num_chains))
+    ]
+    found = jax.tree.map(lambda *a: jnp.stack(a), *found)
+    curvature = np.asarray(found.curvature, np.float64)
+    gain = float(np.sqrt(curvature[:, 0].max() / max(curvature[:, -1].max(), 1e-30)))
+    step_size = sc.step_size * max(gain, 1.0)
+    sampler = simmering(**{**dataclasses.asdict(sc), "step_size": step_size})
+    collector = _sindy_eae(x, dx, *the_plan, config, sampler=sampler, data=built.data)
+    factor = heavier_mass(found.curvature)
+    stiff_sampler = jax.vmap(with_stiff_subspace)(state.sampler, found.basis, factor)
+    state = state._replace(sampler=stiff_sampler)
+    record = {
+        "stiff_directions": tc.stiff_directions,
+        "curvature": curvature.tolist(),
+        "step_size": step_size,
+        "step_gain": max(gain, 1.0),
+    }
+    return collector, state, record
+
+
 def _train_and_collect(
     x: np.ndarray,
     dx: np.ndarray,
@@ -490,10 +547,13 @@ def _train_and_collect(
     state, stopped, metrics, train_time = _train(built, config, checkpoint_dir, progress, data)
     val_loss = _validation_loss(built, state, x, dx, split)
 
+    collector, stiff = built, None
+    if tc.stiff_directions:
+        collector, state, stiff = _stiff_collection(built, state, the_plan, config, x, dx)
     chunks: list[dict[str, Any]] = []
     collection_started = time.perf_counter()
     state = run_collection(
-        built.eae,
+        collector.eae,
         state,
         num_samples=tc.n_samples,
         thin=tc.thin,
@@ -514,6 +574,8 @@ def _train_and_collect(
         "collection_time_s": collection_time,
         "validation_loss": val_loss,
     }
+    if stiff is not None:
+        training["collection_sampler"] = stiff
     run = _run_data(
         built,
         state,

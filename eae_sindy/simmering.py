@@ -37,8 +37,10 @@ __all__ = [
     "SimmeringAlgorithm",
     "SimmeringInfo",
     "SimmeringState",
+    "StiffSubspace",
     "sample",
     "simmering",
+    "with_stiff_subspace",
 ]
 
 PyTree = Any
@@ -73,6 +75,8 @@ class SimmeringState(NamedTuple):
         p_xi: (chain_length,) Nosé–Hoover chain momenta p_ξj (zeros for Langevin).
         step: int32 scalar, number of steps taken.
         diverged: bool scalar, sticky; True once a non-finite value appeared.
+        stiff: None (the mass is ``mass``), or a :class:`StiffSubspace` that makes the mass
+            heavier along a few directions (see :func:`with_stiff_subspace`).
     """
 
     position: PyTree
@@ -81,6 +85,21 @@ class SimmeringState(NamedTuple):
     p_xi: Array
     step: Array
     diverged: Array
+    stiff: Any = None
+
+
+class StiffSubspace(NamedTuple):
+    """A mass matrix heavier along k orthonormal directions u_1..u_k of parameter space:
+    M = m (I + Σ_k a_k u_k u_kᵀ), with m the sampler's scalar mass.
+
+    Attributes:
+        basis: pytree like the position, each leaf with a leading axis of length k: the u_k
+            (orthonormal over the whole pytree).
+        factor: (k,) the a_k ≥ 0.
+    """
+
+    basis: PyTree
+    factor: Array
 
 
 class SimmeringInfo(NamedTuple):
@@ -151,6 +170,37 @@ def _normal_like(key: Array, tree: PyTree, scale: PyTree) -> PyTree:
         for k, leaf, s in zip(keys, leaves, scales, strict=True)
     ]
     return jax.tree.unflatten(treedef, new)
+
+
+def _dots(basis: PyTree, tree: PyTree, dtype) -> Array:
+    """(k,) the inner products u_kᵀ v over the whole pytree."""
+    pairs = zip(jax.tree.leaves(basis), jax.tree.leaves(tree), strict=True)
+    return sum(
+        jnp.tensordot(b.astype(dtype), v.astype(dtype), axes=v.ndim) for b, v in pairs
+    )
+
+
+def _minus_span(basis: PyTree, coefficients: Array, tree: PyTree) -> PyTree:
+    """v − Σ_k c_k u_k."""
+    return jax.tree.map(
+        lambda b, v: v - jnp.tensordot(coefficients.astype(v.dtype), b, axes=1), basis, tree
+    )
+
+
+def with_stiff_subspace(state: SimmeringState, basis: PyTree, factor: Array) -> SimmeringState:
+    """``state`` sampled from now on with the mass M = m (I + Σ_k a_k u_k u_kᵀ) (a
+    :class:`StiffSubspace` of ``basis`` and ``factor``; Nosé–Hoover thermostat, scalar mass m).
+
+    Any constant mass matrix leaves the sampled measure exp(−U/T) unchanged; making the mass
+    heavier along the stiffest directions of U (a_k = λ_k/λ_ref − 1 brings their frequency down
+    to that of curvature λ_ref) lets the step grow by √(λ_max/λ_ref) at the same ω·dt. The
+    velocity is mapped from N(0, T/m) to N(0, T M⁻¹): v ← v − Σ_k (1 − (1 + a_k)^{−½})(u_kᵀv) u_k.
+    """
+    dtype = _float_dtype(jax.tree.leaves(state.position))
+    factor = jnp.asarray(factor, dtype)
+    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + factor)
+    velocity = _minus_span(basis, shrink * _dots(basis, state.velocity, dtype), state.velocity)
+    return state._replace(velocity=velocity, stiff=StiffSubspace(basis, factor))
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -400,6 +450,16 @@ def simmering(
         started = n > 0
         temp = temperature_at(n, dtype)
         m = masses(state.position, dtype)
+        stiff = state.stiff
+        if stiff is not None:
+            if langevin or not scalar_mass:
+                raise ValueError(
+                    "a stiff subspace needs the Nosé–Hoover thermostat and a scalar mass"
+                )
+            a = jnp.asarray(stiff.factor, dtype)
+            # m M⁻¹ = I − Σ_k a_k/(1 + a_k) u_k u_kᵀ: the kicks move along M⁻¹∇U
+            along = a / (1.0 + a) * _dots(stiff.basis, grads, dtype)
+            grads = _minus_span(stiff.basis, along, grads)
         dt = jnp.asarray(step_size, dtype)
         half_kick = jax.tree.map(lambda mi: 0.5 * dt / mi, m)  # v += half_kick · F = −half_kick·∇U
         tau = jnp.asarray(thermostat_timescale, dtype)
@@ -413,8 +473,15 @@ def simmering(
             grads,
             half_kick,
         )
-        # Σ m v², the only full reduction of the step
-        ke2 = _sum_weighted_squares(u, m, dtype, scalar_mass)
+        def kinetic2(v):
+            """vᵀ M v (Σ m v² for a diagonal mass)."""
+            ke = _sum_weighted_squares(v, m, dtype, scalar_mass)
+            if stiff is None:
+                return ke
+            return ke + jnp.asarray(mass, dtype) * jnp.sum(a * _dots(stiff.basis, v, dtype) ** 2)
+
+        # vᵀ M v, the only full reduction of the step (with a stiff subspace: k more dots)
+        ke2 = kinetic2(u)
         xi, p_xi = state.xi, state.p_xi
         scale = jnp.ones((), dtype)
         if not langevin:
@@ -440,7 +507,10 @@ def simmering(
 
             def _redraw(_):
                 v = _normal_like(redraw_key, u, jax.tree.map(lambda mi: jnp.sqrt(temp / mi), m))
-                return v, _sum_weighted_squares(v, m, dtype, scalar_mass)
+                if stiff is not None:  # N(0, T/m) → N(0, T M⁻¹)
+                    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + a)
+                    v = _minus_span(stiff.basis, shrink * _dots(stiff.basis, v, dtype), v)
+                return v, kinetic2(v)
 
             def _keep(_):
                 return jax.tree.map(lambda v: scale * v, u), ke2
@@ -493,7 +563,7 @@ def simmering(
         pairs = treedef.flatten_up_to(out)
         position = treedef.unflatten([x for x, _ in pairs])
         velocity = treedef.unflatten([v for _, v in pairs])
-        new_state = SimmeringState(position, velocity, xi, p_xi, n + 1, diverged)
+        new_state = SimmeringState(position, velocity, xi, p_xi, n + 1, diverged, stiff)
         return new_state, SimmeringInfo(kinetic_temperature, conserved, temp, diverged)
 
     return SimmeringAlgorithm(init, step)

@@ -51,6 +51,19 @@ def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
         atomic_write_bytes(path, flax.serialization.to_bytes(host))
 
 
+def _with_absent_fields(wanted: Any, raw: Any) -> Any:
+    """``raw`` (a restored state dict) with the fields that ``wanted`` (the template's state
+    dict) holds as None added where they are missing: a state field added later with a None
+    default (``SimmeringState.stiff``) does not make older checkpoints unreadable."""
+    if not isinstance(wanted, dict) or not isinstance(raw, dict):
+        return raw
+    out = {key: _with_absent_fields(wanted.get(key), value) for key, value in raw.items()}
+    for key, value in wanted.items():
+        if value is None and key not in out:
+            out[key] = None
+    return out
+
+
 def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
     """Restore a state written by :func:`save_checkpoint` into the structure of ``template``.
 
@@ -60,7 +73,9 @@ def load_checkpoint(path: str | os.PathLike, template: Any) -> Any:
     """
     path = Path(path)
     try:
-        state = flax.serialization.from_bytes(template, path.read_bytes())
+        raw = flax.serialization.msgpack_restore(path.read_bytes())
+        raw = _with_absent_fields(flax.serialization.to_state_dict(template), raw)
+        state = flax.serialization.from_state_dict(template, raw)
     except Exception as error:  # msgpack and flax raise many types for a damaged file
         raise RunDirectoryError(
             f"{path}: not a readable checkpoint of this run ({type(error).__name__}: {error}); "

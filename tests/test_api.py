@@ -219,3 +219,27 @@ def test_collection_stops_at_the_target_effective_sample_size(data_file):
     budget = config.replace(train=config.train.replace(target_ess=10**6))
     found = eae_sindy.fit(data.x, data.dx, data.t, config=budget, progress=False)
     assert found.summary["diagnostics"]["draws_per_chain"] == 12  # never enough: the budget
+
+
+def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file):
+    """``train.stiff_directions = 2``: each chain's two stiffest directions are found after
+    training and collection runs with the heavier mass and the enlarged step; summary.json says
+    so. A sweep refuses the setting."""
+    from eae_sindy.config import SweepConfig
+    from eae_sindy.discovery import plan
+
+    data = read_dataset(data_file)
+    config = TINY.replace(train=TINY.train.replace(stiff_directions=2))
+    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    record = found.summary["training"]["collection_sampler"]
+    curvature = np.asarray(record["curvature"])
+    assert record["stiff_directions"] == 2 and curvature.shape == (TINY.train.num_chains, 3)
+    assert np.all(np.diff(curvature, axis=1) <= 0) and np.all(curvature[:, -1] > 0)
+    expected = np.sqrt(curvature[:, 0].max() / curvature[:, -1].max())
+    assert record["step_gain"] == pytest.approx(max(expected, 1.0))
+    assert record["step_size"] == pytest.approx(TINY.sampler.step_size * record["step_gain"])
+    assert np.all(np.isfinite(found.xi))
+    assert "stiff_directions" not in json.dumps(eae_sindy.discovery.run_record(TINY))
+    sweep = config.replace(sweep=SweepConfig(temperatures=(1e-4, 1e-3)))
+    with pytest.raises(ConfigError, match="stiff_directions"):
+        plan(sweep, len(data.x))

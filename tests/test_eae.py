@@ -268,3 +268,20 @@ def test_divergence_message_blames_the_part_that_diverged():
     for field in ("loss_mean", "kinetic_temperature"):
         message = _divergence_message({**row, field: nan, "decoder_grad_norm": nan}, 3)
         assert "encoder sampler" in message and "sampler.step_size" in message
+
+
+def test_checkpoint_from_before_the_stiff_field_still_loads(tmp_path):
+    """SimmeringState gained ``stiff`` (None unless a stiff subspace is attached); a checkpoint
+    written without that field restores to the same state."""
+    import flax.serialization
+
+    eae, state = _build(inner_steps=3)
+    state, _ = run_training(eae, state, num_outer=2, progress=False)
+    old = flax.serialization.to_state_dict(jax.device_get(state))
+    del old["sampler"]["stiff"]
+    path = tmp_path / "old.msgpack"
+    path.write_bytes(flax.serialization.msgpack_serialize(old))
+    restored = load_checkpoint(path, state)
+    assert restored.sampler.stiff is None
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
