@@ -171,6 +171,7 @@ def test_resuming_a_sweep_with_another_config_is_refused(
     assert f"{checkpoint}: not a readable checkpoint" in refused(SWEPT)
 
 
+@pytest.mark.slow  # a second whole sweep (≈ 22 s); the single run's resume test covers the loop
 def test_interrupted_sweep_resumes_to_the_uninterrupted_result(
     tmp_path, sweep_data, interrupted_sweep, capsys
 ):
