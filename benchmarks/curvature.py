@@ -14,18 +14,13 @@ sampled Gibbs measure in parameter space unchanged).
 from __future__ import annotations
 
 import argparse
-import json
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 from scipy.sparse.linalg import LinearOperator, eigsh
-
-from eae_sindy import discovery
-from eae_sindy.config import config_from_dict, preset
-from eae_sindy.training import load_checkpoint
+from trained_run import load_trained
 
 
 def main() -> None:
@@ -34,16 +29,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=30, help="eigenvalues of one minibatch")
     parser.add_argument("--batches", type=int, default=5, help="minibatches for λ_max")
     args = parser.parse_args()
-    values = json.load(open(f"{args.run_dir}/config.json"))
-    values = {k: v for k, v in values.items() if k not in ("data_sha256", "data_path")}
-    config = config_from_dict(values, base=preset("quick"))
-    with h5py.File(f"{args.run_dir}/data.h5") as f:
-        x, dx = f["x"][...], f["dx"][...]
-    split, library = discovery.plan(config, len(x))
-    _, (x, dx) = x, discovery.Scaling.fit(x, config.data.standardize).forward(x, dx)
-    built = discovery._sindy_eae(x, dx, split, library, config)
-    state = built.eae.init(*built.model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
-    state = load_checkpoint(f"{args.run_dir}/checkpoint.msgpack", state)
+    config, _, _, (split, _), built, state = load_trained(args.run_dir)
     encoder = jax.tree.map(lambda a: a[0], state.sampler.position)  # chain 0
     flat, unravel = ravel_pytree(encoder)
     m, dt = config.sampler.mass, config.sampler.step_size
@@ -74,7 +60,7 @@ def main() -> None:
     spectrum = np.sort(eigsh(operator(hvp_on(0)), k=args.k, which="LA", tol=1e-3)[0])[::-1]
     print(f"top {args.k} eigenvalues of one minibatch's Hessian: "
           f"{np.round(spectrum).astype(int).tolist()}")
-    for rank in (0, 4, 8, 16):
+    for rank in (4, 8, 16):
         if rank < len(spectrum):
             gain = np.sqrt(spectrum[0] / spectrum[rank])
             print(f"mass heavier along the top {rank} directions: λ_max → {spectrum[rank]:.0f}, "

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
+from trained_run import load_trained
 
 from analysis.diagnostics import diagnose
 from eae_sindy import discovery
-from eae_sindy.config import config_from_dict, preset
 from eae_sindy.simmering import simmering, with_stiff_subspace
 from eae_sindy.stiffness import heavier_mass, stiff_subspace
-from eae_sindy.training import load_checkpoint
 
 
 def collect(eae, state, data, n_samples: int, thin: int, chunk: int = 100):
@@ -69,16 +66,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--thin", type=int, default=None)
     args = parser.parse_args()
-    values = json.load(open(f"{args.run_dir}/config.json"))
-    values = {k: v for k, v in values.items() if k not in ("data_sha256", "data_path")}
-    config = config_from_dict(values, base=preset("quick"))
-    with h5py.File(f"{args.run_dir}/data.h5") as f:
-        x, dx = f["x"][...], f["dx"][...]
-    split, library = discovery.plan(config, len(x))
-    _, (x, dx) = x, discovery.Scaling.fit(x, config.data.standardize).forward(x, dx)
-    built = discovery._sindy_eae(x, dx, split, library, config)
-    state = built.eae.init(*built.model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
-    state = load_checkpoint(f"{args.run_dir}/checkpoint.msgpack", state)
+    config, x, dx, (split, library), built, state = load_trained(args.run_dir)
     tc, sc = config.train, config.sampler
     thin = args.thin or tc.thin
 

@@ -16,7 +16,6 @@ chunk is gathered (small: the summaries), so every process takes the same decisi
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -125,31 +124,42 @@ def _kept(checkpoint_path: str | os.PathLike | None) -> str:
 
 
 def _outer_loop(
-    outer_step: Callable[[Any], tuple[Any, Any]],
+    outer_step: Callable[..., tuple[Any, Any]],
     state: Any,
     *,
+    data: Any,
     num_outer: int,
     check: Callable[[int, Any], Any],
-    record: Callable[[Any], bool],
+    record: Callable[[Any, float], tuple[bool, dict[str, str]]],
     checkpoint_path: str | os.PathLike | None,
     checkpoint_every: int,
+    progress: bool,
+    description: str,
 ) -> tuple[Any, str]:
-    """Outer iterations from the state's counter to ``num_outer``: after each step
-    ``check(iteration, info)`` raises if it diverged (the state is not taken and nothing is
-    saved: the checkpoint on disk stays the last good one) or returns the iteration's rows, and
-    ``record(rows)`` logs them and says whether training may stop (gradient tolerance).
+    """Outer iterations of ``jit(outer_step)(state, data)`` from the state's counter to
+    ``num_outer``, with a progress bar: after each step ``check(iteration, info)`` raises if it
+    diverged (the state is not taken and nothing is saved: the checkpoint on disk stays the last
+    good one) or returns the iteration's rows, and ``record(rows, elapsed_s)`` logs them and
+    returns (whether training may stop (gradient tolerance), the progress bar's fields).
 
     The state is checkpointed every ``checkpoint_every`` iterations, after the last one, on an
     early stop and, in a one-process run, on KeyboardInterrupt (Ctrl-C, SIGTERM), so that every
     completed iteration is kept. Returns ``(state, stopped)``, ``stopped`` in {"budget",
     "gradient_tolerance"}."""
     start = _completed(state)
+    step = jax.jit(outer_step)
+    started = time.perf_counter()
+    bar = tqdm(
+        total=num_outer, initial=start, desc=description, disable=not progress, dynamic_ncols=True
+    )
     try:
         for iteration in range(start, num_outer):
-            new_state, info = outer_step(state)
+            new_state, info = step(state, data)
             rows = check(iteration, info)
             state = new_state
-            stop = record(rows)
+            stop, fields = record(rows, time.perf_counter() - started)
+            bar.set_postfix(fields)
+            bar.update(1)
             done = iteration + 1
             periodic = done % checkpoint_every == 0 or done == num_outer
             if checkpoint_path is not None and (periodic or stop):
@@ -163,6 +173,8 @@ def _outer_loop(
         if alone and checkpoint_path is not None and _completed(state) > start:
             save_checkpoint(checkpoint_path, state)
         raise
+    finally:
+        bar.close()
     return state, "budget"
 
 
@@ -196,45 +208,35 @@ def run_training(
     Raises:
         SamplerDivergedError: non-finite loss or sampler state; the previous checkpoint is kept.
     """
-    started = time.perf_counter()
-    bar = tqdm(
-        total=num_outer,
-        initial=_completed(state),
-        desc=description,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-
     def check(iteration: int, info: Any) -> dict[str, float]:
         row = {"iteration": iteration, **_row(info)}
         if row["diverged"]:
             raise SamplerDivergedError(_divergence_message(row, iteration) + _kept(checkpoint_path))
         return row
 
-    def record(row: dict[str, float]) -> bool:
-        row["elapsed_s"] = time.perf_counter() - started
+    def record(row: dict[str, float], elapsed: float) -> tuple[bool, dict[str, str]]:
+        row["elapsed_s"] = elapsed
         if on_iteration is not None:
             on_iteration(row)
-        bar.set_postfix(
-            loss=f"{row['loss_mean']:.4g}",
-            T_kin=f"{row['kinetic_temperature']:.2g}",
-            grad=f"{row['decoder_grad_norm']:.2g}",
-        )
-        bar.update(1)
-        return row["decoder_grad_norm"] < grad_tol
+        fields = {
+            "loss": f"{row['loss_mean']:.4g}",
+            "T_kin": f"{row['kinetic_temperature']:.2g}",
+            "grad": f"{row['decoder_grad_norm']:.2g}",
+        }
+        return row["decoder_grad_norm"] < grad_tol, fields
 
-    try:
-        return _outer_loop(
-            functools.partial(jax.jit(eae.outer_step), data=data),
-            state,
-            num_outer=num_outer,
-            check=check,
-            record=record,
-            checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every,
-        )
-    finally:
-        bar.close()
+    return _outer_loop(
+        eae.outer_step,
+        state,
+        data=data,
+        num_outer=num_outer,
+        check=check,
+        record=record,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        description=description,
+    )
 
 
 def run_ladder_training(
@@ -269,15 +271,6 @@ def run_ladder_training(
         SamplerDivergedError: a rung diverged (named by its temperature); the previous
             checkpoint is kept.
     """
-    started = time.perf_counter()
-    bar = tqdm(
-        total=num_outer,
-        initial=_completed(state),
-        desc=description,
-        disable=not progress,
-        dynamic_ncols=True,
-    )
-
     def check(iteration: int, info: Any) -> list[dict[str, float]]:
         rows = [{"iteration": iteration, **row} for row in _rung_rows(info)]
         for temperature, row in zip(temperatures, rows, strict=True):
@@ -290,28 +283,26 @@ def run_ladder_training(
                 )
         return rows
 
-    def record(rows: list[dict[str, float]]) -> bool:
-        elapsed = time.perf_counter() - started
+    def record(rows: list[dict[str, float]], elapsed: float) -> tuple[bool, dict[str, str]]:
         for row in rows:
             row["elapsed_s"] = elapsed
         if on_iteration is not None:
             on_iteration(rows)
-        bar.set_postfix(grad=f"{max(row['decoder_grad_norm'] for row in rows):.2g}")
-        bar.update(1)
-        return all(row["decoder_grad_norm"] < grad_tol for row in rows)
+        fields = {"grad": f"{max(row['decoder_grad_norm'] for row in rows):.2g}"}
+        return all(row["decoder_grad_norm"] < grad_tol for row in rows), fields
 
-    try:
-        return _outer_loop(
-            functools.partial(jax.jit(ladder.outer_step), data=data),
-            state,
-            num_outer=num_outer,
-            check=check,
-            record=record,
-            checkpoint_path=checkpoint_path,
-            checkpoint_every=checkpoint_every,
-        )
-    finally:
-        bar.close()
+    return _outer_loop(
+        ladder.outer_step,
+        state,
+        data=data,
+        num_outer=num_outer,
+        check=check,
+        record=record,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
+        progress=progress,
+        description=description,
+    )
 
 
 def _divergence_message(row: dict[str, float], iteration: int) -> str:
