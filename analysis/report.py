@@ -272,6 +272,14 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
             f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
         )
+    stiff = tr.get("collection_sampler") if tr else None
+    if stiff:
+        facts.append(
+            f"collected with a mass heavier along each chain's {stiff['stiff_directions']} "
+            f"stiffest loss directions and the step {stiff['step_gain']:.2f}× larger "
+            f"({stiff['step_size']:.3g}): the same Gibbs measure, longer strides "
+            "(train.stiff_directions)"
+        )
     b += [doc.Heading(2, "Run"), doc.Bullets(facts)]
     if a.notes:
         b += [doc.Heading(3, "Notes"), doc.Bullets(list(a.notes))]
