@@ -4,19 +4,19 @@ Reads a ``discover`` run directory (data, config and the checkpoint at the end o
 collects the same number of draws (the run's ``n_samples`` per chain, every ``thin``-th step)
 from the same trained state twice: with the configured sampler, and with the mass
 M = m (I + Σ_k a_k u_k u_kᵀ) along each chain's ``rank`` stiffest directions
-(``eae_sindy.stiffness``; the loss averaged over a few minibatches) and the step enlarged by
-√(λ_1/λ_{k+1}) (the configured worst-case ω·dt kept). Reported for both: collection time (compile
+(``eae_sindy.stiffness``; the loss averaged over four minibatches) and the step enlarged by
+√(λ_1/λ_{k+1}) (the configured worst-case ω·dt kept), exactly as ``discover`` collects with
+``train.stiff_directions = rank``. Reported for both: collection time (compile
 excluded), the smallest bulk-ESS and the largest R-hat over the coefficients with |mean| ≥ 0.1
 (ArviZ, as ``summary.json``), ESS per second, and the mean loss and test error of the members
 (the sampled measure is the same, so these must agree).
 
-    python benchmarks/stiff_collection.py RUN_DIR [--rank 4] [--batches 4] [--thin THIN]
+    python benchmarks/stiff_collection.py RUN_DIR [--rank 4] [--thin THIN]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import jax
@@ -26,8 +26,6 @@ from trained_run import load_trained
 
 from analysis.diagnostics import diagnose
 from eae_sindy import discovery
-from eae_sindy.simmering import simmering, with_stiff_subspace
-from eae_sindy.stiffness import heavier_mass, stiff_subspace
 
 
 def collect(eae, state, data, n_samples: int, thin: int, chunk: int = 100):
@@ -63,50 +61,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir")
     parser.add_argument("--rank", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--thin", type=int, default=None)
     args = parser.parse_args()
     config, x, dx, (split, library), built, state = load_trained(args.run_dir)
     tc, sc = config.train, config.sampler
     thin = args.thin or tc.thin
 
-    # the stiffest directions of each chain's encoder, on a few fixed minibatches
-    key = jax.random.PRNGKey(7)
-    index = jax.random.randint(key, (args.batches, tc.batch_size), 0, len(split["train"]))
-    batches = [{k: a[i] for k, a in built.data["train"].items()} for i in index]
-
-    def loss(enc):
-        return sum(built.loss_fn(enc, state.decoder, b) for b in batches) / len(batches)
-
+    # what discover does with train.stiff_directions = rank
+    stiff_config = config.replace(train=tc.replace(stiff_directions=args.rank))
     started = time.perf_counter()
-    one_chain = jax.jit(lambda enc, k: stiff_subspace(loss, enc, args.rank, k))
-    per_chain = [
-        one_chain(jax.tree.map(lambda a, c=c: a[c], state.sampler.position), k)
-        for c, k in enumerate(jax.random.split(key, tc.num_chains))
-    ]
-    found = jax.tree.map(lambda *a: jnp.stack(a), *per_chain)
-    curvature = np.asarray(found.curvature)
+    stiff_built, stiff_state, done = discovery._stiff_collection(
+        built, state, discovery.Plan(split, library), stiff_config, x, dx
+    )
     estimate_s = time.perf_counter() - started
-    gain = float(np.sqrt(curvature[:, 0].max() / curvature[:, -1].max()))
-    factor = heavier_mass(found.curvature)
-    settings = {**dataclasses.asdict(sc), "step_size": sc.step_size * gain}
-    stiff_built = discovery._sindy_eae(
-        x, dx, split, library, config, sampler=simmering(**settings), data=built.data
-    )
-    stiff_state = state._replace(
-        sampler=jax.vmap(with_stiff_subspace)(state.sampler, found.basis, factor)
-    )
+    gain, step_size = done["step_gain"], done["step_size"]
     print(f"{args.run_dir}: {tc.num_chains} chains × {tc.n_samples} draws, thin {thin}")
-    shown = np.round(curvature).astype(int).tolist()
+    shown = np.round(done["curvature"]).astype(int).tolist()
     print(f"curvatures λ_1..λ_{args.rank + 1} per chain: {shown}")
     print(f"estimated in {estimate_s:.1f} s (compile included); step {sc.step_size:g} → "
-          f"{sc.step_size * gain:.3g} ({gain:.2f}×)")
+          f"{step_size:.3g} ({gain:.2f}×)")
     print("| sampler | collection | min bulk-ESS | max R-hat | ESS/s | mean loss | test x MSE |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     draws, seconds = collect(built.eae, state, built.data, tc.n_samples, thin)
     describe(f"configured (dt = {sc.step_size:g})", draws, seconds)
     draws, seconds = collect(stiff_built.eae, stiff_state, built.data, tc.n_samples, thin)
-    describe(f"heavier along {args.rank} stiff directions (dt = {sc.step_size * gain:.3g})",
+    describe(f"heavier along {args.rank} stiff directions (dt = {step_size:.3g})",
              draws, seconds)
 
 

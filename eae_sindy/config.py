@@ -152,9 +152,10 @@ class TrainConfig(Settings, section="train"):
     ``stiff_directions``: k > 0 collects with a mass heavier along each chain's k stiffest
     directions of the loss (found after training, ``eae_sindy.stiffness``) and the step enlarged
     by √(λ_1/λ_{k+1}), keeping the configured worst-case ω·dt: the same Gibbs measure, sampled
-    with longer strides (quick preset, k = 4: step 3.8× larger, largest R-hat 2.48 → 1.34; more
-    directions sit near the stability limit, so the discretisation error grows: mean loss +3 %
-    at k = 4, +9 % at k = 8). 0 (default): the configured sampler throughout."""
+    with longer strides (quick preset, k = 4: step 3.8–4.1× larger, largest R-hat 2.1–2.5 →
+    1.2–1.4; more directions sit near the stability limit, so the discretisation error grows:
+    mean loss +0.5–1.8 % at k = 4, +2.5–7.6 % at k = 8). 0 (default): the configured sampler
+    throughout."""
 
     num_chains: _Pos = 4
     batch_size: _Pos = 128

@@ -24,8 +24,9 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from analysis.report import convergence_lines, format_number, learning_lines
 from analysis.rundir import DATA_FILE
@@ -73,13 +74,31 @@ def discover(
         )
     out = Path(out)
     main_process = is_main_process()
-    progress = progress and main_process
+    found = _fitted_into(fit, config, out, data_path, resume, progress and main_process)
+    if main_process:
+        found.save(out)
+        if report:
+            _write_report(found, out)
+    return found
+
+
+def _fitted_into(
+    fitter: Callable[..., Any],
+    config: DiscoverConfig,
+    out: Path,
+    data_path: str | None,
+    resume: bool,
+    progress: bool,
+) -> Any:
+    """``fitter`` (:func:`eae_sindy.fit` or :func:`eae_sindy.sweep.fit_sweep`) run into ``out``:
+    everything checked first (:func:`_checked`), ``out`` claimed by process 0, the data read or
+    simulated, and ``out`` the checkpoint directory (continued when it holds a checkpoint)."""
     dataset, record = _checked(config, out, data_path, resume)
     barrier("run directory checked")  # by every process, before process 0 claims it
-    if main_process:
+    if is_main_process():
         claim_output(out, record, resume=resume)
     dataset = dataset or _simulated_data(out, config, progress)
-    found = fit(
+    return fitter(
         dataset.x,
         dataset.dx,
         dataset.t,
@@ -91,11 +110,6 @@ def discover(
         progress=progress,
         record=record,
     )
-    if main_process:
-        found.save(out)
-        if report:
-            _write_report(found, out)
-    return found
 
 
 def _checked(config: DiscoverConfig, out: Path, data_path: str | None, resume: bool):
@@ -129,21 +143,7 @@ def discover_sweep(
     from eae_sindy.sweep import fit_sweep, rung_directory_name
 
     out = Path(out)
-    dataset, record = _checked(config, out, data_path, resume)
-    claim_output(out, record, resume=resume)
-    dataset = dataset or _simulated_data(out, config, progress)
-    found = fit_sweep(
-        dataset.x,
-        dataset.dx,
-        dataset.t,
-        config=config,
-        grid_shape=dataset.grid_shape,
-        data_path=data_path,
-        checkpoint_dir=out,
-        resume=True,  # this sweep's directory, claimed above: continue its checkpoint if any
-        progress=progress,
-        record=record,
-    )
+    found = _fitted_into(fit_sweep, config, out, data_path, resume, progress)
     runs = []
     for rung in found:
         directory = out / rung_directory_name(rung.run.temperature)

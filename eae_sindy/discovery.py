@@ -496,20 +496,21 @@ def _stiff_collection(
     train = built.data["train"]
     batches = [{name: a[i] for name, a in train.items()} for i in index]
 
-    def loss(enc_params):
-        return sum(built.loss_fn(enc_params, state.decoder, b) for b in batches) / len(batches)
+    def one_chain(enc_params, decoder, batches, key):
+        def loss(p):
+            return sum(built.loss_fn(p, decoder, b) for b in batches) / len(batches)
 
-    one_chain = jax.jit(
-        lambda enc_params, k: stiff_subspace(loss, enc_params, tc.stiff_directions, k)
-    )
-    found = [
-        one_chain(jax.tree.map(lambda a, c=c: a[c], state.sampler.position), k)
-        for c, k in enumerate(jax.random.split(key_start, tc.num_chains))
-    ]
+        return stiff_subspace(loss, enc_params, tc.stiff_directions, key)
+
+    one_chain = jax.jit(one_chain)  # decoder and batches as arguments, not compiled-in constants
+    position = state.sampler.position
+    chains = [jax.tree.map(lambda a, c=c: a[c], position) for c in range(tc.num_chains)]
+    keys = jax.random.split(key_start, tc.num_chains)
+    found = [one_chain(enc, state.decoder, batches, k) for enc, k in zip(chains, keys, strict=True)]
     found = jax.tree.map(lambda *a: jnp.stack(a), *found)
     curvature = np.asarray(found.curvature, np.float64)
-    gain = float(np.sqrt(curvature[:, 0].max() / max(curvature[:, -1].max(), 1e-30)))
-    step_size = sc.step_size * max(gain, 1.0)
+    gain = max(1.0, float(np.sqrt(curvature[:, 0].max() / max(curvature[:, -1].max(), 1e-30))))
+    step_size = sc.step_size * gain
     sampler = simmering(**{**dataclasses.asdict(sc), "step_size": step_size})
     collector = _sindy_eae(x, dx, *the_plan, config, sampler=sampler, data=built.data)
     factor = heavier_mass(found.curvature)
@@ -519,7 +520,7 @@ def _stiff_collection(
         "stiff_directions": tc.stiff_directions,
         "curvature": curvature.tolist(),
         "step_size": step_size,
-        "step_gain": max(gain, 1.0),
+        "step_gain": gain,
     }
     return collector, state, record
 

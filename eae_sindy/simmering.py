@@ -187,6 +187,13 @@ def _minus_span(basis: PyTree, coefficients: Array, tree: PyTree) -> PyTree:
     )
 
 
+def _stiff_velocity(basis: PyTree, factor: Array, velocity: PyTree, dtype) -> PyTree:
+    """A velocity drawn from N(0, T/m) mapped to N(0, T M⁻¹) for M = m (I + Σ_k a_k u_k u_kᵀ):
+    v − Σ_k (1 − (1 + a_k)^{−½}) (u_kᵀv) u_k."""
+    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + factor)
+    return _minus_span(basis, shrink * _dots(basis, velocity, dtype), velocity)
+
+
 def with_stiff_subspace(state: SimmeringState, basis: PyTree, factor: Array) -> SimmeringState:
     """``state`` sampled from now on with the mass M = m (I + Σ_k a_k u_k u_kᵀ) (a
     :class:`StiffSubspace` of ``basis`` and ``factor``; Nosé–Hoover thermostat, scalar mass m).
@@ -198,8 +205,7 @@ def with_stiff_subspace(state: SimmeringState, basis: PyTree, factor: Array) -> 
     """
     dtype = _float_dtype(jax.tree.leaves(state.position))
     factor = jnp.asarray(factor, dtype)
-    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + factor)
-    velocity = _minus_span(basis, shrink * _dots(basis, state.velocity, dtype), state.velocity)
+    velocity = _stiff_velocity(basis, factor, state.velocity, dtype)
     return state._replace(velocity=velocity, stiff=StiffSubspace(basis, factor))
 
 
@@ -508,8 +514,7 @@ def simmering(
             def _redraw(_):
                 v = _normal_like(redraw_key, u, jax.tree.map(lambda mi: jnp.sqrt(temp / mi), m))
                 if stiff is not None:  # N(0, T/m) → N(0, T M⁻¹)
-                    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + a)
-                    v = _minus_span(stiff.basis, shrink * _dots(stiff.basis, v, dtype), v)
+                    v = _stiff_velocity(stiff.basis, a, v, dtype)
                 return v, kinetic2(v)
 
             def _keep(_):
