@@ -14,7 +14,7 @@ import numpy as np
 
 from analysis.diagnostics import diagnose
 from analysis.dynamics import describe_many, simulate_many
-from analysis.library import Term
+from analysis.library import Term, divergence
 
 __all__ = ["FATES", "DynamicsDistribution", "spread_members", "dynamics_distribution"]
 
@@ -47,6 +47,13 @@ class DynamicsDistribution(NamedTuple):
       period_quantiles: (q05, q50, q95) of the periods of the oscillating members (NaN if none).
       period_r_hat, period_ess_bulk: ArviZ diagnostics of the period over the chains (members
         with a period only, each chain cut to the shortest; NaN when undefined).
+      floquet: (m,) the mean divergence of the model along its cycle over whole periods after
+        the transient: in 2-D the cycle's nontrivial Floquet exponent (< 0: perturbations
+        decay, the cycle attracts; ≈ 0: neutral, a centre's orbit; > 0: repels). NaN unless
+        oscillating.
+      amplitude_ratio: (m,) the RMS radius of the member's attractor (after the transient) over
+        the RMS radius of its own encoded test data (frame-free; NaN when diverged or without
+        the encoded radius).
     """
 
     label: str
@@ -62,6 +69,8 @@ class DynamicsDistribution(NamedTuple):
     period_quantiles: tuple[float, float, float]
     period_r_hat: float
     period_ess_bulk: float
+    floquet: np.ndarray | None = None
+    amplitude_ratio: np.ndarray | None = None
 
 
 def spread_members(n_samples: int, chain: np.ndarray | None, n_members: int) -> np.ndarray:
@@ -92,6 +101,7 @@ def dynamics_distribution(
     dt: float,
     bound: float,
     tolerance: float = 0.05,
+    encoded_radius: np.ndarray | None = None,
 ) -> DynamicsDistribution:
     """Integrate the given members' models and describe the distribution.
 
@@ -106,6 +116,8 @@ def dynamics_distribution(
       span, dt: length of each run and the RK4 step.
       bound: divergence bound on ‖z‖∞.
       tolerance: relative period tolerance of ``within``.
+      encoded_radius: (m,) the RMS radius of each member's encoded test data (for
+        ``amplitude_ratio``), or None.
     """
     t = np.arange(0.0, span + 0.5 * dt, dt)
     z, diverged = simulate_many(xi, terms, z0, t, bound=bound)
@@ -127,6 +139,13 @@ def dynamics_distribution(
         sub_chain = None if chain is None else np.asarray(chain)[has_period]
         diag = diagnose(period[has_period], sub_chain)
         r_hat, ess = float(diag.r_hat), float(diag.ess_bulk)
+    floquet = cycle_divergence(t, z, xi, terms, period)
+    tail = z[:, len(t) // 2 :]
+    ratio = np.full(len(xi), np.nan)
+    if encoded_radius is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.sqrt(np.mean(np.sum(tail**2, axis=2), axis=1)) / np.asarray(encoded_radius)
+        ratio[np.asarray(diverged)] = np.nan
     return DynamicsDistribution(
         label=label,
         members=np.asarray(members),
@@ -141,4 +160,29 @@ def dynamics_distribution(
         period_quantiles=quantiles,
         period_r_hat=r_hat,
         period_ess_bulk=ess,
+        floquet=floquet,
+        amplitude_ratio=ratio,
     )
+
+
+def cycle_divergence(
+    t: np.ndarray,
+    z: np.ndarray,
+    xi: np.ndarray,
+    terms: Sequence[Term],
+    period: np.ndarray,
+    transient: float = 0.5,
+) -> np.ndarray:
+    """(m,) the time average of the divergence of each model along its trajectory over the
+    last whole number of periods after ``transient`` (NaN where the period is not finite): the
+    sum of the cycle's nontrivial Floquet exponents (in 2-D, the one exponent)."""
+    out = np.full(len(xi), np.nan)
+    start = int(transient * len(t))
+    span = t[-1] - t[start]
+    for m in np.nonzero(np.isfinite(period))[0]:
+        cycles = int(span // period[m])
+        if cycles < 1:
+            continue
+        first = np.searchsorted(t, t[-1] - cycles * period[m])
+        out[m] = float(np.mean(divergence(z[m, first:], xi[m], terms)))
+    return out

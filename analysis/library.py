@@ -24,6 +24,7 @@ __all__ = [
     "rhs",
     "terms_from_arrays",
     "theta",
+    "divergence",
 ]
 
 class Term(NamedTuple):
@@ -148,3 +149,37 @@ def rhs(z: np.ndarray, xi: np.ndarray, terms: Sequence[Term]) -> np.ndarray:
       (..., latent_dim).
     """
     return theta(z, terms) @ np.asarray(xi, dtype=float)
+
+
+def divergence(z: np.ndarray, xi: np.ndarray, terms: Sequence[Term]) -> np.ndarray:
+    """The divergence Σ_j ∂ż_j/∂z_j of ż = Θ(z) Ξ, for one Ξ or one per leading index.
+
+    Args:
+      z: (..., latent_dim) points; xi: (n_terms, latent_dim), or (m, n_terms, latent_dim) with
+        z of shape (m, ..., latent_dim).
+
+    Returns:
+      (...) the divergence at every point.
+    """
+    z = np.asarray(z, dtype=float)
+    xi = np.asarray(xi, dtype=float)
+    total = np.zeros(z.shape[:-1])
+    for k, term in enumerate(terms):
+        for j in range(z.shape[-1]):
+            if term.kind == "sin":
+                if term.powers[j] != 1:
+                    continue
+                d_term = np.cos(z[..., j])
+            else:
+                p = term.powers[j]
+                if p == 0:
+                    continue
+                d_term = p * z[..., j] ** (p - 1)
+                for i, q in enumerate(term.powers):
+                    if i != j and q:
+                        d_term = d_term * z[..., i] ** q
+            weight = xi[..., k, j]
+            if xi.ndim == 3:
+                weight = weight.reshape(weight.shape + (1,) * (z.ndim - 2))
+            total = total + weight * d_term
+    return total

@@ -25,6 +25,7 @@ from analysis.ensemble_dynamics import (
     dynamics_distribution,
     spread_members,
 )
+from analysis.frame_free import FrameFree, draw_targets, frame_free
 from analysis.identifiability import (
     Identifiability,
     LinearSummary,
@@ -39,7 +40,7 @@ from analysis.rundir import RunData
 from analysis.sparse import SparseModels, sparse_models
 from analysis.symmetry import SymmetryMatch, find_symmetries
 
-__all__ = ["ModelDynamics", "Analysis", "analyze_run", "sparse_analysis"]
+__all__ = ["ModelDynamics", "Analysis", "analyze_run", "run_frame_free", "sparse_analysis"]
 
 
 class ModelDynamics(NamedTuple):
@@ -86,6 +87,8 @@ class Analysis(NamedTuple):
       identifiability: the nearly collinear term groups, or None.
       linear: the linearisation at the origin over the ensemble.
       peer: PCA + SINDy on the same data, or None (runs without ``pca_z``).
+      frame_free: the frame-free targets and the run's convergence verdict on them
+        (``analysis.frame_free``).
     """
 
     run: RunData
@@ -104,6 +107,7 @@ class Analysis(NamedTuple):
     identifiability: Identifiability | None = None
     linear: LinearSummary | None = None
     peer: Peer | None = None
+    frame_free: FrameFree | None = None
 
 
 def analyze_run(
@@ -212,6 +216,7 @@ def analyze_run(
     if run.z is not None and np.isfinite(data_period):
         members = spread_members(run.n_samples, run.chain, n_members)
         models = [("least squares", run.xi)] + ([("sparse", sparse.xi)] if sparse else [])
+        encoded_radius = np.sqrt(np.mean(np.sum(run.z[members] ** 2, axis=2), axis=1))
         for label, xi_all in models:
             distributions.append(
                 dynamics_distribution(
@@ -225,12 +230,14 @@ def analyze_run(
                     span=span,
                     dt=min(dt, data_period / 100),
                     bound=bound,
+                    encoded_radius=encoded_radius,
                 )
             )
     elif run.z is not None:
         notes.append("No data period: the distribution of dynamics is not computed.")
 
     linear = linear_summary(run.xi, run.terms, run.chain)
+    targets = run_frame_free(run, distributions[0] if distributions else None)
 
     peer = None
     if run.pca_z is not None and run.z is not None:
@@ -275,7 +282,27 @@ def analyze_run(
         ident,
         linear,
         peer,
+        targets,
     )
+
+
+def run_frame_free(run: RunData, integrated: DynamicsDistribution | None = None) -> FrameFree:
+    """The frame-free targets of ``run`` (``analysis.frame_free``): per draw from its arrays,
+    per member from ``integrated`` (the least-squares models' distribution of dynamics)."""
+    errors = {n: getattr(run, n) for n in ("loss", "x_relative_mse", "dx_relative_mse")}
+    values = draw_targets(run.xi, run.terms, run.z, errors)
+    member_values, members = {}, None
+    if integrated is not None:
+        members = integrated.members
+        member_values = {
+            "oscillates": (integrated.status == "limit_cycle").astype(float),
+            "period": integrated.period,
+        }
+        if integrated.amplitude_ratio is not None:
+            member_values["amplitude_ratio"] = integrated.amplitude_ratio
+        if integrated.floquet is not None:
+            member_values["floquet_exponent"] = integrated.floquet
+    return frame_free(values, run.chain, member_values, members)
 
 
 def sparse_analysis(

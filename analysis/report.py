@@ -23,9 +23,10 @@ import numpy as np
 
 from analysis import document as doc
 from analysis import figures as F
+from analysis import report_frame_free as FF
 from analysis import report_sections as S
 from analysis.coefficients import CoefficientStats
-from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics
+from analysis.diagnostics import Diagnostics
 from analysis.errors import ReportError
 from analysis.pipeline import Analysis, analyze_run
 from analysis.rundir import LEARNED_MAX_RELATIVE_MSE, load_run, write_text_atomic
@@ -34,6 +35,7 @@ from simulators.hdf5_io import atomic_output
 __all__ = ["write_report", "format_equations", "analysis_to_json", "main"]
 
 FIGURES = (
+    "frame_free_traces",
     "dynamics_distribution",
     "inclusion",
     "coefficient_distributions",
@@ -149,8 +151,9 @@ def learning_lines(test_error: dict[str, Any]) -> list[str]:
 
 
 def convergence_lines(diagnostics: dict[str, Any], coefficients: dict[str, Any]) -> list[str]:
-    """What a reader must know first: has the ensemble converged (R-hat and bulk-ESS of the
-    significant coefficients, Vehtari et al. 2021), and if not, which quantities did."""
+    """The coefficients' diagnostics in one line, labelled descriptive: single coefficients
+    depend on the latent frame (a rotation or reflection of z mixes them, collinear terms trade
+    weight), so the run's verdict is taken on the frame-free targets (``analysis.frame_free``)."""
     d = diagnostics
     layout = f"{d['n_chains']} chain(s) × {d['draws_per_chain']} draws"
     worst = (
@@ -160,25 +163,10 @@ def convergence_lines(diagnostics: dict[str, Any], coefficients: dict[str, Any])
     )
     ess = f"min bulk-ESS {d['min_ess_bulk']:.0f}" if d["min_ess_bulk"] is not None else ""
     measured = ", ".join(x for x in (worst, ess) if x)
-    if d["converged"]:
-        return [
-            f"Converged ({layout}): {measured} over the significant coefficients ({d['rule']})."
-        ]
-    done = [
-        f"{term} in {eq}"
-        for eq, terms in coefficients.items()
-        for term, c in terms.items()
-        if c["significant"]
-        and c["r_hat"] is not None
-        and c["r_hat"] <= R_HAT_MAX
-        and c["ess_bulk"] >= ESS_MIN
-    ]
-    done += [name for name, s in d.get("scalars", {}).items() if s["converged"]]
+    state = "they agree" if d["converged"] else "the chains do not agree on them"
     return [
-        f"NOT CONVERGED ({layout}): {measured} over the significant coefficients; the rule is "
-        f"{d['rule']}. The ± and the modes below rest on too few effective samples: read them "
-        "as indications, not estimates.",
-        "Converged all the same: " + (", ".join(done) if done else "nothing") + ".",
+        f"Coefficients (descriptive: they depend on the latent frame; {layout}): {measured} "
+        f"over the significant coefficients; {state} ({d['rule']})."
     ]
 
 
@@ -237,6 +225,8 @@ def _make_figures(a: Analysis, fig_dir: Path) -> dict[str, Path]:
             run.x_examples, run.x_recon_examples, run.grid_shape
         )
     figs.update(S.section_figures(a))
+    if a.frame_free is not None and a.frame_free.targets:
+        figs["frame_free_traces"] = lambda: FF.fig_frame_free_traces(a.frame_free)
     for name, make in figs.items():
         path = fig_dir / f"{name}.png"
         _save(make(), path)
@@ -251,6 +241,8 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     rel = {k: f"figures/{p.name}" for k, p in figs.items()}
     b: list[doc.Block] = [doc.Heading(1, f"EAE-SINDy coefficient report: {run.run_dir.name}")]
     b += [doc.Para("⚠ " + line) for line in learning_lines(run.summary["test_error"])]
+    if a.frame_free is not None:
+        b += FF.verdict_banner(a.frame_free)
     b += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
 
     facts = [
@@ -284,6 +276,8 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     if a.notes:
         b += [doc.Heading(3, "Notes"), doc.Bullets(list(a.notes))]
 
+    if a.frame_free is not None:
+        b += FF.frame_free_blocks(a.frame_free, rel)
     b += S.dynamics_blocks(a, rel)
     b += S.sparse_blocks(a, rel)
     b += S.peer_blocks(a)
@@ -599,6 +593,7 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
         "baseline": None,
         "notes": a.notes,
         "headline": S.headline_lines(a),
+        "frame_free": FF.frame_free_json(a.frame_free) if a.frame_free is not None else None,
         **S.sections_json(a, xi_dict),
     }
     if a.baseline is not None:
@@ -649,6 +644,9 @@ def write_report(run_dir: str | Path, *, threshold: float = 0.1) -> dict[str, Pa
     write_text_atomic(
         paths["analysis.json"], json.dumps(analysis_to_json(a), indent=2, allow_nan=False)
     )
+    if a.frame_free is not None and a.frame_free.values:
+        paths[FF.FRAME_FREE_CSV] = root / FF.FRAME_FREE_CSV
+        write_text_atomic(paths[FF.FRAME_FREE_CSV], FF.frame_free_csv(a.frame_free))
     for name, p in figs.items():
         paths[f"figures/{name}.png"] = p
     return {k: v.resolve() for k, v in paths.items()}

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import document as doc  # noqa: E402
 from analysis.ensemble_dynamics import FATES, DynamicsDistribution  # noqa: E402
+from analysis.frame_free import verdict_lines  # noqa: E402
 from analysis.pipeline import Analysis  # noqa: E402
 from analysis.sparse import Structure  # noqa: E402
 
@@ -82,7 +83,8 @@ def top_structure_lines(a: Analysis) -> list[str]:
 def headline_lines(a: Analysis) -> list[str]:
     """The coordinate-free results and the top sparse model in a few lines (``analysis.json``'s
     ``headline``, printed by ``discover`` and ``python -m analysis.report``)."""
-    lines = distribution_lines(a) + top_structure_lines(a)
+    lines = verdict_lines(a.frame_free) if a.frame_free is not None else []
+    lines += distribution_lines(a) + top_structure_lines(a)
     if a.peer is not None:
         lines += [
             f"peer {m.name}: {int(np.sum(m.xi != 0))} terms, {m.orbit.status.replace('_', ' ')}, "

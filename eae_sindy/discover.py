@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from analysis.frame_free import verdict_lines
 from analysis.report import convergence_lines, format_number, learning_lines
 from analysis.rundir import DATA_FILE
 from analysis.sweep import SWEEP_MD, write_sweep
@@ -261,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     x, dx = (format_number(err[k]) for k in ("x_relative_mse", "dx_relative_mse"))
     print(f"  test relative MSE: x {x}, dx {dx}")
     lines = convergence_lines(summary["diagnostics"], summary["coefficients"])
+    if args.no_report:  # the report's headline leads with the verdict; without it, say it here
+        lines = verdict_lines(found.frame_free()) + lines
     print("\n".join(f"  {line}" for line in lines))
     reported = args.no_report or _write_report(found, out)
     if err["learned"] is False:

@@ -750,6 +750,7 @@ class Discovery:
     run: RunData
     config: DiscoverConfig | None = None
     state: EAEState | None = None
+    _analysis: Any = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def xi(self) -> np.ndarray:
@@ -779,8 +780,44 @@ class Discovery:
             lines.append(f"(x{j})' = {body}")
         return lines
 
+    def analysis(self):
+        """The report's analysis of this run (``analysis.pipeline.analyze_run``; computed once:
+        it integrates a few hundred members, a few seconds)."""
+        if self._analysis is None:
+            from analysis.pipeline import analyze_run
+
+            self._analysis = analyze_run(self.run)
+        return self._analysis
+
+    def frame_free(self):
+        """The frame-free targets of every draw and the run's convergence verdict on them
+        (``analysis.frame_free.FrameFree``: ``converged``, ``targets`` with mean, MCSE, R-hat,
+        bulk- and tail-ESS each, ``values`` per draw)."""
+        return self.analysis().frame_free
+
+    def to_arviz(self):
+        """The draws as an ArviZ ``xarray.DataTree``: Ξ (chain, draw, term, equation) and the
+        frame-free targets (chain, draw) in ``posterior``, the integrated members' targets in
+        ``integrated_members`` (``analysis.arviz_export``)."""
+        from analysis.arviz_export import to_datatree
+
+        return to_datatree(self.run, self.frame_free())
+
     def print(self, threshold: float = 0.1, precision: int = 3) -> None:
-        """Print :meth:`equations` (like ``pysindy.SINDy.print``)."""
+        """Print what converged (the frame-free targets with mean ± MCSE, R-hat and ESS), then
+        :meth:`equations` (like ``pysindy.SINDy.print``; descriptive: coefficients depend on
+        the latent frame)."""
+        from analysis.frame_free import format_value, verdict_lines
+
+        found = self.frame_free()
+        for line in verdict_lines(found):
+            print(line)
+        for t in found.targets:
+            print(
+                f"  {t.name:<20} {format_value(t.mean, t.mcse):>22}  R-hat {t.r_hat:.3f}  "
+                f"ESS {t.ess_bulk:.0f}/{t.ess_tail:.0f}" + ("" if t.converged else "  (no)")
+            )
+        print("ensemble mean (descriptive):")
         for line in self.equations(threshold, precision):
             print(line)
 

@@ -150,10 +150,13 @@ def test_report_states_convergence_first(tmp_path):
         f["xi"][...] = xi
     paths = write_report(tmp_path)
     lines = paths["report.md"].read_text().splitlines()
-    first = "\n".join(lines[:6])
-    assert "NOT CONVERGED" in first and "max R-hat" in first
+    assert lines[2].startswith("⚠ NOT CONVERGED") and "frame-free targets" in lines[2]
+    first = "\n".join(lines[:8])
+    assert "Coefficients (descriptive" in first and "max R-hat" in first
     analysis = json.loads(paths["analysis.json"].read_text())
     assert analysis["diagnostics"]["converged"] is False
+    assert analysis["frame_free"]["converged"] is False
+    assert "growth_rate" in analysis["frame_free"]["failing"]
     assert all(m["chains"] for m in analysis["modes"]["modes"])
     run = load_run(tmp_path)
     assert run.n_chains == 4 and analyze_run(run).chain_symmetries == []
