@@ -145,9 +145,10 @@ class TrainConfig(Settings, section="train"):
     ``num_chains``: C encoder chains run side by side (one compiled step); the decoder follows
     the gradient pooled over all of them, and the ensemble keeps every chain, so convergence can
     be judged (R-hat needs several chains). ``n_samples``: draws collected per chain, every
-    ``thin``-th sampling step. ``target_ess``: stop collecting, chunk by chunk, once the smallest
-    bulk-ESS over the coefficients with |mean| ≥ 0.1 reaches it (``n_samples`` is then the
-    budget); None collects exactly ``n_samples`` draws (the paper's fixed count).
+    ``thin``-th sampling step. ``target_ess``: stop collecting, chunk by chunk, once every
+    per-draw frame-free target (``analysis.frame_free``: loss, test errors, linearisation,
+    circle rates) has R-hat ≤ 1.01 and bulk- and tail-ESS ≥ ``target_ess`` (``n_samples`` is
+    then the budget); None collects exactly ``n_samples`` draws (the paper's fixed count).
 
     ``stiff_directions``: k > 0 collects with a mass heavier along each chain's k stiffest
     directions of the loss (found after training, ``eae_sindy.stiffness``) and the step enlarged

@@ -34,7 +34,9 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
-from analysis.diagnostics import diagnose
+from analysis.diagnostics import R_HAT_MAX
+from analysis.frame_free import draw_targets, frame_free
+from analysis.library import library_terms
 from analysis.rundir import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -276,21 +278,35 @@ def _chain_major(chunks: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return ensemble
 
 
-def _enough_draws(chunks: list[dict[str, Any]], target_ess: int | None) -> tuple[bool, dict]:
-    """The smallest bulk-ESS so far over the coefficients with |mean| ≥ 0.1 (shown on the
-    progress bar), and whether it has reached ``target_ess``."""
-    xi = np.concatenate([np.asarray(c["xi"]) for c in chunks])  # (draws, chains, terms, eqs)
-    if len(xi) < 4:
+def _enough_draws(
+    chunks: list[dict[str, Any]], target_ess: int | None, config: DiscoverConfig
+) -> tuple[bool, dict]:
+    """The run's per-draw frame-free targets so far (``analysis.frame_free.draw_targets``: the
+    loss, the test errors, the linearisation's eigenvalues and the circle rates): their largest
+    R-hat and smallest bulk- or tail-ESS (shown on the progress bar), and whether every target
+    has R-hat ≤ 1.01 and both ESS ≥ ``target_ess``. The integrated members' targets are judged
+    in the report."""
+    ensemble = _chain_major(chunks)
+    if len(ensemble["chain"]) < 4 * len(np.unique(ensemble["chain"])):
         return False, {}
-    by_chain = np.swapaxes(xi, 0, 1)
-    shown = np.abs(xi.mean(axis=(0, 1))) >= 0.1
-    if not shown.any():
+    terms = library_terms(
+        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+    )
+    errors = {n: ensemble.get(n) for n in ("loss", "x_relative_mse", "dx_relative_mse")}
+    values = draw_targets(
+        ensemble["xi"].astype(np.float64), terms, ensemble.get("z"), errors
+    )
+    found = frame_free(values, ensemble["chain"])
+    moving = [t for t in found.targets if not t.constant]
+    if not moving:
         return False, {}
-    chain = np.repeat(np.arange(by_chain.shape[0]), by_chain.shape[1])
-    samples = by_chain.reshape(-1, *by_chain.shape[2:])
-    ess = float(np.nanmin(diagnose(samples, chain).ess_bulk[shown]))
-    enough = target_ess is not None and ess >= target_ess
-    return enough, {"min ESS": f"{ess:.0f}" + (f"/{target_ess}" if target_ess else "")}
+    ess = min(min(t.ess_bulk, t.ess_tail) for t in moving)
+    r_hat = max(t.r_hat for t in moving)
+    enough = target_ess is not None and bool(r_hat <= R_HAT_MAX) and ess >= target_ess
+    fields = {"min ESS": f"{ess:.0f}" + (f"/{target_ess}" if target_ess else "")}
+    if np.isfinite(r_hat):
+        fields["max R-hat"] = f"{r_hat:.3f}"
+    return enough, fields
 
 
 def _first_chain(tree: Any) -> Any:
@@ -561,7 +577,7 @@ def _train_and_collect(
         chunk_size=tc.chunk_size,
         sink=chunks.append,
         progress=progress,
-        stop_when=lambda: _enough_draws(chunks, tc.target_ess),
+        stop_when=lambda: _enough_draws(chunks, tc.target_ess, config),
         data=data,
     )
     collection_time = time.perf_counter() - collection_started

@@ -209,14 +209,38 @@ def test_readme_python_example_runs(data_file, tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(eae_sindy.load(saved[0]).xi, namespace["found"].xi)
 
 
-def test_collection_stops_at_the_target_effective_sample_size(data_file):
-    """With ``train.target_ess`` the draws are collected chunk by chunk until the smallest
-    bulk-ESS of the |mean| ≥ 0.1 coefficients reaches it; ``n_samples`` is the budget."""
+def test_collection_stops_when_the_frame_free_verdict_holds(data_file):
+    """With ``train.target_ess`` the draws are collected chunk by chunk until every per-draw
+    frame-free target has R-hat <= 1.01 and bulk- and tail-ESS >= target_ess; ``n_samples`` is
+    the budget."""
+    from eae_sindy.discovery import _enough_draws
+
+    from analysis.library import library_terms
+
+    rng = np.random.default_rng(0)
+    config = TINY
+    n_terms = len(library_terms(2, config.sindy.poly_order, config.sindy.include_sine))
+
+    def chunk(draws, shift=0.0):
+        xi = rng.normal(0.0, 0.01, (draws, 4, n_terms, 2))
+        xi[:, :, 0, 1], xi[:, :, 1, 0] = 1.0, -1.0  # a rotation, as the data's
+        xi[:, 0, 0, 1] += shift  # chain 0 rotates faster
+        return {
+            "xi": xi,
+            "z": rng.normal(size=(draws, 4, 20, 2)),
+            "loss": rng.normal(1.0, 0.1, (draws, 4)),
+        }
+
+    enough, fields = _enough_draws([chunk(600)], 400, config)
+    assert enough and float(fields["max R-hat"]) <= 1.01
+    enough, fields = _enough_draws([chunk(600, shift=0.05)], 400, config)
+    assert not enough and float(fields["max R-hat"]) > 1.01
+    enough, _ = _enough_draws([chunk(60)], 400, config)  # 240 draws: ESS < 400
+    assert not enough
+
     data = read_dataset(data_file)
-    config = TINY.replace(train=TINY.train.replace(n_samples=12, chunk_size=4, target_ess=1))
-    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
-    assert found.summary["diagnostics"]["draws_per_chain"] == 4  # the first chunk was enough
-    budget = config.replace(train=config.train.replace(target_ess=10**6))
+    budget = config.replace(train=config.train.replace(n_samples=12, chunk_size=4,
+                                                        target_ess=10**6))
     found = eae_sindy.fit(data.x, data.dx, data.t, config=budget, progress=False)
     assert found.summary["diagnostics"]["draws_per_chain"] == 12  # never enough: the budget
 
