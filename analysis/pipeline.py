@@ -19,6 +19,7 @@ from analysis.coefficients import (
     coefficient_stats,
     find_modes,
 )
+from analysis.combinations import Combination, identified_combinations
 from analysis.dynamics import Orbit, analyse_orbit, signal_period
 from analysis.ensemble_dynamics import (
     DynamicsDistribution,
@@ -89,6 +90,8 @@ class Analysis(NamedTuple):
       peer: PCA + SINDy on the same data, or None (runs without ``pca_z``).
       frame_free: the frame-free targets and the run's convergence verdict on them
         (``analysis.frame_free``).
+      combinations: the identified combinations of the collinear groups' coefficients, every
+        chain in the frame of chain 0 (``analysis.combinations``; descriptive).
     """
 
     run: RunData
@@ -108,6 +111,7 @@ class Analysis(NamedTuple):
     linear: LinearSummary | None = None
     peer: Peer | None = None
     frame_free: FrameFree | None = None
+    combinations: list[Combination] = []
 
 
 def analyze_run(
@@ -238,6 +242,12 @@ def analyze_run(
 
     linear = linear_summary(run.xi, run.terms, run.chain)
     targets = run_frame_free(run, distributions[0] if distributions else None)
+    combinations = []
+    if ident is not None and ident.groups:
+        combinations = identified_combinations(
+            run.xi, run.chain, run.terms, ident.groups, fit_r=run.fit_r, z=run.z,
+            gram=normalised_gram(run.fit_r) if run.fit_r is not None else None,
+        )
 
     peer = None
     if run.pca_z is not None and run.z is not None:
@@ -283,6 +293,7 @@ def analyze_run(
         linear,
         peer,
         targets,
+        combinations,
     )
 
 

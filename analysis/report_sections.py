@@ -20,7 +20,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import document as doc  # noqa: E402
 from analysis.ensemble_dynamics import FATES, DynamicsDistribution  # noqa: E402
-from analysis.frame_free import verdict_lines  # noqa: E402
+from analysis.frame_free import format_value, verdict_lines  # noqa: E402
 from analysis.pipeline import Analysis  # noqa: E402
 from analysis.sparse import Structure  # noqa: E402
 
@@ -242,6 +242,28 @@ def identifiability_blocks(a: Analysis) -> list[doc.Block]:
         )
     else:
         b.append(doc.Para("No nearly collinear group: every coefficient is identified."))
+    if a.combinations:
+        b.append(
+            doc.Para(
+                "Identified combinations (descriptive: they live in the latent frame): the "
+                "coefficient of each group's first term with the others folded into it, "
+                "Σ ξ_k · s_k rms_k / rms_first over each member's fit snapshots (≈ the sum for "
+                "x and sin x over small z), every chain first mapped to the frame of chain 0 by "
+                "a signed permutation. mean ± MCSE."
+            )
+        )
+        rows = [
+            [
+                c.name,
+                format_value(c.summary.mean, c.summary.mcse),
+                f"{_f(c.summary.q05)} – {_f(c.summary.q95)}",
+                _f(c.summary.r_hat),
+                _f(c.summary.ess_bulk, 0),
+            ]
+            for c in a.combinations
+        ]
+        b.append(doc.Table(["combination", "mean ± MCSE", "90 % interval", "R-hat",
+                            "bulk-ESS"], rows))
     return b
 
 
@@ -396,6 +418,10 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
             "groups": [{"terms": list(g.names), "singular_value": g.singular_value}
                        for g in idf.groups],
             "not_identified": [n for n, f in zip(names, idf.not_identified, strict=True) if f],
+            "combinations": {
+                c.name: {k: v for k, v in c.summary._asdict().items() if k != "name"}
+                for c in a.combinations
+            },
         }
         if a.linear is not None:
             ln = a.linear

@@ -140,3 +140,33 @@ def test_report_leads_with_the_frame_free_verdict_and_writes_the_draws(tmp_path)
 
     r_hat = float(rhat(tree, var_names=["frequency"])["frequency"])
     assert r_hat == pytest.approx(ff["targets"]["frequency"]["r_hat"], rel=1e-9)
+
+
+def test_identified_combinations_fold_collinear_terms_in_one_frame():
+    from analysis.combinations import align_chains, identified_combinations
+    from analysis.identifiability import CollinearGroup
+    from analysis.symmetry import SignedPermutation, transform_xi
+
+    terms = library_terms(2, 3, include_sine=True)
+    names = [t.name for t in terms]
+    rng = np.random.default_rng(1)
+    skew = np.array([[1.0, 0.3], [0.0, 0.8]])  # not symmetric under a quarter turn
+    base = hopf_xi(terms, mu=MU, omega=OMEGA, skew=skew)
+    xi = base + 0.01 * rng.standard_normal((400, *base.shape))
+    chain = np.repeat(np.arange(4), 100)
+    swap = SignedPermutation((1, 0), (1, -1))
+    xi[chain == 2] = np.stack([transform_xi(x, terms, swap) for x in xi[chain == 2]])
+    aligned, applied = align_chains(xi, chain, terms)
+    assert set(applied) == {2}
+    assert np.abs(aligned[chain == 2].mean(0) - base).max() < 0.01
+
+    x0, s0 = names.index("x0"), names.index("sin(1 x0)")
+    xi[:, x0, 1] = rng.normal(0.0, 1.0, 400)  # each alone wanders...
+    xi[:, s0, 1] = 0.4 - xi[:, x0, 1] + 0.01 * rng.standard_normal(400)  # ...only the sum is known
+    z = 0.1 * rng.standard_normal((400, 30, 2))  # small z: sin z ≈ z, weights ≈ 1
+    group = CollinearGroup((x0, s0), ("x0", "sin(1 x0)"), 1e-4)
+    found = identified_combinations(xi, None, terms, [group], z=z)
+    in_x1 = next(c for c in found if c.equation == 1)
+    assert in_x1.name == "x0 + sin(1 x0) in x1'"
+    assert in_x1.summary.mean == pytest.approx(0.4, abs=0.01)
+    assert in_x1.summary.sd < 0.02 and np.std(xi[:, x0, 1]) > 0.5
