@@ -36,6 +36,7 @@ __all__ = [
     "DATA_FILE",
     "ENSEMBLE_FILE",
     "METRICS_COLUMNS",
+    "metrics_row",
     "METRICS_FILE",
     "SCHEMA_VERSION",
     "SUMMARY_FILE",
@@ -76,7 +77,12 @@ METRICS_COLUMNS = (
     "decoder_grad_norm",
     "diverged",
     "elapsed_s",
+    "step_size",
+    "curvature_max",
 )
+"""Columns of ``metrics.csv``. ``step_size`` and ``curvature_max`` (the sampler step an outer
+iteration ran at and the largest curvature that chose it, ``sampler.max_omega_dt``) are empty
+(NaN) in runs without the step control and in files written before them."""
 
 # Datasets of ensemble.h5 and their ranks: one row per collected encoder ...
 PER_SAMPLE = {
@@ -364,6 +370,16 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
     return paths
 
 
+def metrics_row(row: dict[str, Any]) -> dict[str, float]:
+    """One training row in :data:`METRICS_COLUMNS` order, NaN for a column it lacks."""
+    return {c: row.get(c, float("nan")) for c in METRICS_COLUMNS}
+
+
+def _column(metrics: dict[str, np.ndarray], name: str) -> np.ndarray:
+    """A column of a read ``metrics.csv``, NaN where an older file lacks it."""
+    return metrics.get(name, np.full(len(metrics["iteration"]), np.nan))
+
+
 class MetricsLog:
     """``metrics.csv`` written row by row while training runs (flushed after every row).
 
@@ -377,13 +393,13 @@ class MetricsLog:
         text = _metrics_text({c: np.zeros(0) for c in METRICS_COLUMNS})
         if kept is not None:
             keep = kept["iteration"] < completed
-            text = _metrics_text({c: kept[c][keep] for c in METRICS_COLUMNS})
+            text = _metrics_text({c: _column(kept, c)[keep] for c in METRICS_COLUMNS})
         write_text_atomic(self.path, text)
         self._handle = self.path.open("a", newline="")
         self._writer = csv.writer(self._handle, lineterminator="\n")
 
     def __call__(self, row: dict[str, float]) -> None:
-        self._writer.writerow(_cells({c: row[c] for c in METRICS_COLUMNS}))
+        self._writer.writerow(_cells(metrics_row(row)))
         self._handle.flush()
 
     def close(self) -> None:

@@ -281,6 +281,8 @@ def _metrics(n_iterations: int, rng: np.random.Generator) -> dict[str, np.ndarra
         "decoder_grad_norm": np.abs(rng.standard_normal(n_iterations)) + 0.1,
         "diverged": np.zeros(n_iterations),
         "elapsed_s": 0.5 * (k + 1),
+        "step_size": np.full(n_iterations, 1e-5),
+        "curvature_max": 3000.0 + 10.0 * k,
     }
     assert tuple(columns) == METRICS_COLUMNS
     return columns

@@ -120,7 +120,15 @@ class SindyConfig(Settings, section="sindy"):
 @dataclass(frozen=True)
 class SamplerConfig(Settings, section="sampler"):
     """Simmering hyper-parameters (units: the loss is a per-batch mean), shared by the SINDy and
-    the image runs. The fields are the arguments of ``eae_sindy.simmering.simmering``."""
+    the image runs. The fields are the arguments of ``eae_sindy.simmering.simmering``.
+
+    ``max_omega_dt``: training (and collection) steps follow the measured curvature: each outer
+    iteration estimates the largest Hessian eigenvalue λ of the chains' encoder loss (a few
+    Hessian-vector products) and runs at dt = min(step_size, max_omega_dt·√(mass/λ)), so that a
+    decoder which sharpens the loss cannot push the leapfrog past its stability limit ω·dt = 2
+    (``eae_sindy.eae.entropic_autoencoder``). None: always ``step_size``. Default 0.5: a
+    factor 16 in λ inside the limit, shadow variance ≤ (1 − 0.5²/4)⁻¹ = 1.07 along the stiffest
+    direction; quick preset: +10 % training time, dt 4.6e-6–1e-5 (benchmarks/README.md)."""
 
     temperature: _PosFloat = 1e-4
     mass: _PosFloat = 1e-6
@@ -130,6 +138,7 @@ class SamplerConfig(Settings, section="sampler"):
     resample_every: _Pos | None = 5
     thermostat: Literal["nose_hoover", "langevin"] = "nose_hoover"
     friction: _PosFloat | None = None
+    max_omega_dt: _PosFloat | None = 0.5
 
     def build(self):
         """The Simmering algorithm these settings describe (``eae_sindy.simmering.simmering``)."""

@@ -45,6 +45,7 @@ from analysis.rundir import (
     MetricsLog,
     RunData,
     load_run,
+    metrics_row,
     read_metrics,
     write_run,
 )
@@ -425,6 +426,7 @@ def _sindy_eae(
         tc.inner_steps,
         summarize,
         num_chains=tc.num_chains,
+        max_omega_dt=config.sampler.max_omega_dt,
     )
     return _SindyEAE(eae, model, loss_fn, data)
 
@@ -477,7 +479,8 @@ def _train(
     if log is not None:
         metrics = read_metrics(metrics_file)
     else:
-        metrics = {c: np.array([r[c] for r in rows], np.float64) for c in METRICS_COLUMNS}
+        metrics = {c: np.array([metrics_row(r)[c] for r in rows], np.float64)
+                   for c in METRICS_COLUMNS}
     return state, stopped, metrics, seconds
 
 

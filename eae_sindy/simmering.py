@@ -122,10 +122,16 @@ class SimmeringInfo(NamedTuple):
 
 class SimmeringAlgorithm(NamedTuple):
     """The pure functions ``init(position, key)`` and
-    ``step(state, grads, key, potential, *, shared_step)``."""
+    ``step(state, grads, key, potential, *, shared_step, step_size)``, and the settings a driver
+    that adapts the step needs (None for an algorithm built by hand from ``init`` and ``step``):
+    ``step_size`` (the configured dt), ``mass`` (m) and ``max_omega_dt`` (see
+    :func:`simmering`)."""
 
     init: Callable[[PyTree, Array], SimmeringState]
     step: Callable[..., tuple[SimmeringState, SimmeringInfo]]
+    step_size: Any = None
+    mass: Any = None
+    max_omega_dt: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +307,7 @@ def simmering(
     friction: float | None = None,
     sy_order: int = 1,
     chain_steps: int = 1,
+    max_omega_dt: float | None = None,
 ) -> SimmeringAlgorithm:
     r"""Build the Simmering sampler for p(φ) ∝ exp(−U(φ)/T).
 
@@ -358,6 +365,11 @@ def simmering(
         friction: Langevin γ > 0; default 1/(100·dt). Ignored by the NHC.
         sy_order: Suzuki–Yoshida order of the chain half-steps, one of 1, 3, 5, 7.
         chain_steps: number of sub-steps of each chain half-step (≥ 1).
+        max_omega_dt: None, or the largest ω·dt = √(λ_max/m)·dt a driver that follows the
+            measured curvature should let a step reach (``eae_sindy.eae.entropic_autoencoder``
+            with ``max_omega_dt``). ``step`` does not read it; it is only recorded on the
+            returned algorithm, beside ``step_size`` and ``mass``, so that the sampler settings
+            travel together.
 
     Returns:
         A :class:`SimmeringAlgorithm` ``(init, step)``:
@@ -375,6 +387,14 @@ def simmering(
           predicate (the batched ``state.step``) into a select that runs both branches, i.e.
           draws N normal variates on every step. Only the re-draw schedule reads it; the result
           is the same as without it.
+
+          ``step_size`` (optional keyword): a step dt for this call only, in place of the
+          configured one; it may be traced (e.g. chosen from a curvature estimate inside
+          ``jit``). The thermostat masses Q (from τ) and the Langevin friction stay as
+          configured. The call finishes the previous step's half kick with this dt/2 too, so a
+          change of dt between calls is exact only where it is small (one O(Δdt·F/m) velocity
+          error per change, which the thermostat absorbs). Not given: the configured dt, with
+          results bit-identical to a sampler without the keyword.
 
     Raises:
         ValueError: for a non-positive temperature, mass, step size, thermostat timescale or
@@ -414,8 +434,11 @@ def simmering(
         friction = 1.0 / (100.0 * step_size)
     _check_positive("friction", friction)
 
+    if max_omega_dt is not None:
+        _check_positive("max_omega_dt", max_omega_dt)
     weights = tuple(w / chain_steps for w in _SUZUKI_YOSHIDA[sy_order]) * chain_steps
     langevin = thermostat == "langevin"
+    configured_step = step_size
 
     def masses(position: PyTree, dtype) -> PyTree:
         """The mass of every parameter, as a pytree like ``position``."""
@@ -448,6 +471,7 @@ def simmering(
         potential: Any = None,
         *,
         shared_step: Any = None,
+        step_size: Any = None,
     ):
         leaves = jax.tree.leaves(state.position)
         dtype = _float_dtype(leaves)
@@ -466,7 +490,7 @@ def simmering(
             # m M⁻¹ = I − Σ_k a_k/(1 + a_k) u_k u_kᵀ: the kicks move along M⁻¹∇U
             along = a / (1.0 + a) * _dots(stiff.basis, grads, dtype)
             grads = _minus_span(stiff.basis, along, grads)
-        dt = jnp.asarray(step_size, dtype)
+        dt = jnp.asarray(configured_step if step_size is None else step_size, dtype)
         half_kick = jax.tree.map(lambda mi: 0.5 * dt / mi, m)  # v += half_kick · F = −half_kick·∇U
         tau = jnp.asarray(thermostat_timescale, dtype)
         n_dof_f = jnp.asarray(n_dof, dtype)
@@ -571,7 +595,7 @@ def simmering(
         new_state = SimmeringState(position, velocity, xi, p_xi, n + 1, diverged, stiff)
         return new_state, SimmeringInfo(kinetic_temperature, conserved, temp, diverged)
 
-    return SimmeringAlgorithm(init, step)
+    return SimmeringAlgorithm(init, step, step_size, mass, max_omega_dt)
 
 
 def sample(

@@ -45,6 +45,7 @@ from analysis.rundir import (
     METRICS_COLUMNS,
     METRICS_FILE,
     MetricsLog,
+    metrics_row,
     read_metrics,
 )
 from eae_sindy.config import DiscoverConfig, config_from_dict
@@ -174,7 +175,8 @@ def _train(
         metrics = [read_metrics(d / METRICS_FILE) for d in rung_dirs]
     else:
         metrics = [
-            {c: np.array([r[c] for r in rk], np.float64) for c in METRICS_COLUMNS} for rk in rows
+            {c: np.array([metrics_row(r)[c] for r in rk], np.float64) for c in METRICS_COLUMNS}
+            for rk in rows
         ]
     return state, stopped, metrics, seconds
 

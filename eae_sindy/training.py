@@ -50,16 +50,24 @@ def save_checkpoint(path: str | os.PathLike, state: EAEState) -> None:
         atomic_write_bytes(path, flax.serialization.to_bytes(host))
 
 
+# State fields added later whose value a run can rebuild: missing from an older checkpoint, they
+# take the template's value (``EAEState.curvature``: the step control's estimate, re-measured).
+_REBUILT_IF_ABSENT = ("curvature",)
+
+
 def _with_absent_fields(wanted: Any, raw: Any) -> Any:
     """``raw`` (a restored state dict) with the fields that ``wanted`` (the template's state
     dict) holds as None added where they are missing: a state field added later with a None
-    default (``SimmeringState.stiff``) does not make older checkpoints unreadable."""
+    default (``SimmeringState.stiff``, ``EAEState.curvature``) does not make older checkpoints
+    unreadable. A missing (or None) ``curvature`` takes the template's fresh estimate."""
     if not isinstance(wanted, dict) or not isinstance(raw, dict):
         return raw
     out = {key: _with_absent_fields(wanted.get(key), value) for key, value in raw.items()}
     for key, value in wanted.items():
-        if value is None and key not in out:
+        if key not in out and value is None:
             out[key] = None
+        if key in _REBUILT_IF_ABSENT and out.get(key) is None:  # absent, or saved as None
+            out[key] = value
     return out
 
 
@@ -99,14 +107,18 @@ def resume_from(path: str | os.PathLike | None, template: Any) -> Any:
 
 
 def _row(info: Any) -> dict[str, float]:
+    """The :class:`IterationInfo` fields as floats (fields an EAE does not fill, None, left
+    out: ``step_size`` and ``curvature_max`` without a step control)."""
     host = jax.device_get(info)
-    return {name: float(value) for name, value in zip(info._fields, host, strict=True)}
+    pairs = zip(info._fields, host, strict=True)
+    return {name: float(value) for name, value in pairs if value is not None}
 
 
 def _rung_rows(info: Any) -> list[dict[str, float]]:
     """One row per rung of a ladder's :class:`IterationInfo` (leading temperature axis)."""
     host = jax.device_get(info)
-    columns = {name: np.asarray(v, np.float64) for name, v in zip(info._fields, host, strict=True)}
+    pairs = zip(info._fields, host, strict=True)
+    columns = {name: np.asarray(v, np.float64) for name, v in pairs if v is not None}
     num_rungs = len(next(iter(columns.values())))
     return [{name: float(v[k]) for name, v in columns.items()} for k in range(num_rungs)]
 
