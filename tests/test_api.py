@@ -213,9 +213,8 @@ def test_collection_stops_when_the_frame_free_verdict_holds(data_file):
     """With ``train.target_ess`` the draws are collected chunk by chunk until every per-draw
     frame-free target has R-hat <= 1.01 and bulk- and tail-ESS >= target_ess; ``n_samples`` is
     the budget."""
-    from eae_sindy.discovery import _enough_draws
-
     from analysis.library import library_terms
+    from eae_sindy.discovery import _enough_draws
 
     rng = np.random.default_rng(0)
     config = TINY
