@@ -298,7 +298,7 @@ def test_every_leaf_has_the_temperature_axis(ladder_run):
     assert state.sampler.position["W"].shape == (K, 2, N_FEATURES, LATENT)  # (K, C, ...)
     assert state.decoder["V"].shape == (K, LATENT, N_FEATURES)
     assert all(leaf.shape[0] == K for leaf in jax.tree.leaves(state))
-    assert all(leaf.shape == (K,) for leaf in infos[-1])
+    assert all(leaf.shape == (K,) for leaf in jax.tree.leaves(infos[-1]))
     np.testing.assert_array_equal(np.asarray(state.iteration), [3, 3])
     np.testing.assert_allclose(ladder.temperature(state), TEMPERATURES, rtol=1e-7)
     # Collected summaries: (K, num_samples, C, ...); traced only, nothing is compiled.
