@@ -243,6 +243,9 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     b += [doc.Para("⚠ " + line) for line in learning_lines(run.summary["test_error"])]
     if a.frame_free is not None:
         b += FF.verdict_banner(a.frame_free)
+    guard = FF.guard_line(run.summary["training"].get("bias_guard"))
+    if guard:
+        b.append(doc.Para(("⚠ " if "FAILS" in guard else "") + guard[0].upper() + guard[1:] + "."))
     b += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
 
     facts = [

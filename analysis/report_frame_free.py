@@ -20,6 +20,7 @@ from analysis.frame_free import FrameFree, format_value, verdict_lines  # noqa: 
 
 __all__ = [
     "FRAME_FREE_CSV",
+    "guard_line",
     "frame_free_blocks",
     "frame_free_csv",
     "frame_free_json",
@@ -154,3 +155,23 @@ def fig_frame_free_traces(ff: FrameFree) -> Figure:
         ax.tick_params(labelsize=6)
     fig.tight_layout()
     return fig
+
+
+def guard_line(record: dict[str, Any] | None) -> str | None:
+    """The run's bias guard (``summary.json``'s ``training.bias_guard``, written by
+    ``eae_sindy.collection_guard``) in one line; None without one."""
+    if not record:
+        return None
+    if "skipped" in record:
+        return f"bias guard not measured: {record['skipped']}"
+    tol = 100 * record["tolerance"]
+    ratio = f"{record['pooled']:.3f} ± {record['pooled_se']:.3f}"
+    where = f"along each chain's stiffest direction ({record['n_draws']} draws"
+    if record["resolved"]:
+        state = "holds" if record["passes"] else "FAILS"
+        return f"bias guard {state}: T_conf/T = {ratio} {where}; the rule: within {tol:g} %)"
+    state = "consistent with T" if record["consistent"] else "FAILS: the measure is biased"
+    return (
+        f"bias guard {state}: T_conf/T = {ratio} {where}, too few to resolve the rule's "
+        f"{tol:g} %)"
+    )

@@ -22,6 +22,7 @@ from analysis import document as doc  # noqa: E402
 from analysis.ensemble_dynamics import FATES, DynamicsDistribution  # noqa: E402
 from analysis.frame_free import format_value, verdict_lines  # noqa: E402
 from analysis.pipeline import Analysis  # noqa: E402
+from analysis.report_frame_free import guard_line  # noqa: E402
 from analysis.sparse import Structure  # noqa: E402
 
 __all__ = [
@@ -84,6 +85,8 @@ def headline_lines(a: Analysis) -> list[str]:
     """The coordinate-free results and the top sparse model in a few lines (``analysis.json``'s
     ``headline``, printed by ``discover`` and ``python -m analysis.report``)."""
     lines = verdict_lines(a.frame_free) if a.frame_free is not None else []
+    guard = guard_line(a.run.summary["training"].get("bias_guard"))
+    lines += [guard] if guard else []
     lines += distribution_lines(a) + top_structure_lines(a)
     if a.peer is not None:
         lines += [

@@ -34,6 +34,7 @@ __all__ = [
     "SindyConfig",
     "SamplerConfig",
     "TrainConfig",
+    "CollectionConfig",
     "SweepConfig",
     "DiscoverConfig",
     "PRESETS",
@@ -184,6 +185,46 @@ class TrainConfig(Settings, section="train"):
 
 
 @dataclass(frozen=True)
+class CollectionConfig(Settings, section="collection"):
+    """How the ensemble is collected after training (Algorithm 2), where it differs from the
+    training sampler (``sampler``); None: as in training.
+
+    ``full_batch``: the encoder's forces are the gradient of the loss over every training
+    snapshot, not of a minibatch. The SINDy loss fits Ξ by least squares inside each batch, so
+    a minibatch loss is not an unbiased estimate of the whole loss, and its gradient noise
+    heats the stiff directions: with minibatches of 64 the quick preset's collection sampled a
+    measure whose configurational temperature along the stiffest directions was 9–42 T
+    (``eae_sindy.bias_guard``); with the full batch it is T within the guard's error. The price
+    is a costlier step (quick preset, 2-core CPU: about 4×).
+
+    ``thermostat``, ``friction``, ``step_size``, ``max_omega_dt``, ``resample_every`` (0:
+    never): replace the ``sampler`` settings of the same name while collecting (``thermostat =
+    "langevin"``: BAOAB, whose configurational sampling of a harmonic direction is exact at any
+    stable step, so the step can follow the curvature up to ω·dt ≈ 1; without velocity re-draws
+    its motion stays ballistic over ~1/γ)."""
+
+    full_batch: bool = False
+    thermostat: Literal["nose_hoover", "langevin"] | None = None
+    friction: _PosFloat | None = None
+    step_size: _PosFloat | None = None
+    max_omega_dt: _PosFloat | None = None
+    resample_every: Annotated[int, NON_NEGATIVE] | None = None
+
+    def sampler(self, base: SamplerConfig) -> SamplerConfig:
+        """The sampler settings of the collection: ``base`` with this section's replacements."""
+        names = ("thermostat", "friction", "step_size", "max_omega_dt", "resample_every")
+        changed = {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+        if changed.get("resample_every") == 0:
+            changed["resample_every"] = None  # never
+        return base.replace(**changed) if changed else base
+
+    @property
+    def changes_sampler(self) -> bool:
+        """Whether collection differs from training at all."""
+        return self.full_batch or self.sampler(SamplerConfig()) != SamplerConfig()
+
+
+@dataclass(frozen=True)
 class SweepConfig(Settings, section="sweep"):
     """A temperature sweep (``eae_sindy.sweep``): one independent EAE per temperature, each with
     its own decoder and chains, trained and collected together in one compiled program
@@ -228,6 +269,7 @@ class DiscoverConfig(Settings):
     sindy: SindyConfig = field(default_factory=SindyConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    collection: CollectionConfig = field(default_factory=CollectionConfig)
     seed: Annotated[int, SEED] = 0
     sweep: SweepConfig = field(default_factory=SweepConfig)
 

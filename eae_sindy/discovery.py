@@ -50,6 +50,7 @@ from analysis.rundir import (
     write_run,
 )
 from eae_sindy import __version__
+from eae_sindy.collection_guard import GUARD_MAX_FLOATS, guard_after_collection
 from eae_sindy.config import DiscoverConfig, config_from_dict, preset
 from eae_sindy.distributed import (
     barrier,
@@ -168,6 +169,8 @@ def run_record(
         del values["sweep"]  # no sweep: the record of a single run, as before sweeps existed
     if not config.train.stiff_directions:
         del values["train"]["stiff_directions"]  # likewise for the configured sampler
+    if not config.collection.changes_sampler:
+        del values["collection"]  # collected as trained, as before the section existed
     return {
         **values,
         "data_sha256": data_sha256,
@@ -365,12 +368,14 @@ def _sindy_eae(
     config: DiscoverConfig,
     sampler: Any = None,
     data: dict[str, Any] | None = None,
+    full_batch: bool = False,
 ) -> _SindyEAE:
-    """The EAE with the SINDy loss on minibatches of the training snapshots; each collected
-    encoder is summarised on the test snapshots (Ξ, latent codes, errors). ``sampler``: the
-    encoder sampler (default: ``config.sampler.build()``; a temperature sweep passes one per
-    temperature). ``data``: the device arrays of an earlier call with the same arguments, to
-    share (default: copied to the device from ``x``, ``dx`` here)."""
+    """The EAE with the SINDy loss on minibatches of the training snapshots (``full_batch``: on
+    all of them at every step); each collected encoder is summarised on the test snapshots (Ξ,
+    latent codes, errors). ``sampler``: the encoder sampler (default: ``config.sampler.build()``;
+    a temperature sweep passes one per temperature; its ``max_omega_dt`` sets the step control).
+    ``data``: the device arrays of an earlier call with the same arguments, to share (default:
+    copied to the device from ``x``, ``dx`` here)."""
     tc, sc, m = config.train, config.sindy, config.model
     if data is None:
         data = _device_data(x, dx, split, sc.fit_on)
@@ -385,6 +390,8 @@ def _sindy_eae(
     n_train = len(split["train"])
 
     def sample_batch(key, data):
+        if full_batch:
+            return data["train"]
         index = jax.random.randint(key, (tc.batch_size,), 0, n_train)
         return {"x": data["train"]["x"][index], "dx": data["train"]["dx"][index]}
 
@@ -418,15 +425,16 @@ def _sindy_eae(
             "dx_relative_mse": jnp.sum((test["dx"] - terms.dx_hat) ** 2) / dx_norm,
         }
 
+    sampler = config.sampler.build() if sampler is None else sampler
     eae = entropic_autoencoder(
         loss_fn,
-        config.sampler.build() if sampler is None else sampler,
+        sampler,
         optax.adam(tc.learning_rate),
         sample_batch,
         tc.inner_steps,
         summarize,
         num_chains=tc.num_chains,
-        max_omega_dt=config.sampler.max_omega_dt,
+        max_omega_dt=sampler.max_omega_dt,
     )
     return _SindyEAE(eae, model, loss_fn, data)
 
@@ -508,7 +516,7 @@ def _stiff_collection(
     trained decoder) and the step enlarged by √(λ_1/λ_{k+1}) over all chains (the configured
     worst-case ω·dt kept); the state with those masses attached; and what was done, for
     ``summary.json``."""
-    tc, sc = config.train, config.sampler
+    tc, sc = config.train, config.collection.sampler(config.sampler)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x57)
     key_batches, key_start = jax.random.split(key)
     index = jax.random.randint(key_batches, (4, tc.batch_size), 0, len(the_plan.split["train"]))
@@ -531,7 +539,10 @@ def _stiff_collection(
     gain = max(1.0, float(np.sqrt(curvature[:, 0].max() / max(curvature[:, -1].max(), 1e-30))))
     step_size = sc.step_size * gain
     sampler = simmering(**{**dataclasses.asdict(sc), "step_size": step_size})
-    collector = _sindy_eae(x, dx, *the_plan, config, sampler=sampler, data=built.data)
+    collector = _sindy_eae(
+        x, dx, *the_plan, config, sampler=sampler, data=built.data,
+        full_batch=config.collection.full_batch,
+    )
     factor = heavier_mass(found.curvature)
     stiff_sampler = jax.vmap(with_stiff_subspace)(state.sampler, found.basis, factor)
     state = state._replace(sampler=stiff_sampler)
@@ -542,6 +553,25 @@ def _stiff_collection(
         "step_gain": gain,
     }
     return collector, state, record
+
+
+def _bias_guard(
+    collector: _SindyEAE, state: EAEState, data: dict[str, Any], config: DiscoverConfig
+) -> tuple[EAEState, dict[str, Any] | None]:
+    """The run's bias guard (:mod:`eae_sindy.collection_guard`) after collection: the state
+    after its continuation and the record for ``summary.json`` (None with the step control off
+    or in a multi-process run; a record that says why when the data are too large)."""
+    if state.curvature is None or jax.process_count() > 1:
+        return state, None
+    train = collector.data["train"]
+    if train["x"].size + train["dx"].size > GUARD_MAX_FLOATS:
+        return state, {"skipped": "the training set is too large for the guard's programs"}
+    collect = jax.jit(collector.eae.collect, static_argnums=(1, 2))
+    decoder = state.decoder
+    temperature = config.collection.sampler(config.sampler).temperature
+    return guard_after_collection(
+        collect, state, data, lambda p: collector.loss_fn(p, decoder, train), temperature
+    )
 
 
 def _train_and_collect(
@@ -570,6 +600,12 @@ def _train_and_collect(
     collector, stiff = built, None
     if tc.stiff_directions:
         collector, state, stiff = _stiff_collection(built, state, the_plan, config, x, dx)
+    elif config.collection.changes_sampler:
+        collector = _sindy_eae(
+            x, dx, split, library, config,
+            sampler=config.collection.sampler(config.sampler).build(),
+            data=built.data, full_batch=config.collection.full_batch,
+        )
     chunks: list[dict[str, Any]] = []
     collection_started = time.perf_counter()
     state = run_collection(
@@ -584,6 +620,7 @@ def _train_and_collect(
         data=data,
     )
     collection_time = time.perf_counter() - collection_started
+    state, guard = _bias_guard(collector, state, data, config)
     if jax.process_count() > 1:  # the final state whole in every process (small), as numpy
         state = gather(state)
 
@@ -596,6 +633,8 @@ def _train_and_collect(
     }
     if stiff is not None:
         training["collection_sampler"] = stiff
+    if guard is not None:
+        training["bias_guard"] = guard
     run = _run_data(
         built,
         state,

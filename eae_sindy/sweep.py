@@ -288,8 +288,19 @@ def fit_sweep(
     rung_states = [ladder.rung(state, k) for k in range(len(temperatures))]
     val_losses = [_validation_loss(built, s, x, dx, split) for s in rung_states]
 
-    # Algorithm 2 for all rungs at once
-    state, chunks, collection_time = _collect(ladder, state, config, progress, built.data)
+    # Algorithm 2 for all rungs at once, with the collection's sampler (``config.collection``)
+    collector = ladder
+    if config.collection.changes_sampler:
+
+        def collector_for(sampler):
+            return _sindy_eae(
+                x, dx, split, library, config, sampler=sampler, data=built.data,
+                full_batch=config.collection.full_batch,
+            )
+
+        collecting = config.replace(sampler=config.collection.sampler(config.sampler))
+        collector = sweep_ladder(collector_for, collecting)
+    state, chunks, collection_time = _collect(collector, state, config, progress, built.data)
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 

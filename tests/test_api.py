@@ -44,6 +44,10 @@ def test_fit_returns_a_discovery(found):
     assert len(re.findall(r"±", lines[0])) == 11  # every term at threshold 0
     assert found.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert found.summary["training"]["outer_iterations"] == 4
+    guard = found.summary["training"]["bias_guard"]  # measured after collection
+    assert guard["n_draws"] == 4 * 24 and len(guard["t_conf_over_t"]) == 1  # one direction
+    assert np.isfinite(guard["pooled"]) and guard["pooled_se"] > 0
+    assert np.all(np.isfinite(found.run.metrics["step_size"]))  # the step control's columns
     model = found.to_pysindy()
     np.testing.assert_allclose(model.coefficients(), found.xi.mean(axis=0).T, rtol=1e-6)
     assert model.get_feature_names() == found.term_names
