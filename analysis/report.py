@@ -267,6 +267,17 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
             f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
         )
+    collection = tr.get("collection") if tr else None
+    if collection:
+        batch = "the whole training set" if collection["full_batch"] else "minibatches"
+        facts.append(
+            f"ensemble collected by {collection['thermostat'].replace('_', '-')} on {batch}"
+            + (f", friction {collection['friction']:g}" if collection.get("friction") else "")
+            + (f", step ≤ {collection['step_size']:g} with ω·dt ≤ {collection['max_omega_dt']:g}"
+               if collection.get("max_omega_dt") else "")
+            + ("" if collection.get("resample_every") else ", no velocity re-draws")
+            + " (the [collection] settings)"
+        )
     stiff = tr.get("collection_sampler") if tr else None
     if stiff:
         facts.append(

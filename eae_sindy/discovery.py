@@ -635,6 +635,16 @@ def _train_and_collect(
         training["collection_sampler"] = stiff
     if guard is not None:
         training["bias_guard"] = guard
+    if config.collection.changes_sampler:
+        collecting = config.collection.sampler(config.sampler)
+        training["collection"] = {
+            "full_batch": config.collection.full_batch,
+            "thermostat": collecting.thermostat,
+            "friction": collecting.friction,
+            "step_size": collecting.step_size,
+            "max_omega_dt": collecting.max_omega_dt,
+            "resample_every": collecting.resample_every,
+        }
     run = _run_data(
         built,
         state,

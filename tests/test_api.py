@@ -45,7 +45,7 @@ def test_fit_returns_a_discovery(found):
     assert found.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert found.summary["training"]["outer_iterations"] == 4
     guard = found.summary["training"]["bias_guard"]  # measured after collection
-    assert guard["n_draws"] == 4 * 24 and len(guard["t_conf_over_t"]) == 1  # one direction
+    assert guard["n_draws"] == 4 * 24 and len(guard["t_conf_over_t"]) == 4  # one per chain
     assert np.isfinite(guard["pooled"]) and guard["pooled_se"] > 0
     assert np.all(np.isfinite(found.run.metrics["step_size"]))  # the step control's columns
     model = found.to_pysindy()
@@ -270,3 +270,21 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
     sweep = config.replace(sweep=SweepConfig(temperatures=(1e-4, 1e-3)))
     with pytest.raises(ConfigError, match="stiff_directions"):
         plan(sweep, len(data.x))
+
+
+def test_collection_with_the_quick_presets_sampler(data_file):
+    """The quick preset collects with BAOAB on the whole training set (``[collection]``);
+    summary.json and the report's Run section say so, and the bias guard is measured."""
+    data = read_dataset(data_file)
+    config = TINY.replace(collection=eae_sindy.preset("quick").collection)
+    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    training = found.summary["training"]
+    assert training["collection"] == {
+        "full_batch": True, "thermostat": "langevin", "friction": 1000.0, "step_size": 2e-5,
+        "max_omega_dt": 1.0, "resample_every": None,
+    }
+    assert np.isfinite(training["bias_guard"]["pooled"]) and np.isfinite(found.xi).all()
+    plain = eae_sindy.fit(data.x, data.dx, data.t, config=TINY, progress=False)
+    assert "collection" not in plain.summary["training"]
+    np.testing.assert_array_equal(plain.run.metrics["loss_mean"], found.run.metrics["loss_mean"])
+    assert not np.allclose(plain.xi, found.xi)  # same training, another collection

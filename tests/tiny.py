@@ -1,6 +1,6 @@
 """A tiny run shared by the discovery tests: 12×12 lambda-omega, 200 snapshots, 4×4 steps."""
 
-from eae_sindy.config import DataConfig, ModelConfig, TrainConfig, preset
+from eae_sindy.config import CollectionConfig, DataConfig, ModelConfig, TrainConfig, preset
 from simulators.lambda_omega import generate_dataset
 
 TINY = preset("quick").replace(
@@ -17,6 +17,7 @@ TINY = preset("quick").replace(
         n_eval=12,
         n_examples=2,
     ),
+    collection=CollectionConfig(),  # collected as trained: one program less to compile
 )
 
 
