@@ -56,6 +56,8 @@ __all__ = [
     "LossAgreement",
     "configurational_temperature",
     "directional_gradients",
+    "directional_projections",
+    "directional_projections_chains",
     "directional_curvatures",
     "effective_sample_size",
     "guard",
@@ -254,10 +256,45 @@ def configurational_temperature(
     Returns:
       :class:`ConfigurationalTemperature`: ratios T_conf/T (1 at the right measure).
     """
+    return temperature_ratio(
+        *directional_projections(
+            loss, positions, directions, chain=chain, curvature_every=curvature_every,
+            gradient_batch=gradient_batch,
+        )[:2],
+        temperature,
+        *directional_projections_chains(positions, chain, curvature_every),
+    )
+
+
+def directional_projections_chains(
+    positions: PyTree, chain: np.ndarray | None, curvature_every: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """The chains of the rows :func:`directional_projections` returns (gradients, curvatures)."""
+    n = jax.tree.leaves(positions)[0].shape[0]
+    chain = np.zeros(n, int) if chain is None else np.asarray(chain)
+    grad_chain = [np.full(int(np.sum(chain == c)), c) for c in np.unique(chain)]
+    curv_chain = [np.full(len(np.flatnonzero(chain == c)[::curvature_every]), c)
+                  for c in np.unique(chain)]
+    return np.concatenate(grad_chain), np.concatenate(curv_chain)
+
+
+def directional_projections(
+    loss: Callable[[PyTree], jax.Array],
+    positions: PyTree,
+    directions: PyTree | Sequence[PyTree],
+    *,
+    chain: np.ndarray | None = None,
+    curvature_every: int = 1,
+    gradient_batch: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The raw projections behind :func:`configurational_temperature`: (n, k) u_k·∇L at every
+    draw and (n', k) u_kᵀ∇²L u_k at every ``curvature_every``-th draw of each chain, rows grouped
+    by chain in the order of ``np.unique(chain)`` (their chains:
+    :func:`directional_projections_chains`). One compile serves every chain."""
     n = jax.tree.leaves(positions)[0].shape[0]
     chain = np.zeros(n, int) if chain is None else np.asarray(chain)
     per_chain = isinstance(directions, list | tuple)
-    grads, curvs, curv_chain, grad_chain = [], [], [], []
+    grads, curvs = [], []
     curvature = jax.jit(lambda p, u: directional_curvatures(loss, p, u))
     gradient = jax.jit(lambda p, u: directional_gradients(loss, p, u, batch=gradient_batch))
     for c in np.unique(chain):
@@ -270,15 +307,7 @@ def configurational_temperature(
         _, h = curvature(some, u)
         grads.append(g)
         curvs.append(np.asarray(h))
-        grad_chain.append(np.full(len(index), c))
-        curv_chain.append(np.full(len(sub), c))
-    return temperature_ratio(
-        np.concatenate(grads),
-        np.concatenate(curvs),
-        temperature,
-        np.concatenate(grad_chain),
-        np.concatenate(curv_chain),
-    )
+    return np.concatenate(grads), np.concatenate(curvs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,7 +15,12 @@ from typing import Any
 import jax
 import numpy as np
 
-from eae_sindy.bias_guard import CONF_TOLERANCE, configurational_temperature
+from eae_sindy.bias_guard import (
+    CONF_TOLERANCE,
+    directional_projections,
+    directional_projections_chains,
+    temperature_ratio,
+)
 
 __all__ = ["GUARD_DRAWS", "GUARD_MAX_FLOATS", "GUARD_THIN", "guard_after_collection"]
 
@@ -59,12 +64,13 @@ def guard_after_collection(
         jax.tree.map(lambda a, c=c: np.asarray(a[c])[None], curvature.direction)
         for c in range(n_chains)
     ]
+    gradients, curvatures = directional_projections(
+        loss_of_position, flat, directions, chain=chain
+    )
+    grad_chain, curv_chain = directional_projections_chains(flat, chain)
     per_chain = [
-        configurational_temperature(
-            loss_of_position,
-            jax.tree.map(lambda a, c=c: a[chain == c], flat),
-            directions[c],
-            temperature,
+        temperature_ratio(
+            gradients[grad_chain == c], curvatures[curv_chain == c], temperature
         )
         for c in range(n_chains)
     ]

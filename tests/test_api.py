@@ -9,7 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tiny import TINY, write_tiny_data
+from tiny import TINY, TINY_CONTROLLED, write_tiny_data
 
 import eae_sindy
 from analysis.errors import ReportError
@@ -29,8 +29,8 @@ def data_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def found(data_file):
     data = read_dataset(data_file)
-    return eae_sindy.fit(data.x, data.dx, data.t, config=TINY, grid_shape=data.grid_shape,
-                         progress=False)
+    return eae_sindy.fit(data.x, data.dx, data.t, config=TINY_CONTROLLED,
+                         grid_shape=data.grid_shape, progress=False)
 
 
 def test_fit_returns_a_discovery(found):
@@ -61,7 +61,7 @@ def test_fit_returns_a_discovery(found):
 def test_save_load_round_trips_every_array_bit_for_bit(found, tmp_path):
     found.save(tmp_path / "run")
     back = eae_sindy.load(tmp_path / "run")
-    assert isinstance(back, eae_sindy.Discovery) and back.config == TINY
+    assert isinstance(back, eae_sindy.Discovery) and back.config == TINY_CONTROLLED
     before, after = found.run.arrays(), back.run.arrays()
     assert sorted(before) == sorted(after)
     for name, array in before.items():
@@ -276,7 +276,7 @@ def test_collection_with_the_quick_presets_sampler(data_file):
     """The quick preset collects with BAOAB on the whole training set (``[collection]``);
     summary.json and the report's Run section say so, and the bias guard is measured."""
     data = read_dataset(data_file)
-    config = TINY.replace(collection=eae_sindy.preset("quick").collection)
+    config = TINY_CONTROLLED.replace(collection=eae_sindy.preset("quick").collection)
     found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
     training = found.summary["training"]
     assert training["collection"] == {
@@ -284,7 +284,7 @@ def test_collection_with_the_quick_presets_sampler(data_file):
         "max_omega_dt": 1.0, "resample_every": None,
     }
     assert np.isfinite(training["bias_guard"]["pooled"]) and np.isfinite(found.xi).all()
-    plain = eae_sindy.fit(data.x, data.dx, data.t, config=TINY, progress=False)
+    plain = eae_sindy.fit(data.x, data.dx, data.t, config=TINY_CONTROLLED, progress=False)
     assert "collection" not in plain.summary["training"]
     np.testing.assert_array_equal(plain.run.metrics["loss_mean"], found.run.metrics["loss_mean"])
     assert not np.allclose(plain.xi, found.xi)  # same training, another collection

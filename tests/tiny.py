@@ -19,6 +19,10 @@ TINY = preset("quick").replace(
     ),
     collection=CollectionConfig(),  # collected as trained: one program less to compile
 )
+TINY = TINY.replace(sampler=TINY.sampler.replace(max_omega_dt=None))
+"""Without the step control (its Hessian-vector programs and the bias guard it enables cost
+~20 s of compiling per fit): the tests of the default path use :data:`TINY_CONTROLLED`."""
+TINY_CONTROLLED = TINY.replace(sampler=TINY.sampler.replace(max_omega_dt=0.5))
 
 
 def write_tiny_data(path):
