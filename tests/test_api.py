@@ -272,19 +272,20 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
         plan(sweep, len(data.x))
 
 
-def test_collection_with_the_quick_presets_sampler(data_file):
+def test_collection_with_the_quick_presets_sampler(data_file, found):
     """The quick preset collects with BAOAB on the whole training set (``[collection]``);
     summary.json and the report's Run section say so, and the bias guard is measured."""
     data = read_dataset(data_file)
     config = TINY_CONTROLLED.replace(collection=eae_sindy.preset("quick").collection)
-    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
-    training = found.summary["training"]
+    collected = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    training = collected.summary["training"]
     assert training["collection"] == {
         "full_batch": True, "thermostat": "langevin", "friction": 1000.0, "step_size": 2e-5,
         "max_omega_dt": 1.0, "resample_every": None,
     }
-    assert np.isfinite(training["bias_guard"]["pooled"]) and np.isfinite(found.xi).all()
-    plain = eae_sindy.fit(data.x, data.dx, data.t, config=TINY_CONTROLLED, progress=False)
+    assert np.isfinite(training["bias_guard"]["pooled"]) and np.isfinite(collected.xi).all()
+    plain = found  # the same config but for [collection]
     assert "collection" not in plain.summary["training"]
-    np.testing.assert_array_equal(plain.run.metrics["loss_mean"], found.run.metrics["loss_mean"])
-    assert not np.allclose(plain.xi, found.xi)  # same training, another collection
+    np.testing.assert_array_equal(plain.run.metrics["loss_mean"],
+                                  collected.run.metrics["loss_mean"])
+    assert not np.allclose(plain.xi, collected.xi)  # same training, another collection
