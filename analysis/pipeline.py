@@ -40,6 +40,7 @@ from analysis.peer import Peer, fit_peer
 from analysis.rundir import RunData
 from analysis.sparse import SparseModels, sparse_models
 from analysis.symmetry import SymmetryMatch, find_symmetries
+from analysis.timeseries import on_uniform_grid
 
 __all__ = ["ModelDynamics", "Analysis", "analyze_run", "run_frame_free", "sparse_analysis"]
 
@@ -185,9 +186,10 @@ def analyze_run(
         dt_sig = _spacing(run.t_data_signal, run.dt)
         if dt_sig is None:
             notes.append("Neither 't_data_signal' nor attribute 'dt' given; no data period.")
-        else:
-            data_period = signal_period(run.data_signal, dt_sig)
-            t_data_span = dt_sig * (len(run.data_signal) - 1)
+        else:  # non-uniform times: the signal on a uniform grid first (an FFT needs one)
+            signal, dt_sig = on_uniform_grid(run.t_data_signal, run.data_signal, dt_sig)
+            data_period = signal_period(signal, dt_sig)
+            t_data_span = dt_sig * (len(signal) - 1)
 
     dynamics: list[ModelDynamics] = []
     if run.z is None:

@@ -29,6 +29,7 @@ from analysis.coefficients import CoefficientStats
 from analysis.diagnostics import Diagnostics
 from analysis.errors import ReportError
 from analysis.pipeline import Analysis, analyze_run
+from analysis.report_data import data_facts
 from analysis.rundir import LEARNED_MAX_RELATIVE_MSE, load_run, write_text_atomic
 from simulators.hdf5_io import atomic_output
 
@@ -267,6 +268,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
             f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
         )
+    facts += data_facts(tr.get("data") if tr else None)
     collection = tr.get("collection") if tr else None
     if collection:
         batch = "the whole training set" if collection["full_batch"] else "minibatches"

@@ -69,7 +69,7 @@ def step_costs(x: np.ndarray, dx: np.ndarray, chains: int, repeats: int = 5) -> 
 
 
 def ess_per_second(data, config, seed: int) -> dict[str, float]:
-    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, seed=seed, progress=False)
+    found = eae_sindy.fit(data.x, data.t, data.dx, config=config, seed=seed, progress=False)
     significant = found.run.significant
     ess = found.run.diagnostics.ess_bulk[significant]
     seconds = found.summary["training"]["collection_time_s"]

@@ -7,7 +7,7 @@ over governing equations.
 
 The public API, imported lazily (``import eae_sindy`` alone does not load JAX)::
 
-    found = eae_sindy.fit(x, dx, t, config=eae_sindy.preset("quick"), seed=0)
+    found = eae_sindy.fit(x, t, config=eae_sindy.preset("quick"), seed=0)  # ẋ estimated
     found.print(); found.to_pysindy(); found.save("runs/mine"); found.report()
     found = eae_sindy.load("runs/mine")
 

@@ -55,9 +55,12 @@ _PosFloat = Annotated[float, POSITIVE]
 @dataclass(frozen=True)
 class DataConfig(Settings, section="data"):
     """The simulated lambda-omega data set (used when no ``--data`` file is given), the split,
-    and ``standardize``: centre x on its mean snapshot and scale x and ẋ by one factor to the
-    reference data's RMS (0.4), so that results do not depend on the data's units or offset and
-    the sampler's temperature means the same for every data set (the dynamics are unchanged)."""
+    ``differentiation``: how ẋ is estimated from x and t when the data have no derivatives
+    (``eae_sindy.data.DIFFERENTIATION``: a Savitzky-Golay smoothed or a plain second-order
+    finite difference, per trajectory), and ``standardize``: centre x on its mean snapshot and
+    scale x and ẋ by one factor to the reference data's RMS (0.4), so that results do not
+    depend on the data's units or offset and the sampler's temperature means the same for every
+    data set (the dynamics are unchanged)."""
 
     n: _Pos = 100
     n_snapshots: _Pos = 10000
@@ -72,10 +75,13 @@ class DataConfig(Settings, section="data"):
     n_val: _Pos = 1000
     test_fraction: Annotated[float, FRACTION] = 0.1
     standardize: bool = True
+    differentiation: Literal["smoothed_finite_difference", "finite_difference"] = (
+        "smoothed_finite_difference"
+    )
 
     def simulation(self) -> dict[str, Any]:
         """The arguments of ``simulators.lambda_omega.generate_dataset`` these settings give."""
-        split = ("n_train", "n_val", "test_fraction", "standardize")
+        split = ("n_train", "n_val", "test_fraction", "standardize", "differentiation")
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in split}
 
 

@@ -35,6 +35,7 @@ from analysis.sweep import SWEEP_MD, write_sweep
 from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.compilation_cache import enable_compilation_cache
 from eae_sindy.config import DiscoverConfig, load_config, preset
+from eae_sindy.data import trajectory_bounds
 from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
 from eae_sindy.output import check_output, claim_output
@@ -99,10 +100,16 @@ def _fitted_into(
     if is_main_process():
         claim_output(out, record, resume=resume)
     dataset = dataset or _simulated_data(out, config, progress)
+    x, t, x_dot = dataset.x, dataset.t, dataset.dx
+    trajectory = getattr(dataset, "trajectory", None)
+    if trajectory is not None:  # several trajectories: one view of each (no copies yet)
+        bounds = trajectory_bounds(trajectory, len(t))
+        x, t = [x[a:b] for a, b in bounds], [t[a:b] for a, b in bounds]
+        x_dot = None if x_dot is None else [x_dot[a:b] for a, b in bounds]
     return fitter(
-        dataset.x,
-        dataset.dx,
-        dataset.t,
+        x,
+        t,
+        x_dot,
         config=config,
         grid_shape=dataset.grid_shape,
         data_path=data_path,
@@ -118,11 +125,14 @@ def _checked(config: DiscoverConfig, out: Path, data_path: str | None, resume: b
     impossible budget, an unusable ``out`` — so no half-made run directory is left behind.
     Returns the data set read from ``data_path`` (None: to be simulated) and the run record."""
     dataset = read_dataset(data_path) if data_path is not None else None
-    digest = data_digest(dataset.x, dataset.dx, dataset.t) if dataset is not None else None
-    record = run_record(config, data_path, digest)
+    digest, trajectory, given = None, None, True
+    if dataset is not None:
+        trajectory, given = getattr(dataset, "trajectory", None), dataset.dx is not None
+        digest = data_digest(dataset.x, dataset.dx, dataset.t, trajectory)
+    record = run_record(config, data_path, digest, derivatives_given=given)
     check_output(out, record, resume=resume)
     n_snapshots = dataset.n_snapshots if dataset is not None else config.data.n_snapshots
-    plan(config, n_snapshots, data_path or "the simulated data set")
+    plan(config, n_snapshots, data_path or "the simulated data set", trajectory)
     return dataset, record
 
 

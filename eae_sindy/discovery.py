@@ -11,7 +11,7 @@ the run-directory format belongs to ``analysis.rundir``.
 Example::
 
     import eae_sindy
-    found = eae_sindy.fit(x, dx, t, config=eae_sindy.preset("quick"), seed=1)
+    found = eae_sindy.fit(x, t, config=eae_sindy.preset("quick"), seed=1)  # ẋ estimated
     found.print()                          # (x0)' = 0.437±0.035 x1 + ...
     model = found.to_pysindy()             # the ensemble-mean model as a pysindy.SINDy
     found.save("runs/mine"); found.report("runs/mine")
@@ -52,6 +52,13 @@ from analysis.rundir import (
 from eae_sindy import __version__
 from eae_sindy.collection_guard import GUARD_MAX_FLOATS, guard_after_collection
 from eae_sindy.config import DiscoverConfig, config_from_dict, preset
+from eae_sindy.data import (
+    DIFFERENTIATION,
+    Trajectories,
+    as_trajectories,
+    is_uniform,
+    trajectory_bounds,
+)
 from eae_sindy.distributed import (
     barrier,
     gather,
@@ -77,20 +84,47 @@ from eae_sindy.stiffness import heavier_mass, stiff_subspace
 from eae_sindy.training import resume_from, run_collection, run_training
 from simulators import DatasetError
 
-__all__ = ["Discovery", "Plan", "fit", "load", "plan", "run_record", "split_indices"]
+__all__ = [
+    "Discovery",
+    "Plan",
+    "as_data",
+    "data_record",
+    "fit",
+    "load",
+    "plan",
+    "run_record",
+    "split_indices",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # Planning: everything that can be refused, before anything is computed or written
 # --------------------------------------------------------------------------------------------
 def split_indices(
-    n_snapshots: int, n_train: int, n_val: int, test_fraction: float, seed: int
+    n_snapshots: int,
+    n_train: int,
+    n_val: int,
+    test_fraction: float,
+    seed: int,
+    trajectory: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The reference split: test = the last ``test_fraction`` of the snapshots (time order);
-    train and validation drawn at random, without overlap, from the rest. Requests larger than
-    what is available are shrunk proportionally."""
-    n_test = max(1, int(round(test_fraction * n_snapshots)))
-    n_first = n_snapshots - n_test
+    """The reference split. One trajectory: test = the last ``test_fraction`` of the snapshots
+    (time order). Several (``trajectory``: each snapshot's trajectory id, contiguous): test =
+    the last whole trajectories holding at least ``test_fraction`` of the snapshots (at least
+    one, and never all). Train and validation are drawn at random, without overlap, from the
+    rest; requests larger than what is available are shrunk proportionally. ``eval``: the test
+    snapshots of the first test trajectory, where integrated models are compared with the data
+    (a window never crosses from one trajectory into another)."""
+    bounds = trajectory_bounds(trajectory, n_snapshots)
+    if len(bounds) == 1:
+        n_test = max(1, int(round(test_fraction * n_snapshots)))
+        n_first = n_snapshots - n_test
+    else:
+        n_first = bounds[-1][0]
+        for start, _ in reversed(bounds[1:]):
+            n_first = start
+            if n_snapshots - start >= test_fraction * n_snapshots:
+                break
     if n_first < 2:
         raise ConfigError(f"data has only {n_snapshots} snapshots: too few to split")
     if n_train + n_val > n_first:
@@ -98,10 +132,13 @@ def split_indices(
         n_train = max(1, int(n_train * scale))
         n_val = min(int(n_val * scale), n_first - n_train)
     permutation = np.random.default_rng(seed).permutation(n_first)
+    test = np.arange(n_first, n_snapshots)
+    eval_stop = next((stop for start, stop in bounds if start <= n_first < stop), n_snapshots)
     return {
         "train": np.sort(permutation[:n_train]),
         "val": np.sort(permutation[n_train : n_train + n_val]),
-        "test": np.arange(n_first, n_snapshots),
+        "test": test,
+        "eval": np.arange(n_first, eval_stop),
     }
 
 
@@ -112,11 +149,19 @@ class Plan(NamedTuple):
     library: SindyLibrary
 
 
-def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> Plan:
-    """Split ``n_snapshots`` and build the library; refuse batch sizes the split cannot feed and
+def plan(
+    config: DiscoverConfig,
+    n_snapshots: int,
+    where: str = "the data",
+    trajectory: np.ndarray | None = None,
+) -> Plan:
+    """Split ``n_snapshots`` (by whole trajectories when ``trajectory`` names several; see
+    :func:`split_indices`) and build the library; refuse batch sizes the split cannot feed and
     least-squares fits that are underdetermined (:class:`ConfigError` naming ``where``)."""
     d, batch = config.data, config.train.batch_size
-    split = split_indices(n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed)
+    split = split_indices(
+        n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed, trajectory
+    )
     library = polynomial_sine_library(
         config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
     )
@@ -146,11 +191,20 @@ def plan(config: DiscoverConfig, n_snapshots: int, where: str = "the data") -> P
     return Plan(split, library)
 
 
-def data_digest(x: np.ndarray, dx: np.ndarray, t: np.ndarray) -> str:
-    """SHA-256 of the data's content (x and ẋ as float32, t as float64, with their shapes): the
-    identity of a data set, whatever its file is called."""
+def data_digest(
+    x: np.ndarray,
+    dx: np.ndarray | None,
+    t: np.ndarray,
+    trajectory: np.ndarray | None = None,
+) -> str:
+    """SHA-256 of the data's content (x and, when given, ẋ as float32, t as float64, with their
+    shapes, and the trajectory ids when there are several): the identity of a data set, whatever
+    its file is called."""
     digest = hashlib.sha256()
-    for array, dtype in ((x, np.float32), (dx, np.float32), (t, np.float64)):
+    parts = [(x, np.float32)] + ([(dx, np.float32)] if dx is not None else []) + [(t, np.float64)]
+    if trajectory is not None and len(trajectory) and trajectory[-1] != trajectory[0]:
+        parts.append((trajectory, np.int32))
+    for array, dtype in parts:
         array = np.ascontiguousarray(array, dtype)
         digest.update(str(array.shape).encode())
         digest.update(array.tobytes())
@@ -158,13 +212,20 @@ def data_digest(x: np.ndarray, dx: np.ndarray, t: np.ndarray) -> str:
 
 
 def run_record(
-    config: DiscoverConfig, data_path: str | None = None, data_sha256: str | None = None
+    config: DiscoverConfig,
+    data_path: str | None = None,
+    data_sha256: str | None = None,
+    derivatives_given: bool = True,
 ) -> dict[str, Any]:
     """What ``config.json`` holds: the full configuration, the data's content hash (None for
     data simulated from the configuration), the resolved file it came from (informative only: the
-    same data under another path is the same run) and the package version."""
+    same data under another path is the same run) and the package version.
+    ``data.differentiation`` is left out when the data bring their derivatives (it plays no
+    part then)."""
     path = str(Path(data_path).resolve()) if data_path is not None else None
     values = config.to_dict()
+    if derivatives_given:
+        del values["data"]["differentiation"]
     if not config.sweep.enabled and config.sweep.anneal_factor is None:
         del values["sweep"]  # no sweep: the record of a single run, as before sweeps existed
     if not config.train.stiff_directions:
@@ -179,43 +240,38 @@ def run_record(
     }
 
 
-def _as_data(x: Any, dx: Any, t: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``x``, ``dx`` as float32 (n_snapshots, n_features) and ``t`` as float64, validated."""
-    arrays = {}
-    for name, value in (("x", x), ("dx", dx)):
-        try:
-            array = np.asarray(value)
-        except Exception as error:  # noqa: BLE001 - anything that is not array-like
-            raise DatasetError(f"{name}: not an array ({error})") from None
-        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-            raise DatasetError(
-                f"{name}: expected a 2-D numeric array (n_snapshots, n_features), got shape "
-                f"{array.shape} of dtype {array.dtype}"
-            )
-        if not np.isfinite(array).all():
-            first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-            raise DatasetError(f"{name}: contains non-finite values (first at index {first})")
-        largest = max(float(array.max(initial=0)), -float(array.min(initial=0)))  # no |x| copy
-        if largest > np.finfo(np.float32).max:
-            raise DatasetError(f"{name}: values beyond the float32 range (|v| > 3.4e38); rescale")
-        arrays[name] = array.astype(np.float32, copy=False)  # data read as float32 stay put
-    if arrays["dx"].shape != arrays["x"].shape:
-        raise DatasetError(
-            f"dx: shape {arrays['dx'].shape} does not match x shape {arrays['x'].shape}"
+def as_data(
+    x: Any, t: Any = None, x_dot: Any = None, config: DiscoverConfig | None = None
+) -> Trajectories:
+    """Users' snapshots checked and concatenated (:func:`eae_sindy.data.as_trajectories`), ẋ
+    estimated by ``config.data.differentiation`` when ``x_dot`` is None. A call in the old
+    order ``fit(x, dx, t)`` is refused with the new one."""
+    if isinstance(t, np.ndarray | jax.Array) and np.ndim(t) == 2 and np.shape(t) == np.shape(x):
+        raise TypeError(
+            "the second argument of fit is now t: call fit(x, t, x_dot=dx) (pysindy's "
+            "convention; derivatives are optional and estimated when left out)"
         )
-    n = arrays["x"].shape[0]
-    times = np.arange(n, dtype=np.float64) if t is None else np.asarray(t, np.float64)
-    if times.shape != (n,) or not np.isfinite(times).all():
-        raise DatasetError(
-            f"t: expected {n} finite times (one per snapshot), got shape {times.shape}"
-        )
-    if np.any(np.diff(times) <= 0):
-        first = int(np.argmax(np.diff(times) <= 0))
-        raise DatasetError(
-            f"t: must increase strictly (t[{first + 1}] = {times[first + 1]} "
-            f"follows t[{first}] = {times[first]})"
-        )
-    return arrays["x"], arrays["dx"], times
+    method = (config or preset("quick")).data.differentiation
+    return as_trajectories(x, t, x_dot, differentiation=method)
+
+
+def data_record(data: Trajectories, split: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What ``summary.json``'s ``training.data`` says about the data: how ẋ was obtained, the
+    noise estimate, and the trajectories (their lengths, in order: snapshot membership follows)
+    and which of them are the test set."""
+    bounds = trajectory_bounds(data.trajectory, len(data.t))
+    first_test = int(data.trajectory[split["test"][0]]) if len(split["test"]) else None
+    return {
+        "derivatives": data.derivatives,
+        "derivatives_method": DIFFERENTIATION.get(data.derivatives, "given with the data"),
+        "noise": data.noise,
+        "n_trajectories": len(bounds),
+        "trajectory_lengths": [stop - start for start, stop in bounds],
+        "test_trajectories": (
+            list(range(first_test, len(bounds))) if first_test is not None else []
+        ),
+        "uniform_times": all(is_uniform(data.t[a:b]) for a, b in bounds),
+    }
 
 
 REFERENCE_RMS = 0.4
@@ -379,7 +435,7 @@ def _sindy_eae(
     tc, sc, m = config.train, config.sindy, config.model
     if data is None:
         data = _device_data(x, dx, split, sc.fit_on)
-    n_eval = min(tc.n_eval, len(split["test"]))
+    n_eval = min(tc.n_eval, len(split.get("eval", split["test"])))
     model = mlp_autoencoder(
         x.shape[1], m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
     )
@@ -575,9 +631,7 @@ def _bias_guard(
 
 
 def _train_and_collect(
-    x: np.ndarray,
-    dx: np.ndarray,
-    t: np.ndarray,
+    given: Trajectories,
     config: DiscoverConfig,
     the_plan: Plan,
     record: dict[str, Any],
@@ -587,6 +641,7 @@ def _train_and_collect(
     progress: bool,
 ) -> Discovery:
     started = time.perf_counter()
+    x, dx, t = given.x, given.dx, given.t
     split, library = the_plan
     tc = config.train
     scaling = Scaling.fit(x, config.data.standardize)
@@ -630,6 +685,7 @@ def _train_and_collect(
         "train_time_s": train_time,
         "collection_time_s": collection_time,
         "validation_loss": val_loss,
+        "data": data_record(given, split),
     }
     if stiff is not None:
         training["collection_sampler"] = stiff
@@ -654,7 +710,9 @@ def _train_and_collect(
         the_plan.split,
         scaling,
         record,
-        shared=_data_arrays((x_raw, x, dx, t), config, the_plan, scaling, grid_shape),
+        shared=_data_arrays(
+            (x_raw, x, dx, t), config, the_plan, scaling, grid_shape, given.trajectory
+        ),
         metrics=metrics,
         training=training,
         started=started,
@@ -668,17 +726,27 @@ def _data_arrays(
     the_plan: Plan,
     scaling: Scaling,
     grid_shape: tuple[int, ...],
+    trajectory: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The fields of a :class:`RunData` that depend on the data alone, not on a trained EAE
     (computed once; a temperature sweep shares them between its rungs). ``data``:
-    ``(x_raw, x, dx, t)`` with ``x``, ``dx`` scaled and ``x_raw`` as given."""
+    ``(x_raw, x, dx, t)`` with ``x``, ``dx`` scaled and ``x_raw`` as given; ``trajectory``: each
+    snapshot's trajectory (None: one). The data's signal is its longest test trajectory, and
+    the integration window lies in the first one: neither crosses a join."""
     x_raw, x, dx, t = data
     split, library = the_plan
-    test_raw, times = x_raw[split["test"]], t[split["test"]]
+    test = split["test"]
+    if trajectory is not None:
+        ids = trajectory[test]
+        lengths = np.bincount(ids - ids.min())
+        test = test[ids == ids.min() + int(np.argmax(lengths))]
+    test_raw, times = x_raw[test], t[test]
+    eval_times = t[split.get("eval", split["test"])]
     fit_index = _fit_index(split, config.sindy.fit_on)
     pca_z, pca_dz = _principal_components(
         x[fit_index], dx[fit_index], config.model.latent_dim, config.seed
     )
+    steps = np.diff(eval_times if len(eval_times) > 1 else times)
     return dict(
         pca_z=pca_z,
         pca_dz=pca_dz,
@@ -686,13 +754,13 @@ def _data_arrays(
         terms=library.terms,
         poly_order=library.poly_order,
         include_sine=library.include_sine,
-        t=times[: min(config.train.n_eval, len(times))],
+        t=eval_times[: min(config.train.n_eval, len(eval_times))],
         data_signal=_pca_signal(test_raw),
         t_data_signal=times,
-        x_examples=test_raw[_example_index(split, config)],
+        x_examples=x_raw[split["test"]][_example_index(split, config)],
         x_offset=scaling.offset,
         x_scale=scaling.factor,
-        dt=float(np.median(np.diff(times))) if len(times) > 1 else float(config.data.dt),
+        dt=float(np.median(steps)) if len(steps) else float(config.data.dt),
         grid_shape=tuple(grid_shape),
         xi_fit_on=config.sindy.fit_on,
         package_version=__version__,
@@ -739,8 +807,8 @@ def _run_data(
 
 def fit(
     x: Any,
-    dx: Any,
     t: Any = None,
+    x_dot: Any = None,
     *,
     config: DiscoverConfig | None = None,
     seed: int | None = None,
@@ -751,11 +819,20 @@ def fit(
     progress: bool = True,
     record: dict[str, Any] | None = None,
 ) -> Discovery:
-    """Discover the latent governing equations of snapshots ``x`` with time derivatives ``dx``.
+    """Discover the latent governing equations of snapshots ``x`` (pysindy's convention).
 
     Args:
-      x, dx: (n_snapshots, n_features) arrays (numpy or JAX; stored as float32), in time order.
-      t: (n_snapshots,) times; default ``0, 1, 2, ...`` (periods are then in snapshots).
+      x: (n_snapshots, n_features) array in time order (numpy or JAX; stored as float32), or a
+        list of such arrays, one per trajectory (lengths may differ), or a 3-D array
+        (trajectory, snapshot, feature). Several trajectories are split into train/validation
+        and test by whole trajectories, and nothing (derivatives, windows, the data's period)
+        crosses from one into the next.
+      t: the times: an (n_snapshots,) array (one per trajectory, as a list, for several; or one
+        array shared by trajectories of equal length), or a scalar time step; default
+        ``0, 1, 2, ...`` (periods are then in snapshots). Non-uniform times are fine.
+      x_dot: the time derivatives, structured like ``x``; default: estimated from x and t per
+        trajectory by ``config.data.differentiation`` (recorded in the run, with a noise
+        estimate of the data; :mod:`eae_sindy.data`).
       config: the settings (default: ``preset("quick")``); ``config.data`` supplies only the
         split sizes here.
       seed: overrides ``config.seed`` (an integer in [0, 2**32)).
@@ -772,7 +849,8 @@ def fit(
       A :class:`Discovery`.
 
     Raises:
-      DatasetError: the arrays are not 2-D, finite, of matching shapes.
+      DatasetError: the arrays are not 2-D, finite, of matching shapes (naming the trajectory).
+      TypeError: called in the old order ``fit(x, dx, t)``.
       ConfigError: a setting or the budget does not fit the data.
       RunDirectoryError: ``checkpoint_dir`` cannot be used.
       SamplerDivergedError: the sampler diverged (the last good checkpoint is kept).
@@ -780,22 +858,25 @@ def fit(
     config = config or preset("quick")
     if seed is not None:
         config = config_from_dict({"seed": seed}, base=config, source="seed")
-    x, dx, t = _as_data(x, dx, t)
-    the_plan = plan(config, x.shape[0], data_path or "the data")
-    record = record or run_record(config, data_path, data_digest(x, dx, t))
+    given = as_data(x, t, x_dot, config)
+    where = data_path or "the data"
+    the_plan = plan(config, len(given.t), where, given.trajectory)
+    given_dx = None if x_dot is None else given.dx
+    record = record or run_record(
+        config, data_path, data_digest(given.x, given_dx, given.t, given.trajectory),
+        derivatives_given=x_dot is not None,
+    )
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         if is_main_process():  # process 0 alone writes the run directory
             claim_output(checkpoint_dir, record, resume=resume)
         barrier("run directory claimed")
     return _train_and_collect(
-        x,
-        dx,
-        t,
+        given,
         config,
         the_plan,
         record,
-        grid_shape=grid_shape or (x.shape[1],),
+        grid_shape=grid_shape or (given.x.shape[1],),
         checkpoint_dir=checkpoint_dir,
         progress=progress,
     )

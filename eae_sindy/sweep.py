@@ -22,7 +22,7 @@ collected), multi-process runs. ``train.grad_tol`` stops training once every run
 gradient is below it.
 
 This module reuses the private pieces of :mod:`eae_sindy.discovery` (``_sindy_eae``,
-``_data_arrays``, ``_run_data``, ``_validation_loss``, ``_as_data``, ``Scaling``) so that a
+``_data_arrays``, ``_run_data``, ``_validation_loss``, ``as_data``, ``Scaling``) so that a
 rung's run directory is built exactly like a single run's.
 """
 
@@ -52,12 +52,13 @@ from eae_sindy.config import DiscoverConfig, config_from_dict
 from eae_sindy.discovery import (
     Discovery,
     Scaling,
-    _as_data,
     _data_arrays,
     _run_data,
     _sindy_eae,
     _validation_loss,
+    as_data,
     data_digest,
+    data_record,
     plan,
     run_record,
 )
@@ -219,8 +220,8 @@ def _collect(
 
 def fit_sweep(
     x: Any,
-    dx: Any,
     t: Any = None,
+    x_dot: Any = None,
     *,
     config: DiscoverConfig,
     seed: int | None = None,
@@ -256,18 +257,20 @@ def fit_sweep(
     if jax.process_count() > 1:
         raise ConfigError("a temperature sweep runs in one process only")
     started = time.perf_counter()
-    x, dx, t = _as_data(x, dx, t)
-    the_plan = plan(config, x.shape[0], data_path or "the data")
+    given = as_data(x, t, x_dot, config)
+    x, dx, t = given.x, given.dx, given.t
+    the_plan = plan(config, x.shape[0], data_path or "the data", given.trajectory)
     split, library = the_plan
-    digest = data_digest(x, dx, t)
+    digest = data_digest(x, None if x_dot is None else dx, t, given.trajectory)
     temperatures = [float(v) for v in config.sweep.temperatures]
     configs = [rung_config(config, temperature) for temperature in temperatures]
-    records = [run_record(c, data_path, digest) for c in configs]
+    estimated = x_dot is None
+    records = [run_record(c, data_path, digest, derivatives_given=not estimated) for c in configs]
     rung_dirs: list[Path] = []
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         rung_dirs = [checkpoint_dir / rung_directory_name(v) for v in temperatures]
-        record = record or run_record(config, data_path, digest)
+        record = record or run_record(config, data_path, digest, derivatives_given=not estimated)
         _claim(checkpoint_dir, record, dict(zip(rung_dirs, records, strict=True)), resume)
     scaling = Scaling.fit(x, config.data.standardize)
     x_raw, (x, dx) = x, scaling.forward(x, dx)
@@ -304,7 +307,10 @@ def fit_sweep(
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 
-    shared = _data_arrays((x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],))
+    shared = _data_arrays(
+        (x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],),
+        given.trajectory,
+    )
     found = []
     for k, config_k in enumerate(configs):
         rung = ladder.rung(state, k)
@@ -314,6 +320,7 @@ def fit_sweep(
             "train_time_s": train_time,
             "collection_time_s": collection_time,
             "validation_loss": val_losses[k],
+            "data": data_record(given, split),
         }
         run = _run_data(
             built,

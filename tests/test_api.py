@@ -29,7 +29,7 @@ def data_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def found(data_file):
     data = read_dataset(data_file)
-    return eae_sindy.fit(data.x, data.dx, data.t, config=TINY_CONTROLLED,
+    return eae_sindy.fit(data.x, data.t, data.dx, config=TINY_CONTROLLED,
                          grid_shape=data.grid_shape, progress=False)
 
 
@@ -123,16 +123,22 @@ def test_report_reads_a_directory_written_by_discover(data_file, tmp_path):
 
 def test_arrays_are_validated(found):
     x = np.zeros((50, 4))
-    with pytest.raises(DatasetError, match="dx: shape"):
-        eae_sindy.fit(x, np.zeros((50, 3)), config=TINY, progress=False)
+    with pytest.raises(DatasetError, match="x_dot: shape"):
+        eae_sindy.fit(x, x_dot=np.zeros((50, 3)), config=TINY, progress=False)
     with pytest.raises(DatasetError, match=r"x: contains non-finite values \(first at index"):
-        eae_sindy.fit(np.full((50, 4), np.nan), x, config=TINY, progress=False)
+        eae_sindy.fit(np.full((50, 4), np.nan), x_dot=x, config=TINY, progress=False)
     with pytest.raises(DatasetError, match="x: expected a 2-D"):
-        eae_sindy.fit(np.zeros(50), np.zeros(50), config=TINY, progress=False)
+        eae_sindy.fit(np.zeros(50), x_dot=np.zeros(50), config=TINY, progress=False)
     with pytest.raises(DatasetError, match="t: expected 50 finite times"):
-        eae_sindy.fit(x, x, np.zeros(49), config=TINY, progress=False)
+        eae_sindy.fit(x, np.zeros(49), x, config=TINY, progress=False)
+    with pytest.raises(DatasetError, match=r"x\[1\]: expected a 2-D"):
+        eae_sindy.fit([x, np.zeros(50)], config=TINY, progress=False)
+    with pytest.raises(DatasetError, match=r"t of x\[1\]: must increase strictly"):
+        eae_sindy.fit([x, x], [np.arange(50.0), np.zeros(50)], config=TINY, progress=False)
+    with pytest.raises(TypeError, match=r"fit\(x, t, x_dot=dx\)"):
+        eae_sindy.fit(x, x, np.arange(50.0), config=TINY, progress=False)
     with pytest.raises(ConfigError, match="seed must be an integer in"):
-        eae_sindy.fit(x, x, config=TINY, seed=-3, progress=False)
+        eae_sindy.fit(x, x_dot=x, config=TINY, seed=-3, progress=False)
 
 
 def test_activations_in_config_match_the_models():
@@ -244,7 +250,7 @@ def test_collection_stops_when_the_frame_free_verdict_holds(data_file):
     data = read_dataset(data_file)
     budget = config.replace(train=config.train.replace(n_samples=12, chunk_size=4,
                                                         target_ess=10**6))
-    found = eae_sindy.fit(data.x, data.dx, data.t, config=budget, progress=False)
+    found = eae_sindy.fit(data.x, data.t, data.dx, config=budget, progress=False)
     assert found.summary["diagnostics"]["draws_per_chain"] == 12  # never enough: the budget
 
 
@@ -257,7 +263,7 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
 
     data = read_dataset(data_file)
     config = TINY.replace(train=TINY.train.replace(stiff_directions=2))
-    found = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    found = eae_sindy.fit(data.x, data.t, data.dx, config=config, progress=False)
     record = found.summary["training"]["collection_sampler"]
     curvature = np.asarray(record["curvature"])
     assert record["stiff_directions"] == 2 and curvature.shape == (TINY.train.num_chains, 3)
@@ -277,7 +283,7 @@ def test_collection_with_the_quick_presets_sampler(data_file, found):
     summary.json and the report's Run section say so, and the bias guard is measured."""
     data = read_dataset(data_file)
     config = TINY_CONTROLLED.replace(collection=eae_sindy.preset("quick").collection)
-    collected = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    collected = eae_sindy.fit(data.x, data.t, data.dx, config=config, progress=False)
     training = collected.summary["training"]
     assert training["collection"] == {
         "full_batch": True, "thermostat": "langevin", "friction": 1000.0, "step_size": 2e-5,

@@ -61,8 +61,8 @@ def test_scaling_removes_units_and_offsets(data_file):
 @pytest.mark.parametrize(("factor", "offset"), [(1e4, 0.0), (1.0, 300.0)])
 def test_units_and_offsets_do_not_change_what_is_learned(data_file, factor, offset):
     data = read_dataset(data_file)
-    base = eae_sindy.fit(data.x, data.dx, data.t, config=TINY, progress=False)
-    moved = eae_sindy.fit(data.x * factor + offset, data.dx * factor, data.t, config=TINY,
+    base = eae_sindy.fit(data.x, data.t, data.dx, config=TINY, progress=False)
+    moved = eae_sindy.fit(data.x * factor + offset, data.t, data.dx * factor, config=TINY,
                           progress=False)
     # The scaled inputs agree to float32 rounding (x + 300 in float32 keeps only ~1e-4 of x's
     # precision); the sampler amplifies that, so the ensembles agree as distributions: every
@@ -91,7 +91,7 @@ def test_quick_preset_period_is_unit_free(tmp_path):
     data = read_dataset(path)
     periods = []
     for factor, offset in ((1.0, 0.0), (1e4, 0.0), (1.0, 300.0)):
-        found = eae_sindy.fit(data.x * factor + offset, data.dx * factor, data.t, progress=False)
+        found = eae_sindy.fit(data.x * factor + offset, data.t, data.dx * factor, progress=False)
         periods.append(analyze_run(found.run).dynamics[0].orbit.period)
     assert np.all(np.abs(np.array(periods) / periods[0] - 1) < 0.01), periods
 
@@ -185,15 +185,15 @@ def test_interrupt_checkpoints_the_last_completed_iteration(tmp_path, data_file,
 
     config = TINY.replace(train=TINY.train.replace(checkpoint_every=100))
     data = read_dataset(data_file)
-    straight = eae_sindy.fit(data.x, data.dx, data.t, config=config, progress=False)
+    straight = eae_sindy.fit(data.x, data.t, data.dx, config=config, progress=False)
     real = discovery_module.run_training
     monkeypatch.setattr(discovery_module, "run_training", interrupting(real, after_iteration=1))
     with pytest.raises(KeyboardInterrupt):
-        eae_sindy.fit(data.x, data.dx, data.t, config=config, checkpoint_dir=tmp_path / "run",
+        eae_sindy.fit(data.x, data.t, data.dx, config=config, checkpoint_dir=tmp_path / "run",
                       progress=False)
     monkeypatch.setattr(discovery_module, "run_training", real)
     assert (tmp_path / "run" / "checkpoint.msgpack").exists()
-    resumed = eae_sindy.fit(data.x, data.dx, data.t, config=config,
+    resumed = eae_sindy.fit(data.x, data.t, data.dx, config=config,
                             checkpoint_dir=tmp_path / "run", resume=True, progress=False)
     np.testing.assert_array_equal(resumed.xi, straight.xi)
     assert resumed.run.metrics["iteration"].tolist() == [0.0, 1.0, 2.0, 3.0]
@@ -260,7 +260,7 @@ def test_time_must_increase_and_values_fit_float32(tmp_path):
     t = np.arange(30.0)
     t[10] = t[9]
     with pytest.raises(DatasetError, match=r"t: must increase strictly \(t\[10\]"):
-        eae_sindy.fit(x, x, t, config=TINY, progress=False)
+        eae_sindy.fit(x, t, x, config=TINY, progress=False)
     path = tmp_path / "bad_t.h5"
     with h5py.File(path, "w") as f:
         f["x"], f["dx"], f["t"] = x.astype(np.float32), x.astype(np.float32), t
@@ -269,19 +269,19 @@ def test_time_must_increase_and_values_fit_float32(tmp_path):
     huge = x.copy()
     huge[3, 1] = 1e39
     with pytest.raises(DatasetError, match="float32 range"):
-        eae_sindy.fit(huge, x, config=TINY, progress=False)
+        eae_sindy.fit(huge, x_dot=x, config=TINY, progress=False)
     path = tmp_path / "huge.h5"
     with h5py.File(path, "w") as f:
         f["x"], f["dx"] = huge, x
     with pytest.raises(DatasetError, match=r"huge.h5: dataset 'x': values beyond the float32"):
         read_dataset(path)
     with pytest.raises(DatasetError, match="every snapshot is the same"):
-        eae_sindy.fit(np.ones((100, 4)), np.zeros((100, 4)), config=TINY, progress=False)
+        eae_sindy.fit(np.ones((100, 4)), x_dot=np.zeros((100, 4)), config=TINY, progress=False)
 
 
 def test_run_files_are_strict_json(tmp_path, data_file):
     data = read_dataset(data_file)
-    found = eae_sindy.fit(data.x, np.zeros_like(data.dx), data.t, config=TINY, progress=False)
+    found = eae_sindy.fit(data.x, data.t, np.zeros_like(data.dx), config=TINY, progress=False)
     found.report(tmp_path / "run")
     for name in ("summary.json", "config.json", "analysis.json"):
         _strict_json(tmp_path / "run" / name)
