@@ -28,7 +28,7 @@ from analysis.coefficients import coefficient_stats
 from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics, diagnose, verdict
 from analysis.errors import ReportError
 from analysis.library import Term, library_terms, terms_from_arrays
-from simulators.hdf5_io import atomic_output
+from simulators.hdf5_io import atomic_output, hdf5_for_writing
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -355,8 +355,11 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
             attrs[name] = getattr(run, name)
     if run.grid_shape is not None:
         attrs["grid_shape"] = np.asarray(run.grid_shape, np.int64)
+    # hdf5_for_writing: a full disk raises OSError once the file is closed and abandoned
+    # (HDF5 never meets the failed write, which crashed the interpreter at exit); atomic_output
+    # then removes the temporary file.
     with atomic_output(paths[ENSEMBLE_FILE], force=True) as tmp:
-        with h5py.File(tmp, "w") as handle:
+        with hdf5_for_writing(tmp, name=paths[ENSEMBLE_FILE]) as handle:
             for name, values in run.arrays().items():
                 handle.create_dataset(name, data=values)
             handle.attrs.update(attrs)

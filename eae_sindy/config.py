@@ -12,6 +12,7 @@ Presets:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -27,6 +28,7 @@ from eae_sindy.settings import (
     overlay,
     read_settings_file,
 )
+from simulators.hdf5_io import MEMORY_FRACTION, format_bytes, physical_memory
 
 __all__ = [
     "DataConfig",
@@ -42,6 +44,9 @@ __all__ = [
     "load_config",
     "config_from_dict",
     "Activation",
+    "MAX_STEPS",
+    "check_memory_plan",
+    "memory_plan",
 ]
 
 
@@ -50,6 +55,11 @@ Activation = Literal["elu", "relu", "tanh", "sigmoid", "gelu", "softplus", "swis
 
 _Pos = Annotated[int, POSITIVE]
 _PosFloat = Annotated[float, POSITIVE]
+
+MAX_STEPS = 10**9
+"""The most outer iterations (and inner steps per iteration) a run may ask for: more would run
+for years (and overflow the 32-bit step counters of the compiled loops beyond 2**31)."""
+_Steps = Annotated[int, Range(gt=0, le=MAX_STEPS, text="an integer in [1, 10**9]")]
 
 
 @dataclass(frozen=True)
@@ -176,8 +186,8 @@ class TrainConfig(Settings, section="train"):
 
     num_chains: _Pos = 4
     batch_size: _Pos = 128
-    inner_steps: _Pos = 200
-    outer_iterations: _Pos = 100
+    inner_steps: _Steps = 200
+    outer_iterations: _Steps = 100
     learning_rate: _PosFloat = 1e-3
     grad_tol: Annotated[float, NON_NEGATIVE] = 0.0
     n_samples: _Pos = 5000
@@ -279,6 +289,74 @@ class DiscoverConfig(Settings):
     seed: Annotated[int, SEED] = 0
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
+    def check(self) -> None:
+        if _CHECK_PLANS:
+            check_memory_plan(self)
+
+
+def _n_terms(config: DiscoverConfig) -> int:
+    """Library terms Θ(z) of the settings: monomials of degree 1..poly_order in latent_dim
+    variables, sin of each coordinate, and the constant (counted without building them)."""
+    d, order = config.model.latent_dim, config.sindy.poly_order
+    terms = math.comb(d + order, order) - 1
+    terms += d if config.sindy.include_sine else 0
+    return terms + (1 if getattr(config.sindy, "include_constant", False) else 0)
+
+
+def memory_plan(config: DiscoverConfig) -> dict[str, int]:
+    """Bytes the run keeps in memory for what its settings alone size, without the data file:
+
+    * ``ensemble``: every collected draw (``eae_sindy.discovery``'s ``summarize``: Ξ, Ξ on the
+      test window, the compressed least squares R, Qᵀż and mean-square ż, three errors, and the
+      latent codes z and ż of ``train.n_eval`` test snapshots), float32, held twice when the
+      chunks are put in chain-major order; ``train.n_samples`` (the budget when
+      ``train.target_ess`` is set) × ``train.num_chains`` draws, per temperature of a sweep;
+    * ``simulation``: the simulated data set as read back for training (x and ẋ, float32,
+      ``data.n``² features × ``data.n_snapshots``); only used without ``--data``."""
+    t, d, tc = _n_terms(config), config.model.latent_dim, config.train
+    per_draw = 3 * t * d + t * t + d + 3 + 2 * tc.n_eval * d
+    rungs = len(config.sweep.temperatures) if config.sweep.enabled else 1
+    draws = tc.n_samples * tc.num_chains * rungs
+    return {
+        "ensemble": 2 * 4 * per_draw * draws,
+        "simulation": 2 * 4 * config.data.n**2 * config.data.n_snapshots,
+    }
+
+
+def check_memory_plan(config: DiscoverConfig) -> None:
+    """Refuse settings whose run cannot fit this machine's physical memory
+    (:func:`memory_plan`), naming the settings and the size: the collected ensemble beyond the
+    memory, the simulated data set beyond the share a data file may take
+    (``simulators.hdf5_io.MEMORY_FRACTION``, the reader would refuse it after the simulation).
+    Checked against the machine's total memory, not what is free at the moment, so that a
+    configuration's validity does not change with the load."""
+    plan, memory = memory_plan(config), physical_memory()
+    machine = f"this machine has {format_bytes(memory)} of memory"
+    tc = config.train
+    if plan["ensemble"] > memory:
+        rungs = len(config.sweep.temperatures) if config.sweep.enabled else 1
+        sweep = f" × {rungs} sweep.temperatures" if rungs > 1 else ""
+        raise ConfigError(
+            f"train.n_samples = {tc.n_samples}: the collected ensemble of {tc.n_samples} draws "
+            f"× train.num_chains = {tc.num_chains}{sweep} (each with Ξ of {_n_terms(config)} "
+            f"library terms and the latent codes of train.n_eval = {tc.n_eval} snapshots) "
+            f"would take {format_bytes(plan['ensemble'])} in memory; {machine}. Lower "
+            "train.n_samples (or train.num_chains, train.n_eval)"
+        )
+    data, n = config.data, config.data.n
+    if plan["simulation"] > MEMORY_FRACTION * memory:
+        raise ConfigError(
+            f"data.n = {n}, data.n_snapshots = {data.n_snapshots}: the simulated data set "
+            f"({n}² = {n * n} features × {data.n_snapshots} snapshots, x and ẋ in float32) "
+            f"would take {format_bytes(plan['simulation'])} in memory; {machine} and a data "
+            f"set may take at most {MEMORY_FRACTION:.0%} of it. Lower data.n or "
+            "data.n_snapshots"
+        )
+
+
+_CHECK_PLANS = False
+"""Off while the presets are built at import (a small machine must still import this module);
+:func:`preset` checks the one a run asks for."""
 
 PRESETS: dict[str, DiscoverConfig] = {
     "paper": DiscoverConfig(),
@@ -306,14 +384,17 @@ PRESETS: dict[str, DiscoverConfig] = {
         ),
     ),
 }
+_CHECK_PLANS = True
 
 
 def preset(name: str) -> DiscoverConfig:
-    """A named preset (``quick`` or ``paper``)."""
+    """A named preset (``quick`` or ``paper``), its memory plan checked on this machine."""
     try:
-        return PRESETS[name]
+        config = PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
+    check_memory_plan(config)
+    return config
 
 
 def config_from_dict(

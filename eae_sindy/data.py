@@ -114,7 +114,7 @@ def _snapshots(value: Any, name: str) -> np.ndarray:
         first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise DatasetError(f"{name}: contains non-finite values (first at index {first})")
     largest = max(float(array.max(initial=0)), -float(array.min(initial=0)))  # no |x| copy
-    if largest > np.finfo(np.float32).max:
+    if largest > float(np.finfo(np.float32).max):
         raise DatasetError(f"{name}: values beyond the float32 range (|v| > 3.4e38); rescale")
     return array.astype(np.float32, copy=False)  # data read as float32 stay put
 

@@ -21,6 +21,7 @@ checkpointed in ``OUT/checkpoint.msgpack`` and ``--resume`` continues it, as for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -38,7 +39,7 @@ from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.data import trajectory_bounds
 from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
-from eae_sindy.output import check_output, claim_output
+from eae_sindy.output import check_output, claim_output, run_directory_lock
 from simulators.lambda_omega import generate_dataset, read_dataset
 
 __all__ = ["discover", "main"]
@@ -224,6 +225,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # OUT's lock (taken in run()) until the report is written
+        return _main(argv, held)
+
+
+def _main(argv: Sequence[str] | None, held: contextlib.ExitStack) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:  # before anything touches a device; one process (no flags, no cluster): a no-op
@@ -246,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = preset(args.preset)
         if args.config:
             config = load_config(args.config, base=config)
+        if is_main_process():  # no other process may use OUT while this run lives
+            held.enter_context(run_directory_lock(out))
         return discover(
             with_seed(config, args.seed),
             out,

@@ -4,6 +4,9 @@ windows and the data's period within one), and the data's period on non-uniform 
 
 from __future__ import annotations
 
+import json
+
+import h5py
 import numpy as np
 import pytest
 from scipy.signal import savgol_coeffs
@@ -12,6 +15,7 @@ import eae_sindy
 from analysis.dynamics import signal_period
 from analysis.timeseries import on_uniform_grid
 from eae_sindy.data import as_trajectories, estimate_derivatives, noise_level
+from eae_sindy.discover import main
 from eae_sindy.discovery import split_indices
 from simulators import DatasetError
 from simulators.lambda_omega import read_dataset
@@ -143,3 +147,24 @@ def test_fit_on_several_trajectories_without_derivatives(tiny):
 
 def found_dx(xs, ts):
     return as_trajectories(xs, ts).dx
+
+
+def test_cli_on_a_file_with_x_and_t_only_in_two_trajectories(tiny, tmp_path):
+    """``discover --data`` on the layout of docs/data_format.md: x, t restarting at 0 and the
+    trajectory ids; no dx."""
+    path = tmp_path / "mine.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = tiny.x
+        f["t"] = np.concatenate([tiny.t[:120], tiny.t[120:] - tiny.t[120]])
+        f["trajectory"] = np.repeat([0, 1], [120, 80])
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY.to_dict()))
+    out = tmp_path / "run"
+    code = main(["--data", str(path), "--config", str(config), "--out", str(out), "--quiet",
+                 "--no-report"])
+    assert code in (0, 4)  # 4: a tiny budget may not learn the data; the run is written
+    record = json.loads((out / "summary.json").read_text())["training"]["data"]
+    assert record["derivatives"] == "smoothed_finite_difference"
+    assert record["trajectory_lengths"] == [120, 80] and record["test_trajectories"] == [1]
+    stored = json.loads((out / "config.json").read_text())
+    assert stored["data"]["differentiation"] == "smoothed_finite_difference"

@@ -128,10 +128,10 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, tiny_data
 def test_cli_errors_are_clear(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     with h5py.File(bad, "w") as f:
-        f.create_dataset("x", data=np.zeros((10, 4), np.float32))
+        f.create_dataset("x", data=np.zeros((10, 4), bool))
     code = main(["--data", str(bad), "--out", str(tmp_path / "out"), "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and "bad.h5" in err and "dx" in err and "Traceback" not in err
+    assert code == 2 and "bad.h5" in err and "'x'" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # nothing written for a refused data file
 
     config = tmp_path / "c.json"

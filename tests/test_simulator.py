@@ -450,11 +450,14 @@ def _bad_cases():
     inf[0, 0] = np.inf
     return {
         "missing_x": ({"dx": GOOD}, "missing dataset 'x'"),
-        "missing_dx": ({"x": GOOD}, "missing dataset 'dx'"),
+        "split_trajectory": (
+            {"x": GOOD, "trajectory": np.array([0, 0, 1, 1, 0])},
+            "trajectory ids must form contiguous blocks",
+        ),
         "shape_mismatch": ({"x": GOOD, "dx": GOOD[:, :3]}, "'dx': shape .* does not match"),
         "nan_x": ({"x": nan, "dx": GOOD}, "'x': contains non-finite values .*row 3"),
         "inf_dx": ({"x": GOOD, "dx": inf}, "'dx': contains non-finite"),
-        "int_dtype": ({"x": GOOD.astype(np.int32), "dx": GOOD}, "'x': dtype int32 is not float"),
+        "bool_dtype": ({"x": GOOD > 0, "dx": GOOD}, "'x': dtype bool is boolean"),
         "complex": ({"x": GOOD, "dx": GOOD.astype(np.complex64)}, "'dx': dtype complex64"),
         "rank1": ({"x": GOOD[0], "dx": GOOD[0]}, "'x': must be 2-D"),
         "rank3": ({"x": GOOD[None], "dx": GOOD[None]}, "'x': must be 2-D"),
