@@ -18,7 +18,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.integrate import odeint
 
-from analysis.library import Term, theta
+from analysis.library import Term
 
 __all__ = [
     "Orbit",
@@ -212,7 +212,9 @@ def simulate_many(
     For the distribution of dynamics over an ensemble (hundreds of models): one vectorised step
     for all of them, where :func:`simulate` integrates one model adaptively. Choose the spacing
     well below the period (the analysis uses period/100). A model whose state leaves the ball of
-    radius ``bound`` (or becomes non-finite) is frozen there and flagged as diverged.
+    radius ``bound`` (or becomes non-finite) is frozen there and flagged as diverged. The
+    stepping is ``analysis.attractor.integrate`` (monomials built one product each, over
+    contiguous vectors of the models).
 
     Args:
       xi: (m, n_terms, latent_dim).
@@ -223,28 +225,14 @@ def simulate_many(
     Returns:
       z: (m, n_t, latent_dim) and diverged: (m,) bool.
     """
-    xi = np.asarray(xi, float)
-    state = np.array(z0, dtype=float)
-    h = float(t[1] - t[0]) if len(t) > 1 else 0.0
-    out = np.empty((len(state), len(t), state.shape[1]))
-    out[:, 0] = state
-    alive = np.all(np.abs(state) <= bound, axis=1)
+    from analysis.attractor import VectorField, integrate  # (analysis.attractor imports this)
 
-    def f(z):
-        return np.einsum("mk,mkd->md", theta(z, terms), xi)
-
-    with np.errstate(all="ignore"):
-        for i in range(1, len(t)):
-            k1 = f(state)
-            k2 = f(state + 0.5 * h * k1)
-            k3 = f(state + 0.5 * h * k2)
-            k4 = f(state + h * k3)
-            new = state + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-            ok = np.all(np.isfinite(new) & (np.abs(new) <= bound), axis=1)
-            alive &= ok
-            state = np.where(alive[:, None], new, state)
-            out[:, i] = state
-    return out, ~alive
+    z0 = np.asarray(z0, dtype=float)
+    if len(t) < 2:
+        return z0[:, None, :].copy(), ~np.all(np.abs(z0) <= bound, axis=1)
+    h = float(t[1] - t[0])
+    z, diverged, _ = integrate(VectorField(xi, terms), z0, len(t) - 1, h, bound=bound)
+    return z, diverged
 
 
 def describe_many(t: np.ndarray, z: np.ndarray, diverged: np.ndarray) -> list[Orbit]:

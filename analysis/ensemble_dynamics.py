@@ -3,6 +3,11 @@ integrated from its own encoding of the earliest test snapshot, and the ensemble
 amplitudes and fates (steady oscillation, decay, growth, divergence) are compared with the data's
 own period. These are coordinate-free: a reader can check them against the data whatever the
 latent coordinates, and the chains agree on them long before they agree on coefficients.
+
+Each member's orbit is also classified by ``analysis.attractor.classify_many`` (does its cycle
+attract perturbations, is it a neutral centre, chaotic, ...), with the largest Lyapunov exponent
+for a subset of the members (``n_lyapunov``, and every bounded aperiodic one, where chaos must be
+decided).
 """
 
 from __future__ import annotations
@@ -12,11 +17,24 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analysis.attractor import KINDS, classify_many
 from analysis.diagnostics import diagnose
 from analysis.dynamics import describe_many, simulate_many
 from analysis.library import Term, divergence
 
-__all__ = ["FATES", "DynamicsDistribution", "spread_members", "dynamics_distribution"]
+__all__ = [
+    "FATES",
+    "N_LYAPUNOV",
+    "DynamicsDistribution",
+    "spread_members",
+    "dynamics_distribution",
+    "cycle_divergence",
+]
+
+N_LYAPUNOV = 64
+"""Members (evenly spaced over those integrated) whose largest Lyapunov exponent is computed: the
+variational equation costs about two integrations, so not all of them; every bounded aperiodic
+member gets one anyway, where chaos must be decided."""
 
 FATES = {
     "oscillates": ("limit_cycle",),
@@ -54,6 +72,16 @@ class DynamicsDistribution(NamedTuple):
       amplitude_ratio: (m,) the RMS radius of the member's attractor (after the transient) over
         the RMS radius of its own encoded test data (frame-free; NaN when diverged or without
         the encoded radius).
+      kind: (m,) each member's attractor kind (``analysis.attractor.KINDS``), or None.
+      kind_fractions: kind → fraction of the members (every kind of ``KINDS``), or None.
+      returns: (m,) object: whether perturbed starts at 0.5×/1.5× the member's encoded radius
+        return to its cycle (None where it has no cycle).
+      lyapunov, lyapunov_se: (m,) the largest Lyapunov exponent and its standard error: for the
+        Lyapunov subset, every bounded aperiodic member and (the largest real part of the
+        Jacobian's eigenvalues) every member at a fixed point; NaN for the others.
+      dimension: (m,) correlation dimension of bounded aperiodic orbits (NaN otherwise).
+      lyapunov_subset: (m,) bool, the evenly spaced members whose exponent was asked for: an
+        unbiased sample for the distribution of λ1 (``n_lyapunov`` of them).
     """
 
     label: str
@@ -71,6 +99,13 @@ class DynamicsDistribution(NamedTuple):
     period_ess_bulk: float
     floquet: np.ndarray | None = None
     amplitude_ratio: np.ndarray | None = None
+    kind: np.ndarray | None = None
+    kind_fractions: dict[str, float] | None = None
+    returns: np.ndarray | None = None
+    lyapunov: np.ndarray | None = None
+    lyapunov_se: np.ndarray | None = None
+    dimension: np.ndarray | None = None
+    lyapunov_subset: np.ndarray | None = None
 
 
 def spread_members(n_samples: int, chain: np.ndarray | None, n_members: int) -> np.ndarray:
@@ -102,6 +137,9 @@ def dynamics_distribution(
     bound: float,
     tolerance: float = 0.05,
     encoded_radius: np.ndarray | None = None,
+    scale: np.ndarray | None = None,
+    n_lyapunov: int = N_LYAPUNOV,
+    attractors: bool = True,
 ) -> DynamicsDistribution:
     """Integrate the given members' models and describe the distribution.
 
@@ -118,6 +156,11 @@ def dynamics_distribution(
       tolerance: relative period tolerance of ``within``.
       encoded_radius: (m,) the RMS radius of each member's encoded test data (for
         ``amplitude_ratio``), or None.
+      scale: (m,) the reference amplitude of each member's attractor test (perturbed starts at
+        0.5× and 1.5× it from the cycle's centre; ``analysis.attractor.classify``): the RMS
+        radius of its encoded test data about their mean. Default ``encoded_radius``, else ‖z0‖.
+      n_lyapunov: members (evenly spaced) whose largest Lyapunov exponent is computed.
+      attractors: classify every member's attractor (False: only the fates, as before).
     """
     t = np.arange(0.0, span + 0.5 * dt, dt)
     z, diverged = simulate_many(xi, terms, z0, t, bound=bound)
@@ -140,6 +183,31 @@ def dynamics_distribution(
         diag = diagnose(period[has_period], sub_chain)
         r_hat, ess = float(diag.r_hat), float(diag.ess_bulk)
     floquet = cycle_divergence(t, z, xi, terms, period)
+    kind = fractions_kind = returns = lyap = lyap_se = dim = want = None
+    if attractors and len(xi):
+        if scale is None:
+            scale = encoded_radius if encoded_radius is not None else np.linalg.norm(z0, axis=1)
+        want = np.zeros(len(xi), bool)
+        n_lyap = min(int(n_lyapunov), len(xi))
+        if n_lyap > 0:
+            want[np.unique(np.linspace(0, len(xi) - 1, n_lyap).round().astype(int))] = True
+        found = classify_many(
+            xi,
+            terms,
+            z0,
+            scale=np.asarray(scale, float),
+            t_end=float(t[-1]),
+            dt=dt,
+            bound=bound,
+            lyapunov=want,
+            trajectory=(z, diverged),
+        )
+        kind = np.array([a.kind for a in found])
+        fractions_kind = {k: float(np.mean(kind == k)) for k in KINDS}
+        returns = np.array([a.returns for a in found], dtype=object)
+        lyap = np.array([a.lyapunov for a in found], float)
+        lyap_se = np.array([a.lyapunov_se for a in found], float)
+        dim = np.array([a.dimension for a in found], float)
     tail = z[:, len(t) // 2 :]
     ratio = np.full(len(xi), np.nan)
     if encoded_radius is not None:
@@ -162,6 +230,13 @@ def dynamics_distribution(
         period_ess_bulk=ess,
         floquet=floquet,
         amplitude_ratio=ratio,
+        kind=kind,
+        kind_fractions=fractions_kind,
+        returns=returns,
+        lyapunov=lyap,
+        lyapunov_se=lyap_se,
+        dimension=dim,
+        lyapunov_subset=want,
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "linear_summary",
     "linearisation",
     "normalised_gram",
+    "not_identified_in",
 ]
 
 COLLINEAR_TOLERANCE = 0.02
@@ -68,12 +69,14 @@ class Identifiability(NamedTuple):
     not_identified: (n_terms,) bool, the terms in some group (their coefficients are not
       separately identified, in every equation).
     tolerance: the relative singular value threshold used.
+    gram: (n_terms, n_terms) the normalised Gram matrix analysed (for :func:`not_identified_in`).
     """
 
     singular_values: np.ndarray
     groups: list[CollinearGroup]
     not_identified: np.ndarray
     tolerance: float
+    gram: np.ndarray | None = None
 
 
 def normalised_gram(r: np.ndarray) -> np.ndarray:
@@ -118,7 +121,8 @@ def identifiability(
     groups: list[tuple[set[int], float]] = []
     for k in members:
         linked = [
-            g for g in groups
+            g
+            for g in groups
             if any(abs(projector[k, m]) >= COUPLING * load[k] * load[m] for m in g[0])
         ]
         merged = {int(k)}.union(*(g[0] for g in linked))
@@ -133,7 +137,34 @@ def identifiability(
     flagged = np.zeros(len(names), bool)
     for g in result:
         flagged[list(g.terms)] = True
-    return Identifiability(relative, result, flagged, float(tolerance))
+    return Identifiability(relative, result, flagged, float(tolerance), np.asarray(gram, float))
+
+
+def not_identified_in(support: np.ndarray, ident: Identifiability) -> np.ndarray:
+    """(n_terms, latent_dim) bool: the coefficients of a model with this ``support`` ((n_terms,
+    latent_dim) bool; all True for a least-squares Ξ) that are not identified: per equation, the
+    terms of the nearly collinear groups of the library restricted to that equation's support
+    (:func:`identifiability` of the sub-Gram, same tolerance). A support that keeps one term of
+    a group, or terms that are collinear only together with terms it left out, is identified.
+    Without the Gram matrix: a term whose group of the whole library has another member in
+    the same equation."""
+    support = np.asarray(support, bool)
+    out = np.zeros(support.shape, bool)
+    for j in range(support.shape[1]):
+        idx = np.nonzero(support[:, j])[0]
+        if len(idx) < 2:
+            continue
+        if ident.gram is not None:
+            sub = identifiability(
+                ident.gram[np.ix_(idx, idx)], [str(k) for k in idx], ident.tolerance
+            )
+            out[idx[sub.not_identified], j] = True
+            continue
+        for g in ident.groups:
+            shared = [k for k in g.terms if support[k, j]]
+            if len(shared) > 1:
+                out[shared, j] = True
+    return out
 
 
 def linearisation(xi: np.ndarray, terms: Sequence[Term]) -> tuple[np.ndarray, np.ndarray]:

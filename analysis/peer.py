@@ -6,6 +6,9 @@ show what the EAE adds (a distribution over equations and dynamics, with diagnos
 The principal-component scores are rescaled by one factor so that their RMS radius equals the
 median RMS radius of the EAE's latent codes: polynomials do not care (the columns are normalised),
 but sin z does, and this puts both on the same footing.
+
+Each peer model's attractor is classified like the EAE's models (``analysis.attractor``), with
+the RMS radius of the scaled scores about their mean as the reference amplitude.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from analysis.attractor import Attractor, classify_many
 from analysis.dynamics import Orbit, analyse_orbit
 from analysis.library import Term
 from analysis.sparse import fit_sindy
@@ -31,6 +35,8 @@ class PeerModel(NamedTuple):
       inclusion: (n_terms, latent_dim) inclusion probabilities (E-SINDy), or None.
       orbit: the integrated model, from the first fit snapshot.
       period_rel_error: |period − data period| / data period (NaN if unknown).
+      attractor: what the model does to perturbations (``analysis.attractor.classify``), or
+        None.
     """
 
     name: str
@@ -38,6 +44,7 @@ class PeerModel(NamedTuple):
     inclusion: np.ndarray | None
     orbit: Orbit
     period_rel_error: float
+    attractor: Attractor | None = None
 
 
 class Peer(NamedTuple):
@@ -66,6 +73,7 @@ def fit_peer(
     threshold: float = 0.1,
     n_models: int = 50,
     seed: int = 0,
+    attractors: bool = True,
 ) -> Peer:
     """Fit and integrate the PCA + SINDy peer.
 
@@ -77,6 +85,7 @@ def fit_peer(
       data_period: the data's period.
       span, dt: integration length and output spacing.
       threshold, n_models, seed: as for ``analysis.sparse.fit_sindy``.
+      attractors: classify each model's attractor (RK4 step min(dt, data period / 100)).
     """
     pca_z = np.asarray(pca_z, float)
     pca_dz = np.asarray(pca_dz, float)
@@ -85,12 +94,27 @@ def fit_peer(
     z, dz = pca_z * scale, pca_dz * scale
     found = fit_sindy(z, dz, terms, threshold=threshold, n_models=n_models, seed=seed)
     bound = 100.0 * max(1.0, float(np.max(np.abs(z))))
-    models = []
-    for name, xi, inclusion in (
+    fits = (
         ("PCA + STLSQ", found.stlsq, None),
         ("PCA + E-SINDy", found.ensemble, found.ensemble_inclusion),
-    ):
+    )
+    kinds: list[Attractor | None] = [None] * len(fits)
+    if attractors:
+        step = min(dt, data_period / 100) if np.isfinite(data_period) and data_period > 0 else dt
+        spread = float(np.sqrt(np.mean(np.sum((z - z.mean(axis=0)) ** 2, axis=1))))
+        kinds = classify_many(
+            np.stack([xi for _, xi, _ in fits]),
+            terms,
+            np.stack([z[0]] * len(fits)),
+            scale=spread,
+            t_end=span,
+            dt=step,
+            bound=bound,
+            lyapunov=True,
+        )
+    models = []
+    for (name, xi, inclusion), kind in zip(fits, kinds, strict=True):
         orbit = analyse_orbit(xi, terms, z[0], t_end=span, dt=dt, bound=bound)
         rel = abs(orbit.period - data_period) / data_period
-        models.append(PeerModel(name, xi, inclusion, orbit, float(rel)))
+        models.append(PeerModel(name, xi, inclusion, orbit, float(rel), kind))
     return Peer(float(scale), len(z), n_models, models)

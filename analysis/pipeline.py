@@ -3,15 +3,19 @@
 Steps: coefficient statistics of the whole ensemble → modes of the significant coefficients →
 per-mode statistics → symmetries between modes → long-time dynamics of the mean model and of each
 mode's centre, started from that mode's encoding of the earliest test snapshot, compared with the
-data's own period → pysindy baselines on a representative encoder.
+data's own period → what each integrated model does to perturbations (``analysis.attractor``:
+attracting cycle, neutral centre, chaos, ...) beside the data's own attractor → pysindy
+baselines on a representative encoder.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
+from analysis.attractor import Attractor, classify_many, data_attractor
 from analysis.coefficients import (
     CoefficientStats,
     ModeClustering,
@@ -38,24 +42,35 @@ from analysis.interop import Baseline, fit_baselines, representative_encoder
 from analysis.library import theta
 from analysis.peer import Peer, fit_peer
 from analysis.rundir import RunData
-from analysis.sparse import SparseModels, sparse_models
+from analysis.sparse import SparseChoice, SparseModels, choose_sparse_models, sparse_models
 from analysis.symmetry import SymmetryMatch, find_symmetries
 from analysis.timeseries import on_uniform_grid
 
-__all__ = ["ModelDynamics", "Analysis", "analyze_run", "run_frame_free", "sparse_analysis"]
+__all__ = [
+    "ModelDynamics",
+    "Analysis",
+    "analyze_run",
+    "run_data_attractor",
+    "run_frame_free",
+    "sparse_analysis",
+]
 
 
 class ModelDynamics(NamedTuple):
     """One integrated model.
 
     Attributes:
-      name: ``"mean"``, ``"mode k"`` or ``"top sparse structure"`` (its members' mean sparse
+      name: ``"mean"``, ``"mode k"``, ``"recommended sparse model"`` (the mean of the models
+        chosen by evidence that share the most frequent structure) or ``"top sparse structure"``
+        (at the one fixed threshold; its members' mean sparse
         model).
       xi: (n_terms, latent_dim) the coefficients integrated.
       z0: (latent_dim,) initial state (mean encoding of the earliest test snapshot).
       encoded: (n_eval, latent_dim) mean encoded test trajectory of the same samples, or None.
       orbit: the result.
       period_rel_error: |period − data period| / data period (NaN if either is unknown).
+      attractor: what the model does to perturbations (``analysis.attractor.classify``, scale =
+        the RMS radius of ``encoded`` about its mean), or None.
     """
 
     name: str
@@ -64,6 +79,7 @@ class ModelDynamics(NamedTuple):
     encoded: np.ndarray | None
     orbit: Orbit
     period_rel_error: float
+    attractor: Attractor | None = None
 
 
 class Analysis(NamedTuple):
@@ -77,7 +93,8 @@ class Analysis(NamedTuple):
       mode_stats: statistics within each mode.
       symmetries: related mode pairs.
       data_period: period of ``data_signal`` (NaN if unavailable).
-      dynamics: mean model first, then one entry per mode, then the top sparse structure (empty
+      dynamics: mean model first, then one entry per mode, then the recommended sparse model
+        and the top sparse structure at the fixed threshold (empty
         without ``z``).
       baseline: pysindy fits, or None without ``z``/``dz``.
       notes: what was skipped and why.
@@ -93,6 +110,9 @@ class Analysis(NamedTuple):
         (``analysis.frame_free``).
       combinations: the identified combinations of the collinear groups' coefficients, every
         chain in the frame of chain 0 (``analysis.combinations``; descriptive).
+      data_attractor: the data's own attractor (``analysis.attractor.data_attractor``, see
+        :func:`run_data_attractor`), or None.
+      data_attractor_source: which signal it was read from.
     """
 
     run: RunData
@@ -113,6 +133,40 @@ class Analysis(NamedTuple):
     peer: Peer | None = None
     frame_free: FrameFree | None = None
     combinations: list[Combination] = []
+    data_attractor: Attractor | None = None
+    data_attractor_source: str = ""
+
+
+def run_data_attractor(run: RunData) -> tuple[Attractor | None, str]:
+    """The data's attractor (``analysis.attractor.data_attractor``) and the signal it is read
+    from: the principal components of the fit snapshots (``pca_z`` at ``t_pca``: the longest
+    stretch of the data, with its transient where the fits include it — the one place where
+    the approach to the cycle, i.e. whether it attracts, shows) when they form one trajectory
+    (times increasing), else the test data's principal components (``data_signal``), else the
+    first member's encoded test trajectory."""
+    if run.pca_z is not None and run.t_pca is not None and len(run.t_pca) > 2:
+        t = np.asarray(run.t_pca, float)
+        if np.all(np.diff(t) > 0):
+            return data_attractor(t, np.asarray(run.pca_z, float)), (
+                "the principal components of the fit snapshots"
+            )
+    if run.data_signal is not None:
+        dt = _spacing(run.t_data_signal, run.dt)
+        if run.t_data_signal is not None and len(run.t_data_signal) == len(run.data_signal):
+            t = np.asarray(run.t_data_signal, float)
+        elif dt is not None:
+            t = dt * np.arange(len(run.data_signal))
+        else:
+            t = None
+        if t is not None:
+            return data_attractor(t, np.asarray(run.data_signal, float)), (
+                "the principal components of the test data"
+            )
+    if run.z is not None and run.t is not None:
+        return data_attractor(np.asarray(run.t, float), np.asarray(run.z[0], float)), (
+            "the first member's encoded test trajectory"
+        )
+    return None, "no time series stored"
 
 
 def analyze_run(
@@ -206,6 +260,11 @@ def analyze_run(
         bound = 100.0 * max(1.0, float(np.max(np.abs(run.z))))
         groups = [("mean", stats.mean, np.ones(run.n_samples, bool))]
         groups += [(f"mode {m}", modes.centres[m], modes.labels == m) for m in range(modes.n_modes)]
+        recommended = sparse.choice.recommended if sparse is not None and sparse.choice else None
+        if recommended is not None:
+            chose = np.zeros(run.n_samples, bool)
+            chose[recommended.members] = True
+            groups.append(("recommended sparse model", recommended.mean, chose))
         if sparse is not None and sparse.structures:
             top = sparse.structures[0]
             chose = np.zeros(run.n_samples, bool)
@@ -217,12 +276,29 @@ def analyze_run(
             orbit = analyse_orbit(xi_c, run.terms, z0, t_end=span, dt=dt, bound=bound)
             rel = abs(orbit.period - data_period) / data_period
             dynamics.append(ModelDynamics(name, xi_c, z0, encoded, orbit, float(rel)))
+        step = min(dt, data_period / 100) if np.isfinite(data_period) else dt
+        kinds = classify_many(  # all models in one batch
+            np.stack([d.xi for d in dynamics]),
+            run.terms,
+            np.stack([d.z0 for d in dynamics]),
+            scale=np.array([_spread(d.encoded) for d in dynamics]),
+            t_end=span,
+            dt=step,
+            bound=bound,
+            lyapunov=True,
+        )
+        dynamics = [d._replace(attractor=k) for d, k in zip(dynamics, kinds, strict=True)]
 
     distributions: list[DynamicsDistribution] = []
     if run.z is not None and np.isfinite(data_period):
         members = spread_members(run.n_samples, run.chain, n_members)
-        models = [("least squares", run.xi)] + ([("sparse", sparse.xi)] if sparse else [])
+        models = [("least squares", run.xi)]
+        if sparse is not None and sparse.choice is not None:  # each member's chosen model
+            models.append(("sparse (chosen by evidence)", sparse.choice.xi))
+        if sparse is not None:
+            models.append(("sparse", sparse.xi))
         encoded_radius = np.sqrt(np.mean(np.sum(run.z[members] ** 2, axis=2), axis=1))
+        encoded_spread = np.array([_spread(run.z[m]) for m in members])
         for label, xi_all in models:
             distributions.append(
                 dynamics_distribution(
@@ -237,6 +313,7 @@ def analyze_run(
                     dt=min(dt, data_period / 100),
                     bound=bound,
                     encoded_radius=encoded_radius,
+                    scale=encoded_spread,
                 )
             )
     elif run.z is not None:
@@ -265,6 +342,8 @@ def analyze_run(
             threshold=threshold,
             seed=seed,
         )
+
+    data_kind, data_source = run_data_attractor(run)
 
     baseline = None
     if run.z is not None and run.dz is not None:
@@ -296,6 +375,8 @@ def analyze_run(
         peer,
         targets,
         combinations,
+        data_attractor=data_kind,
+        data_attractor_source=data_source,
     )
 
 
@@ -318,26 +399,175 @@ def run_frame_free(run: RunData, integrated: DynamicsDistribution | None = None)
     return frame_free(values, run.chain, member_values, members)
 
 
+CHECK_MEMBERS = 40
+"""How many members (spread evenly over the chains) have their sparse candidates integrated by
+the dynamics check of :func:`sparse_choice`: each check is a long integration, and a member
+tries its candidates sparsest first until one keeps the data's attractor (a few per member)."""
+
+PERIOD_TOLERANCE = 0.05
+"""A candidate keeps the data's period when it is within this fraction of it."""
+
+
 def sparse_analysis(
-    run: RunData, *, threshold: float = 0.1, optimizer: str = "stlsq"
+    run: RunData,
+    *,
+    threshold: float = 0.1,
+    optimizer: str = "stlsq",
+    choose: bool = True,
+    check_members: int = CHECK_MEMBERS,
+    keeps_dynamics: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> tuple[Identifiability | None, SparseModels | None]:
     """The nearly collinear term groups of ``run`` (``analysis.identifiability``, from the fit
     problems or else the stored latent codes) and the members' sparse models with those groups'
     redundant twins pruned (``analysis.sparse``) — what the report shows and
-    ``Discovery.to_pysindy("sparse")`` exports. Either is None when the run lacks the data."""
+    ``Discovery.to_pysindy("sparse")`` exports. Either is None when the run lacks the data.
+
+    With ``choose`` the sparse models also carry ``choice`` (:func:`sparse_choice`): each
+    member's model chosen by evidence from its path of thresholds, and the recommended one.
+    ``keeps_dynamics`` replaces the dynamics check built on ``analysis.attractor`` (tests)."""
     ident = None
     if run.fit_r is not None:
         ident = identifiability(normalised_gram(run.fit_r), run.term_names)
     elif run.z is not None:
         rows = theta(run.z.reshape(-1, run.latent_dim), run.terms)
         ident = identifiability(normalised_gram(rows), run.term_names)
-    sparse = sparse_models(
-        run,
-        threshold=threshold,
-        optimizer=optimizer,
-        groups=[g.terms for g in ident.groups] if ident is not None else (),
-    )
+    groups = [g.terms for g in ident.groups] if ident is not None else []
+    sparse = sparse_models(run, threshold=threshold, optimizer=optimizer, groups=groups)
+    if choose and sparse is not None:
+        choice = sparse_choice(
+            run,
+            groups=groups,
+            threshold=threshold,
+            check_members=check_members,
+            keeps_dynamics=keeps_dynamics,
+        )
+        sparse = sparse._replace(choice=choice)
     return ident, sparse
+
+
+def fit_snapshot_count(run: RunData) -> tuple[int, str]:
+    """The number of snapshots each member's least-squares fit used (the n of the sparse
+    models' information criterion) and where it comes from: the stored fit snapshots (rows of
+    ``pca_z``), else the stored test codes (all a run without fit problems fits on; for a run
+    with fit problems but no ``pca_z`` a lower bound)."""
+    if run.pca_z is not None:
+        return len(run.pca_z), "the fit snapshots (rows of pca_z)"
+    if run.z is not None:
+        what = "the stored test codes" + (" (a lower bound)" if run.fit_r is not None else "")
+        return int(run.z.shape[1]), what
+    return int(run.fit_r.shape[1]), "unknown: the number of library terms (a lower bound)"
+
+
+def sparse_choice(
+    run: RunData,
+    *,
+    groups: list[tuple[int, ...]],
+    threshold: float = 0.1,
+    check_members: int = CHECK_MEMBERS,
+    keeps_dynamics: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> SparseChoice | None:
+    """Each member's sparse model chosen by evidence (``analysis.sparse.choose_sparse_models``):
+    for ``check_members`` members spread over the chains, the sparsest candidate on the path
+    whose integrated dynamics keep the data's attractor kind and period (:func:`dynamics_check`);
+    for the others, and where the check cannot run, the smallest BIC with n = the fit
+    snapshots (:func:`fit_snapshot_count`)."""
+    n_snapshots, n_source = fit_snapshot_count(run)
+    if keeps_dynamics is not None:
+        check, what = keeps_dynamics, "the given dynamics check"
+    else:
+        check, what = dynamics_check(run)
+    members = spread_members(run.n_samples, run.chain, check_members) if check else None
+    choice = choose_sparse_models(
+        run,
+        n_snapshots=n_snapshots,
+        n_snapshots_source=n_source,
+        keeps_dynamics=check,
+        members=members,
+        dynamics=what,
+        groups=groups,
+        fixed_threshold=threshold,
+        tolerance=PERIOD_TOLERANCE,
+    )
+    if check is not None and choice is not None and choice.recommended is not None:
+        top = choice.recommended  # the mean model itself, from some of its members' starts
+        starts = top.members[np.linspace(0, len(top.members) - 1, 8).round().astype(int)]
+        starts = np.unique(starts)
+        kept = check(np.repeat(top.mean[None], len(starts), axis=0), starts)
+        choice = choice._replace(recommended_kept=(int(np.sum(kept)), len(starts)))
+    return choice
+
+
+def _same_kind(data_kind: str, model_kind: str) -> bool:
+    """Whether a model's attractor is of the data's kind. A steady oscillation the data settle
+    on is taken to be an attracting cycle even where one orbit cannot show the attraction
+    (``"periodic orbit"``: the data start on their cycle): a dissipative system's persistent
+    oscillation is an attractor, and a neutral centre is not robust to any perturbation of its
+    equations."""
+    if data_kind == "periodic orbit":
+        data_kind = "attracting limit cycle"
+    return data_kind == model_kind
+
+
+def dynamics_check(
+    run: RunData, *, n_periods: float = 40.0, tolerance: float = PERIOD_TOLERANCE
+) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray] | None, str]:
+    """``keeps_dynamics(xi, members)`` for ``analysis.sparse.choose_sparse_models`` and what it
+    compares, or None and why it cannot run. A candidate passes when its model, integrated from
+    its member's encoding of the earliest test snapshot (``analysis.attractor.classify_many``,
+    scale = the RMS radius of the member's encoded test data about its mean, over
+    ``n_periods`` data periods at period/100), has
+    the attractor kind of the data (:func:`run_data_attractor`, see :func:`_same_kind`) and,
+    where the data have a period, a period within ``tolerance`` of it."""
+    from analysis.attractor import classify_many
+
+    if run.z is None:
+        return None, "not run: no latent codes to start the models from"
+    data, source = run_data_attractor(run)
+    if data is None:
+        return None, f"not run: {source}"
+    period = float(data.period)
+    periodic = bool(np.isfinite(period) and period > 0)
+    if periodic:
+        t_end, dt = n_periods * period, period / 100
+    else:  # no period (a fixed point, chaos): the kind alone, over the analysis' default span
+        span = float(run.t[-1] - run.t[0]) if run.t is not None and len(run.t) > 1 else 0.0
+        t_end = max(20 * span, 50.0)
+        dt = t_end / 1e4
+    z = np.asarray(run.z, float)
+    z0 = z[:, 0, :]
+    scale = np.sqrt(np.mean(np.sum((z - z.mean(axis=1, keepdims=True)) ** 2, axis=2), axis=1))
+
+    def keeps(xi: np.ndarray, members: np.ndarray) -> np.ndarray:
+        got = classify_many(
+            xi,
+            run.terms,
+            z0[members],
+            scale=scale[members],
+            t_end=t_end,
+            dt=dt,
+            lyapunov=not periodic,
+        )
+        return np.array(
+            [
+                _same_kind(data.kind, g.kind)
+                and (not periodic or abs(g.period - period) <= tolerance * period)
+                for g in got
+            ],
+            bool,
+        )
+
+    wanted = "attracting limit cycle"
+    kind = f"an {wanted}" if _same_kind(data.kind, wanted) else data.kind
+    if periodic:
+        kind += f" of period {period:.4g}"
+    return keeps, f"{kind} (the data's attractor, from {source}: {data.kind})"
+
+
+def _spread(z: np.ndarray) -> float:
+    """RMS radius of a trajectory (n, dim) about its mean: the reference amplitude of the
+    attractor tests."""
+    z = np.asarray(z, float)
+    return float(np.sqrt(np.mean(np.sum((z - z.mean(axis=0)) ** 2, axis=1))))
 
 
 def _relative_distance(a: np.ndarray, b: np.ndarray) -> float:

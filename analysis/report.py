@@ -299,19 +299,26 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     b += S.peer_blocks(a)
     b += S.identifiability_blocks(a)
 
+    unidentified = (
+        a.identifiability.not_identified
+        if a.identifiability is not None
+        else np.zeros(len(names), bool)
+    )
+    marked = [n + (" †" if unidentified[k] else "") for k, n in enumerate(names)]
     b.append(doc.Heading(2, "Discovered equations (least squares, the paper's Table 2)"))
     b.append(
         doc.Para(
             "Significant terms only (|mean| and |KDE mode| above the threshold), written "
             "mean(±std) over the samples. Per mode, significance is judged within the mode."
+            + (" † not separately identified (see Identifiability)." if unidentified.any() else "")
         )
     )
     text = ["Ensemble mean:"] + format_equations(
-        stats.mean, stats.std, stats.significant, names, decimals=dec
+        stats.mean, stats.std, stats.significant, marked, decimals=dec
     )
     for m, ms in enumerate(a.mode_stats):
         text += ["", f"Mode {m} (weight {a.modes.weights[m]:.2f}):"]
-        text += format_equations(ms.mean, ms.std, ms.significant, names, decimals=dec)
+        text += format_equations(ms.mean, ms.std, ms.significant, marked, decimals=dec)
     b.append(doc.Code("\n".join(text)))
 
     b.append(doc.Heading(2, "Coefficients"))
@@ -322,12 +329,6 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             "P(|ξ| > threshold). Significant rows are bold."
         )
     )
-    unidentified = (
-        a.identifiability.not_identified
-        if a.identifiability is not None
-        else np.zeros(len(names), bool)
-    )
-    marked = [n + (" †" if unidentified[k] else "") for k, n in enumerate(names)]
     if unidentified.any():
         b.append(doc.Para("† not separately identified (see Identifiability)."))
     for j, eq in enumerate(eqs):
@@ -406,9 +407,11 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
     if a.dynamics:
         b.append(
             doc.Para(
-                "Each model is integrated with odeint from the mean encoding of the earliest "
-                "test snapshot by its samples; period and amplitude are measured on the second "
-                f"half of the run. Data period (from data_signal): {_f(a.data_period)}."
+                "Each model is integrated from the mean encoding of the earliest test snapshot "
+                "by its samples; period and amplitude are measured on the second half of the "
+                f"run. Data period (from data_signal): {_f(a.data_period)}. 'attractor': what "
+                "the model does to perturbations (the Attractors table above); 'steady "
+                "oscillation' alone would not tell an attracting cycle from a neutral centre."
             )
         )
         rows = []
@@ -417,7 +420,8 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
             rows.append(
                 [
                     d.name,
-                    d.orbit.status.replace("_", " "),
+                    d.attractor.kind if d.attractor is not None
+                    else d.orbit.status.replace("limit_cycle", "steady oscillation"),
                     _f(d.orbit.period),
                     _f(a.data_period),
                     _f(d.period_rel_error),
@@ -425,7 +429,7 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
                     ", ".join(_f(x) for x in d.z0),
                 ]
             )
-        headers = ["model", "behaviour", "period", "data period", "rel. error", "amplitude", "z(0)"]
+        headers = ["model", "attractor", "period", "data period", "rel. error", "amplitude", "z(0)"]
         b.append(doc.Table(headers, rows))
         b.append(doc.Image(rel["limit_cycles"], "Integrated models with the encoded test data"))
     else:
@@ -440,18 +444,25 @@ def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
                 f"fitted on z, ż of one representative encoder (sample {bl.sample}: the lowest-"
                 "loss sample of mode 0), beside the EAE ensemble. Rows: every coefficient that "
                 "is significant or non-zero in either baseline."
+                + (
+                    " † not separately identified (see Identifiability): such a coefficient can "
+                    "differ in sign and size between fits that agree on the identified "
+                    "combination."
+                    if unidentified.any()
+                    else ""
+                )
             )
         )
         rows, bold = [], []
         c0 = a.modes.centres[0]
-        for k, name in enumerate(names):
+        for k, label in enumerate(marked):
             for j, eq in enumerate(eqs):
                 show = stats.significant[k, j] or bl.stlsq[k, j] != 0 or bl.ensemble[k, j] != 0
                 if not show:
                     continue
                 rows.append(
                     [
-                        F.coefficient_label(name, eq),
+                        F.coefficient_label(label, eq),
                         _f(stats.mean[k, j], dec),
                         _f(c0[k, j], dec),
                         _f(bl.stlsq[k, j], dec),

@@ -31,6 +31,15 @@ from analysis.library import theta
 
 __all__ = [
     "OPTIMIZERS",
+    "PATH_THRESHOLDS",
+    "Candidate",
+    "FrontPoint",
+    "SparseChoice",
+    "choose_sparse_models",
+    "information_criterion",
+    "pareto_front",
+    "sparse_paths",
+    "added_terms",
     "LeastSquares",
     "Structure",
     "SparseModels",
@@ -359,6 +368,8 @@ class SparseModels(NamedTuple):
       source: what the fits were computed from (``"fit snapshots"`` or ``"test codes"``).
       inclusion_r_hat: (n_terms, latent_dim) R-hat of each term's inclusion indicator over the
         chains (NaN where it is constant or there is one chain).
+      choice: the models chosen by evidence from each member's path of thresholds
+        (:func:`choose_sparse_models`; ``analysis.pipeline.sparse_analysis`` sets it), or None.
     """
 
     xi: np.ndarray
@@ -369,6 +380,7 @@ class SparseModels(NamedTuple):
     threshold: float
     source: str
     inclusion_r_hat: np.ndarray
+    choice: SparseChoice | None = None
 
 
 def structure_label(support: np.ndarray, names: Sequence[str]) -> list[list[str]]:
@@ -421,9 +433,9 @@ def sparse_models(
     if _plain_stlsq(opt):  # all supports at once, then each member's pruning and refit
         x, y, col, target = _normalised(problems)
         supports = stlsq_supports(x, y, opt.threshold, opt.alpha, opt.max_iter)
-        xi = np.stack(
-            [_finish(x[i], y[i], supports[i], groups, threshold) for i in range(n)]
-        ) * (target[:, None, :] / col[:, :, None])
+        xi = np.stack([_finish(x[i], y[i], supports[i], groups, threshold) for i in range(n)]) * (
+            target[:, None, :] / col[:, :, None]
+        )
     else:
         xi = np.stack(
             [
@@ -440,9 +452,7 @@ def sparse_models(
     for key, count in counts.most_common(max_structures):
         sup = np.frombuffer(key, dtype=bool).reshape(shape)
         members = np.array([i for i, k in enumerate(keys) if k == key])
-        structures.append(
-            _structure(sup, members, xi, diag, run.term_names, count / n)
-        )
+        structures.append(_structure(sup, members, xi, diag, run.term_names, count / n))
     inclusion_r_hat = diagnose(support.astype(float), run.chain).r_hat
     return SparseModels(
         xi=xi,
@@ -491,6 +501,376 @@ def _structure(
         coefficients=coefficients,
     )
 
+
+# ---------------------------------------------------------------------------------------------
+# Sparse models chosen by evidence: each member's path over a ladder of thresholds, and the
+# sparsest model on it whose integrated dynamics keep the data's attractor (or, where that check
+# cannot run, the one an information criterion prefers).
+
+PATH_THRESHOLDS: tuple[float, ...] = tuple(float(t) for t in np.geomspace(0.002, 0.5, 13))
+"""The ladder of normalised thresholds of each member's path (log-spaced, 0.2 % to 50 % of ż_j's
+RMS); :func:`choose_sparse_models` adds the fixed threshold of the plain sparse models."""
+
+ERROR_FLOOR = 1e-9
+"""Unexplained fractions of ż_j's mean square below this are not told apart (the compressed
+problem's constant ‖ż‖²/n − ‖Qᵀż‖²/n cancels to about this in float32 runs): on noiseless data
+a superset of the true support then gains nothing over it, in the Pareto front and the
+information criterion alike."""
+
+CRITERIA = ("bic", "aic")
+
+
+class Candidate(NamedTuple):
+    """One sparse model on a member's path.
+
+    Attributes:
+      support: (n_terms, latent_dim) bool.
+      xi: (n_terms, latent_dim) its least-squares coefficients on that support (the member's
+        compressed problem, normalised columns, :data:`FINAL_RIDGE`), in the units of z and ż.
+      mse: (latent_dim,) the unexplained fraction of each ż_j's mean square, ‖Θξ_j − ż_j‖² /
+        ‖ż_j‖² over the fit snapshots.
+      thresholds: the thresholds of the ladder that gave this support.
+    """
+
+    support: np.ndarray
+    xi: np.ndarray
+    mse: np.ndarray
+    thresholds: tuple[float, ...]
+
+    @property
+    def n_terms(self) -> int:
+        return int(self.support.sum())
+
+    @property
+    def error(self) -> float:
+        """The unexplained fraction of ż's mean square, averaged over the equations."""
+        return float(np.mean(self.mse))
+
+
+def pareto_front(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates that no other beats on both counts (as few or fewer terms and as small or
+    smaller error, errors below :data:`ERROR_FLOOR` counting as equal), sparsest first."""
+    ordered = sorted(candidates, key=lambda c: (c.n_terms, max(c.error, ERROR_FLOOR)))
+    front, best = [], np.inf
+    for c in ordered:
+        err = max(c.error, ERROR_FLOOR)
+        if err < best:
+            front.append(c)
+            best = err
+    return front
+
+
+def _unexplained(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(targets,) ‖x w − y‖² + 1 − ‖y‖²: the residual of unit-RMS targets over the snapshots
+    (the compressed problem's constant folded in), clipped at 0."""
+    res = np.sum((x @ w - y) ** 2, axis=0) + 1.0 - np.sum(y**2, axis=0)
+    return np.maximum(res, 0.0)
+
+
+def sparse_paths(
+    problems: LeastSquares,
+    *,
+    thresholds: Sequence[float] = PATH_THRESHOLDS,
+    groups: Sequence[Sequence[int]] = (),
+    alpha: float = STLSQ_ALPHA,
+    max_iter: int = 20,
+) -> list[list[Candidate]]:
+    """Every member's path of sparse models over a ladder of thresholds: at each threshold the
+    supports of STLSQ (:func:`stlsq_supports`, all members at once), collinear twins pruned and
+    each support refitted by least squares with the threshold also holding for the refitted
+    coefficients (as :func:`sparse_models`). Of the distinct supports with no equation left
+    empty, each member keeps its Pareto front (:func:`pareto_front`). The least-squares Ξ itself
+    is not on the path: a member whose sparse models all fail the dynamics check says so.
+
+    Args:
+      problems: the members' compressed problems (r: (n, n_terms, n_terms)).
+      thresholds: normalised thresholds (shares of ż_j's RMS; positive).
+      groups: nearly collinear term groups (:func:`prune_collinear`).
+
+    Returns:
+      Per member, its candidates, sparsest first (errors then decrease).
+    """
+    x, y, col, target = _normalised(problems)
+    n = x.shape[0]
+    ladder = sorted({float(t) for t in thresholds if t > 0})
+    found: list[dict[bytes, list]] = [{} for _ in range(n)]
+    for thr in ladder:
+        supports = stlsq_supports(x, y, thr, alpha, max_iter)
+        for i in range(n):
+            w = _finish(x[i], y[i], supports[i].copy(), groups, thr)
+            support = w != 0
+            key = support.tobytes()
+            if key in found[i]:
+                found[i][key][3].append(thr)
+                continue
+            xi = w * target[i][None, :] / col[i][:, None]
+            found[i][key] = [support, xi, _unexplained(x[i], y[i], w), [thr]]
+    paths = []
+    for f in found:
+        candidates = [Candidate(s, xi, mse, tuple(t)) for s, xi, mse, t in f.values()]
+        # a model with an equation left empty (ż_j = 0) is no candidate; threshold 0 keeps one
+        full = [c for c in candidates if c.support.any(axis=0).all()]
+        paths.append(pareto_front(full or candidates))
+    return paths
+
+
+def information_criterion(candidate: Candidate, n_snapshots: int, kind: str = "bic") -> float:
+    """BIC (or AIC) of a candidate from its fit residual: Σ_j n ln(mse_j) + k ln n (AIC: + 2k),
+    n the number of snapshots the fit used, k the number of terms, mse_j the unexplained
+    fraction of ż_j's mean square (floored at :data:`ERROR_FLOOR`). Gaussian residuals of
+    independent snapshots are assumed; consecutive snapshots are not independent, so the
+    criterion leans to more terms than it would on independent data."""
+    if kind not in CRITERIA:
+        raise ValueError(f"unknown criterion {kind!r}; choose one of {list(CRITERIA)}")
+    n = float(n_snapshots)
+    fit = n * float(np.sum(np.log(np.maximum(candidate.mse, ERROR_FLOOR))))
+    return fit + candidate.n_terms * (np.log(n) if kind == "bic" else 2.0)
+
+
+class FrontPoint(NamedTuple):
+    """One support on the members' Pareto fronts, over the members the choice was made on.
+
+    Attributes:
+      support: (n_terms, latent_dim) bool; terms: per equation, the names of its terms.
+      n_terms: its number of terms.
+      error: median over the members with it on their front of the unexplained fraction of ż's
+        mean square (averaged over the equations).
+      on_front: fraction of the members with this support on their front.
+      checked: how many members' integrated dynamics were checked with it.
+      kept: how many of those kept the data's attractor kind and period.
+      chosen: fraction of the members that chose it.
+    """
+
+    support: np.ndarray
+    terms: list[list[str]]
+    n_terms: int
+    error: float
+    on_front: float
+    checked: int
+    kept: int
+    chosen: float
+
+
+class SparseChoice(NamedTuple):
+    """The sparse model chosen per member from its path, and what the ensemble says about it.
+
+    Attributes:
+      xi: (n_samples, n_terms, latent_dim) each member's chosen model.
+      basis: (n_samples,) why: ``"dynamics"`` (the sparsest candidate whose integrated dynamics
+        keep the data's attractor), ``"criterion"`` (no dynamics check for this member: the
+        information criterion's choice) or ``"criterion: none kept the dynamics"``.
+      n_terms, error: (n_samples,) of the chosen models.
+      pool: (m,) the members the recommendation is taken over: those whose choice rests on
+        the dynamics check, or every member when there is none (no check, or no candidate of
+        any member checked passed).
+      checked: (m_checked,) the members whose candidates were integrated (empty without a
+        dynamics check).
+      n_checks: how many candidates were integrated in all.
+      structures: the most frequent chosen structures over ``pool``, most frequent (then
+        sparsest) first; the first is the recommended model: its ``mean`` is what
+        ``to_pysindy("sparse")`` returns.
+      n_structures: how many distinct structures ``pool`` chose.
+      front: the supports on the pool's fronts (on at least 5 % of them, or chosen), by number
+        of terms.
+      criterion: ``"bic"`` or ``"aic"``.
+      n_snapshots: the n of the criterion; n_snapshots_source: where it comes from.
+      thresholds: the ladder (the fixed threshold included).
+      dynamics: what the dynamics check compared (None without one) or why it did not run.
+      tolerance: relative period tolerance of the check.
+      recommended_kept: (kept, tried): the recommended mean model itself, integrated from the
+        encodings of some of its members, kept the data's attractor from ``kept`` of ``tried``
+        starts (``analysis.pipeline.sparse_choice`` sets it; None without a dynamics check).
+    """
+
+    xi: np.ndarray
+    basis: np.ndarray
+    n_terms: np.ndarray
+    error: np.ndarray
+    pool: np.ndarray
+    checked: np.ndarray
+    n_checks: int
+    structures: list[Structure]
+    n_structures: int
+    front: list[FrontPoint]
+    criterion: str
+    n_snapshots: int
+    n_snapshots_source: str
+    thresholds: tuple[float, ...]
+    dynamics: str
+    tolerance: float = 0.05
+    recommended_kept: tuple[int, int] | None = None
+
+    @property
+    def recommended(self) -> Structure | None:
+        return self.structures[0] if self.structures else None
+
+    @property
+    def by_dynamics(self) -> bool:
+        """Whether the recommendation rests on integrated dynamics."""
+        return bool(np.any(self.basis[self.pool] == "dynamics"))
+
+
+def choose_sparse_models(
+    run: Any,
+    *,
+    n_snapshots: int,
+    n_snapshots_source: str = "",
+    keeps_dynamics: Any = None,
+    members: Sequence[int] | None = None,
+    dynamics: str = "",
+    groups: Sequence[Sequence[int]] = (),
+    thresholds: Sequence[float] = PATH_THRESHOLDS,
+    fixed_threshold: float | None = 0.1,
+    criterion: str = "bic",
+    max_structures: int = 5,
+    min_front_share: float = 0.05,
+    tolerance: float = 0.05,
+) -> SparseChoice | None:
+    """Choose each member's sparse model by evidence from its path (:func:`sparse_paths`).
+
+    With ``keeps_dynamics`` the members in ``members`` (default: all) try their candidates
+    sparsest first and take the first whose integrated dynamics keep the data's attractor kind
+    and period — ``keeps_dynamics(xi, members) -> (m,) bool`` for m models at once (``xi``
+    (m, n_terms, latent_dim) in the units of z, ż, ``members`` (m,) whose models they are; one
+    call per round, each member still looking offering its next candidate). It is the only
+    place anything is integrated (``analysis.pipeline`` builds it on ``analysis.attractor``;
+    tests pass a fake). A member none of whose candidates passes, and
+    every member outside ``members``, takes the candidate with the smallest information
+    criterion (:func:`information_criterion`, n = ``n_snapshots``). The recommendation is the
+    most frequent structure chosen by the dynamics check (by the criterion, over every member,
+    when the check did not run or no member's candidate passed).
+
+    Args:
+      run: the ensemble (needs the fit problems or latent codes, :func:`fit_problems`).
+      n_snapshots: the number of snapshots each fit used (the criterion's n).
+      n_snapshots_source: a few words on where ``n_snapshots`` comes from (for the report).
+      keeps_dynamics: the dynamics check, or None (the criterion alone).
+      members: the members whose dynamics are checked (the others use the criterion).
+      dynamics: a few words on what the check compares, or why it did not run.
+      groups: nearly collinear term groups (:func:`prune_collinear`).
+      thresholds: the ladder; ``fixed_threshold`` (the plain sparse models') is added to it.
+      criterion: ``"bic"`` or ``"aic"``.
+      max_structures: how many chosen structures are described.
+      min_front_share: a support enters ``front`` when on at least this share of the fronts.
+      tolerance: the check's relative period tolerance (recorded; the check applies it).
+
+    Returns:
+      ``SparseChoice``, or None when the run holds neither fit problems nor latent codes.
+    """
+    found = fit_problems(run)
+    if found is None:
+        return None
+    problems, _ = found
+    ladder = sorted(
+        {float(t) for t in thresholds} | ({float(fixed_threshold)} if fixed_threshold else set())
+    )
+    paths = sparse_paths(problems, thresholds=ladder, groups=groups)
+    n = len(paths)
+    checked = np.arange(n) if members is None else np.unique(np.asarray(members, int))
+    if keeps_dynamics is None:
+        checked = np.zeros(0, int)
+    by_ic = [
+        int(np.argmin([information_criterion(c, n_snapshots, criterion) for c in path]))
+        for path in paths
+    ]
+    pick = list(by_ic)
+    basis = np.full(n, "criterion", dtype=object)
+    tried: list[dict[bytes, bool]] = [{} for _ in range(n)]
+    n_checks = 0
+    basis[checked] = "criterion: none kept the dynamics"
+    step = dict.fromkeys(checked.tolist(), 0)  # each member's next candidate, sparsest first
+    while step:  # one call per round: every member still looking, its next candidate
+        active = np.array(sorted(step))
+        candidates = [paths[i][step[i]] for i in active]
+        ok = np.asarray(keeps_dynamics(np.stack([c.xi for c in candidates]), active), bool)
+        n_checks += len(active)
+        for i, c, passed in zip(active.tolist(), candidates, ok.tolist(), strict=True):
+            tried[i][c.support.tobytes()] = passed
+            if passed:
+                pick[i], basis[i] = step.pop(i), "dynamics"
+            elif step[i] + 1 < len(paths[i]):
+                step[i] += 1
+            else:
+                del step[i]
+    chosen = [paths[i][pick[i]] for i in range(n)]
+    xi = np.stack([c.xi for c in chosen])
+    passed = checked[basis[checked] == "dynamics"]
+    pool = passed if len(passed) else np.arange(n)
+    names = run.term_names
+    chain = None if run.chain is None else np.asarray(run.chain)[pool]
+    diag = diagnose(xi[pool], chain)
+    keys = [chosen[i].support.tobytes() for i in pool]
+    counts = Counter(keys)
+    shape = xi.shape[1:]
+    structures = []
+    # most frequent first; among equally frequent, the sparser
+    ranked = sorted(counts.items(), key=lambda kc: (-kc[1], np.frombuffer(kc[0], bool).sum()))
+    for key, count in ranked[:max_structures]:
+        sup = np.frombuffer(key, dtype=bool).reshape(shape)
+        local = np.array([p for p, k in enumerate(keys) if k == key])
+        s = _structure(sup, local, xi[pool], diag, names, count / len(pool))
+        structures.append(s._replace(members=pool[local]))
+    front = _front(paths, pool, keys, tried, names, shape, min_front_share)
+    return SparseChoice(
+        xi=xi,
+        basis=basis.astype(str),
+        n_terms=np.array([c.n_terms for c in chosen]),
+        error=np.array([c.error for c in chosen]),
+        pool=pool,
+        checked=checked,
+        n_checks=n_checks,
+        structures=structures,
+        n_structures=len(counts),
+        front=front,
+        criterion=criterion,
+        n_snapshots=int(n_snapshots),
+        n_snapshots_source=n_snapshots_source,
+        thresholds=tuple(ladder),
+        dynamics=dynamics,
+        tolerance=float(tolerance),
+    )
+
+
+def _front(
+    paths: list[list[Candidate]],
+    pool: np.ndarray,
+    chosen_keys: list[bytes],
+    tried: list[dict[bytes, bool]],
+    names: Sequence[str],
+    shape: tuple[int, ...],
+    min_share: float,
+) -> list[FrontPoint]:
+    errors: dict[bytes, list[float]] = {}
+    for i in pool:
+        for c in paths[i]:
+            errors.setdefault(c.support.tobytes(), []).append(c.error)
+    chosen = Counter(chosen_keys)
+    points = []
+    for key, errs in errors.items():
+        share = len(errs) / len(pool)
+        if share < min_share and key not in chosen:
+            continue
+        sup = np.frombuffer(key, dtype=bool).reshape(shape)
+        results = [t[key] for t in (tried[i] for i in pool) if key in t]
+        points.append(
+            FrontPoint(
+                support=sup,
+                terms=structure_label(sup, names),
+                n_terms=int(sup.sum()),
+                error=float(np.median(errs)),
+                on_front=float(share),
+                checked=len(results),
+                kept=int(sum(results)),
+                chosen=chosen[key] / len(pool),
+            )
+        )
+    return sorted(points, key=lambda p: (p.n_terms, p.error))
+
+
+def added_terms(support: np.ndarray, plain: np.ndarray, names: Sequence[str]) -> list[list[str]]:
+    """Per equation, the terms in ``support`` that ``plain`` lacks (both (n_terms, latent_dim)
+    bool): what the chosen model needs beyond the fixed-threshold one."""
+    return structure_label(np.asarray(support) & ~np.asarray(plain), names)
 
 
 class SindyFit(NamedTuple):

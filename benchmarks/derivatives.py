@@ -6,8 +6,8 @@ Three fits of the quick preset on one simulated data set (the same seed and sett
 ``exact`` (clean x and the simulator's ẋ), ``estimated`` (x + white noise of ``--noise`` × the
 RMS of x, ẋ estimated by ``data.differentiation``) and ``trajectories`` (that noisy x cut into
 ``--pieces`` trajectories, each with its times restarting at 0, ẋ estimated). For each: wall
-time, the top sparse structure and its period, the share of least-squares and sparse members
-within 5 % of the data's period, the data's period and the noise estimate.
+time, the recommended sparse model, its period and attractor kind, the share of least-squares
+and sparse members within 5 % of the data's period, the data's period and the noise estimate.
 
     python benchmarks/derivatives.py [--seed 0] [--noise 0.01] [--pieces 4] [--out DIR]
                                      [--runs exact estimated trajectories]
@@ -32,15 +32,17 @@ from simulators.lambda_omega import generate_dataset
 def summarise(found, seconds: float) -> dict:
     """The figures this benchmark compares, from the run's analysis."""
     a = found.analysis()
-    top = next((d for d in a.dynamics if d.name == "top sparse structure"), None)
+    top = next((d for d in a.dynamics if d.name == "recommended sparse model"), None)
     structure = None
-    if a.sparse is not None and a.sparse.structures:
-        s = a.sparse.structures[0]
+    if a.sparse is not None and a.sparse.choice is not None and a.sparse.choice.recommended:
+        s = a.sparse.choice.recommended
         structure = {"terms": s.terms, "frequency": float(s.frequency)}
     return {
         "seconds": round(seconds, 1),
         "data_period": float(a.data_period),
-        "top_sparse_period": None if top is None else float(top.orbit.period),
+        "recommended_sparse_period": None if top is None else float(top.orbit.period),
+        "recommended_sparse_kind": None if top is None else top.attractor.kind,
+        "data_kind": None if a.data_attractor is None else a.data_attractor.kind,
         "top_sparse_structure": structure,
         "within_5_percent": {d.label: float(d.within) for d in a.distributions},
         "frame_free_converged": bool(a.frame_free.converged),

@@ -972,9 +972,11 @@ class Discovery:
 
     def to_pysindy(self, statistic: str = "mean"):
         """One model of the ensemble as a fitted ``pysindy.SINDy``: the ``"mean"`` or
-        ``"median"`` Ξ, member ``int`` of the ensemble, or ``"sparse"``: the mean of the
-        members' sparse models that share the most frequent structure, as the report shows it
-        (``analysis.pipeline.sparse_analysis``)."""
+        ``"median"`` Ξ, member ``int`` of the ensemble, or ``"sparse"``: the recommended sparse
+        model the report leads with — the mean of the members' sparse models chosen by evidence
+        (the sparsest on each member's path of thresholds whose integrated dynamics keep the
+        data's attractor, else the smallest BIC) that share the most frequent structure
+        (``analysis.pipeline.sparse_analysis``; docs/analysis.md)."""
         from analysis.interop import to_pysindy
 
         if isinstance(statistic, int):
@@ -987,7 +989,8 @@ class Discovery:
             _, found = sparse_analysis(self.run.as_float64())
             if found is None:
                 raise ValueError("this run holds no fit problems or latent codes to fit on")
-            xi = found.structures[0].mean
+            chosen = found.choice.recommended if found.choice is not None else None
+            xi = (chosen or found.structures[0]).mean
         else:
             raise ValueError(
                 "statistic must be 'mean', 'median', 'sparse' or a member index, got "

@@ -51,12 +51,13 @@ def main() -> None:
     found = eae_sindy.fit(x, t, config=config)
     found.print()
     print("test relative MSE of x:", found.summary["test_error"]["x_relative_mse"])
-    true_period = 2 * np.pi / OMEGA
+    true_period = 2 * np.pi / OMEGA  # the oscillator's cycle attracts
     for model in found.analysis().dynamics:
+        kind = model.attractor.kind if model.attractor is not None else model.orbit.status
         period = model.orbit.period
         off = abs(period - true_period) / true_period
         verdict = "within 5 %" if off <= 0.05 else "NOT within 5 %"
-        print(f"{model.name}: {model.orbit.status}, period {period:.3f} ({verdict} of 2π/ω)")
+        print(f"{model.name}: {kind}, period {period:.3f} ({verdict} of 2π/ω)")
     found.report(args.out)
     print(f"report: {args.out}/report.html  (true period: {true_period:.4f})")
 

@@ -302,6 +302,90 @@ def test_report_json_holds_the_statistics(reported_run):
     assert data["baseline"]["rule"] == "lowest-loss sample of mode 0"
 
 
+def test_report_classifies_what_the_models_do_to_perturbations(reported_run):
+    truth, paths = reported_run
+    data = json.loads(paths["analysis.json"].read_text())
+    att = data["attractor"]
+    # the synthetic data signal sits on its cycle: whether it attracts cannot be judged
+    assert att["data"]["kind"] == "periodic orbit" and att["data"]["returns"] is None
+    assert att["data"]["period"] == pytest.approx(truth.period, rel=0.01)
+    models = {m["name"]: m for m in att["models"]}
+    for name in ("mode 0", "mode 1"):  # Hopf with μ = 1: the cycle attracts, Floquet −2μ
+        assert models[name]["kind"] == "attracting limit cycle"
+        assert models[name]["returns"] is True
+        assert models[name]["floquet"] == pytest.approx(-2.0, rel=0.15)
+        assert "cannot be judged" in models[name]["compared_with_data"]
+    least_squares = att["members"][0]
+    assert least_squares["kind_fractions"]["attracting limit cycle"] > 0.9
+    assert least_squares["n_lyapunov"] == 64
+    lo, mid, hi = least_squares["lyapunov_q05_q50_q95"]
+    assert abs(mid) < 0.02  # on a cycle λ1 = 0
+    md = paths["report.md"].read_text()
+    assert "### Attractors: what the models do to perturbations" in md
+    assert any(line.startswith("data: periodic orbit") for line in data["headline"])
+
+
+def test_a_centre_is_told_apart_from_data_whose_cycle_attracts(tmp_path):
+    """The models are a linear centre (neutral orbits); the data approach their cycle (a Hopf
+    oscillator started inside it): the report must not call the centre a limit cycle."""
+    from dataclasses import replace
+
+    from analysis.attractor import VectorField, integrate
+    from analysis.pipeline import analyze_run
+    from analysis.report_sections import attractor_lines
+
+    terms = library_terms(2)
+    centre = np.zeros((len(terms), 2))
+    centre[COL["x1"], 0], centre[COL["x0"], 1] = -0.92, 0.89
+    write_synthetic_run(tmp_path, n_samples=64, n_eval=80, n_modes=1, xi_true=centre, seed=3,
+                        xi_noise=0.0, write_metrics=False)  # fmt: skip
+    hopf = VectorField(hopf_xi(terms, mu=0.2, omega=0.9), terms)
+    z, _, _ = integrate(hopf, np.array([[0.3, 0.0]]), 1500, 0.1, bound=100.0)
+    run = load_run(tmp_path)
+    run = replace(run, pca_z=z[0], pca_dz=hopf(z[0]), t_pca=0.1 * np.arange(len(z[0])))
+    a = analyze_run(run)
+    assert a.data_attractor.kind == "attracting limit cycle"
+    assert a.data_attractor_source == "the principal components of the fit snapshots"
+    kinds = {d.name: d.attractor.kind for d in a.dynamics}
+    assert kinds["mean"] == "neutral centre"
+    assert a.distributions[0].kind_fractions["neutral centre"] > 0.5
+    lines = attractor_lines(a)
+    assert "mode 0: neutral centre: the data's cycle attracts, this model's orbits do not" in lines
+
+
+def test_chaotic_data_get_lyapunov_exponents_instead_of_a_period():
+    from types import SimpleNamespace
+
+    from analysis import document as doc
+    from analysis.attractor import VectorField, data_attractor, integrate
+    from analysis.ensemble_dynamics import dynamics_distribution
+    from analysis.report_sections import attractor_blocks, attractor_lines, distribution_lines
+
+    terms = library_terms(3, 2, include_sine=False)  # Lorenz, σ = 10, ρ = 28, β = 8/3
+    col = {t.name: k for k, t in enumerate(terms)}
+    xi = np.zeros((len(terms), 3))
+    xi[col["x0"], 0], xi[col["x1"], 0] = -10.0, 10.0
+    xi[col["x0"], 1], xi[col["x1"], 1], xi[col["x0 x2"], 1] = 28.0, -1.0, -1.0
+    xi[col["x0 x1"], 2], xi[col["x2"], 2] = 1.0, -8 / 3
+    z0 = np.array([1.0, 1.0, 20.0]) + np.random.default_rng(0).normal(size=(4, 3))
+    dist = dynamics_distribution(
+        "least squares", np.stack([xi] * 4), terms, z0, chain=None, members=np.arange(4),
+        data_period=float("nan"), span=80.0, dt=0.01, bound=1e3, encoded_radius=np.full(4, 10.0),
+    )  # fmt: skip
+    assert dist.kind_fractions["chaotic"] == 1.0
+    assert np.all(np.abs(dist.lyapunov - 0.906) < 0.2)
+    z, _, _ = integrate(VectorField(xi, terms), np.array([[1.0, 1.0, 20.0]]), 11000, 0.01,
+                        bound=1e3)  # fmt: skip
+    data = data_attractor(0.01 * np.arange(10000), z[0, 1001:])
+    a = SimpleNamespace(distributions=[dist], data_attractor=data, dynamics=[], peer=None,
+                        data_attractor_source="a Lorenz series")  # fmt: skip
+    line = distribution_lines(a)[0]
+    assert "100 % chaotic; λ1 0." in line and "against the data's λ1 = " in line
+    assert "data: chaotic (λ1 = " in attractor_lines(a)[0]
+    text = doc.to_markdown(attractor_blocks(a))
+    assert "The data are chaotic" in text and "correlation dimension" in text
+
+
 def test_report_degrades_without_optional_files(tmp_path):
     write_synthetic_run(tmp_path, n_samples=100, n_eval=60, write_metrics=False,
                         write_summary=False, seed=13)  # fmt: skip
