@@ -1,10 +1,10 @@
 """pysindy interoperability: exporting Ξ as a ``pysindy.SINDy`` model, and pysindy baselines.
 
 ``to_pysindy`` builds the feature library that produces exactly our term names
-(``PolynomialLibrary(degree, include_bias=False) + FourierLibrary(n_frequencies=1,
-include_cos=False)``), fits it once on dummy data so that pysindy considers it fitted, and then
-replaces the coefficients: ``model.optimizer.coef_ = Ξᵀ``. The result prints, predicts and
-simulates like any pysindy model.
+(``PolynomialLibrary(degree, include_bias) + FourierLibrary(n_frequencies=1,
+include_cos=False)``, ``include_bias`` for a library with the constant ``1``), fits it once on
+dummy data so that pysindy considers it fitted, and then replaces the coefficients:
+``model.optimizer.coef_ = Ξᵀ``. The result prints, predicts and simulates like any pysindy model.
 
 ``fit_baselines`` fits pysindy's STLSQ, alone and bagged (``EnsembleOptimizer``), on normalised
 library columns of the latent trajectory of one *representative encoder*: the lowest-loss sample
@@ -28,17 +28,20 @@ from analysis.sparse import fit_sindy
 __all__ = ["pysindy_library", "to_pysindy", "representative_encoder", "Baseline", "fit_baselines"]
 
 
-def pysindy_library(poly_order: int = 3, include_sine: bool = True):
-    """The pysindy feature library matching our term names and order."""
-    lib = ps.PolynomialLibrary(degree=poly_order, include_bias=False)
+def pysindy_library(poly_order: int = 3, include_sine: bool = True, include_constant: bool = False):
+    """The pysindy feature library matching our term names and order (the constant ``1`` first
+    with ``include_constant``, pysindy's ``include_bias``)."""
+    lib = ps.PolynomialLibrary(degree=poly_order, include_bias=include_constant)
     if include_sine:
         lib = lib + ps.FourierLibrary(n_frequencies=1, include_cos=False)
     return lib
 
 
-def _library_settings(term_names: Sequence[str], latent_dim: int) -> tuple[int, bool]:
+def _library_settings(
+    term_names: Sequence[str], latent_dim: int, include_constant: bool
+) -> tuple[int, bool]:
     try:
-        return library_settings(term_names, latent_dim)
+        return library_settings(term_names, latent_dim, include_constant)
     except ValueError as exc:
         raise ReportError(f"term_names: {exc}") from None
 
@@ -49,13 +52,15 @@ def to_pysindy(
     *,
     poly_order: int | None = None,
     include_sine: bool | None = None,
+    include_constant: bool | None = None,
 ) -> ps.SINDy:
     """A fitted-equivalent ``pysindy.SINDy`` model with coefficients Ξ.
 
     Args:
       xi: (n_terms, latent_dim); column j is the equation for ż_j.
       term_names: our term names (e.g. the ``term_names`` attribute of ensemble.h5).
-      poly_order, include_sine: library settings; inferred from ``term_names`` when None.
+      poly_order, include_sine, include_constant: library settings; inferred from
+        ``term_names`` when None (the constant: whether the first name is ``1``).
 
     Returns:
       The model; ``model.print()``, ``model.predict(z)`` and ``model.simulate(z0, t)`` work.
@@ -75,7 +80,9 @@ def to_pysindy(
             "expected (n_terms, latent_dim)"
         )
     latent_dim = xi.shape[1]
-    p_inf, s_inf = _library_settings(term_names, latent_dim)
+    if include_constant is None:
+        include_constant = list(term_names[:1]) == ["1"]
+    p_inf, s_inf = _library_settings(term_names, latent_dim, include_constant)
     poly_order = p_inf if poly_order is None else poly_order
     include_sine = s_inf if include_sine is None else include_sine
     rng = np.random.default_rng(0)
@@ -83,7 +90,7 @@ def to_pysindy(
     dummy = rng.uniform(-1.0, 1.0, (n_dummy, latent_dim))
     model = ps.SINDy(
         optimizer=ps.STLSQ(threshold=0.0),
-        feature_library=pysindy_library(poly_order, include_sine),
+        feature_library=pysindy_library(poly_order, include_sine, include_constant),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -92,7 +99,7 @@ def to_pysindy(
     if list(names) != list(term_names):
         raise ReportError(
             "term_names: do not match the pysindy library "
-            f"PolynomialLibrary(degree={poly_order}, include_bias=False)"
+            f"PolynomialLibrary(degree={poly_order}, include_bias={include_constant})"
             + (" + FourierLibrary(n_frequencies=1, include_cos=False)" if include_sine else "")
             + f": expected {names}, got {list(term_names)}"
         )

@@ -3,9 +3,11 @@ the names follow), and their evaluation Θ(z) in numpy.
 
 Terms follow pysindy's naming convention for ``PolynomialLibrary(degree, include_bias=False)``
 followed by ``FourierLibrary(n_frequencies=1, include_cos=False)``: ``x0``, ``x1``, ``x0^2``,
-``x0 x1``, ..., ``sin(1 x0)``, ``sin(1 x1)``. A term is either a monomial (its exponent vector) or
-``sin`` of one coordinate; that structure is what the symmetry analysis needs to work out how the
-library transforms under a permutation / sign flip of the latent coordinates.
+``x0 x1``, ..., ``sin(1 x0)``, ``sin(1 x1)``; with ``include_constant`` the constant ``1`` (the
+all-zero exponent vector) comes first, as with ``include_bias=True``. A term is either a monomial
+(its exponent vector) or ``sin`` of one coordinate; that structure is what the symmetry analysis
+needs to work out how the library transforms under a permutation / sign flip of the latent
+coordinates.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "theta",
     "divergence",
 ]
+
 
 class Term(NamedTuple):
     """One library function of the latent coordinates.
@@ -52,9 +55,16 @@ class Term(NamedTuple):
         return sum(self.powers) if self.kind == "poly" else 1
 
 
-def library_terms(latent_dim: int, poly_order: int = 3, include_sine: bool = True) -> list[Term]:
-    """The library in pysindy's order: monomials of degree 1..``poly_order`` (by degree, then
-    ``itertools.combinations_with_replacement`` order), then ``sin`` of each coordinate.
+def library_terms(
+    latent_dim: int,
+    poly_order: int = 3,
+    include_sine: bool = True,
+    include_constant: bool = False,
+) -> list[Term]:
+    """The library in pysindy's order: the constant ``1`` when ``include_constant`` (a monomial
+    of degree 0, as ``PolynomialLibrary(include_bias=True)`` puts it first), monomials of degree
+    1..``poly_order`` (by degree, then ``itertools.combinations_with_replacement`` order), then
+    ``sin`` of each coordinate.
 
     This is the one definition of the term family: ``eae_sindy.sindy`` evaluates these terms in
     JAX, ``ensemble.h5`` stores their kinds and exponents, and the analysis reads them back.
@@ -63,34 +73,46 @@ def library_terms(latent_dim: int, poly_order: int = 3, include_sine: bool = Tru
         raise ValueError(f"latent_dim must be >= 1, got {latent_dim}")
     if poly_order < 1:
         raise ValueError(f"poly_order must be >= 1, got {poly_order}")
-    terms = []
+    terms = [Term("poly", (0,) * latent_dim)] if include_constant else []
     for degree in range(1, poly_order + 1):
         for combo in itertools.combinations_with_replacement(range(latent_dim), degree):
             terms.append(Term("poly", tuple(combo.count(i) for i in range(latent_dim))))
     if include_sine:
-        terms += [Term("sin", tuple(int(k == i) for k in range(latent_dim))) for i in
-                  range(latent_dim)]
+        terms += [
+            Term("sin", tuple(int(k == i) for k in range(latent_dim))) for i in range(latent_dim)
+        ]
     return terms
 
 
 def library_term_names(
-    latent_dim: int, poly_order: int = 3, include_sine: bool = True
+    latent_dim: int,
+    poly_order: int = 3,
+    include_sine: bool = True,
+    include_constant: bool = False,
 ) -> list[str]:
-    """Term names in pysindy's order (monomials by degree, then ``sin``), without a constant."""
-    return [t.name for t in library_terms(latent_dim, poly_order, include_sine)]
+    """Term names in pysindy's order (the constant ``1`` if included, monomials by degree, then
+    ``sin``)."""
+    return [t.name for t in library_terms(latent_dim, poly_order, include_sine, include_constant)]
 
 
-def library_settings(term_names: Sequence[str], latent_dim: int) -> tuple[int, bool]:
+def library_settings(
+    term_names: Sequence[str], latent_dim: int, include_constant: bool | None = None
+) -> tuple[int, bool]:
     """The (poly_order, include_sine) whose library has exactly ``term_names``; raises
-    ``ValueError`` when no library of this family has them."""
+    ``ValueError`` when no library of this family has them.
+
+    ``include_constant``: whether the library starts with the constant ``1``; None (default):
+    either, as the names say (a library has it when ``term_names[0] == "1"``)."""
     names = list(term_names)
+    constant = names[:1] == ["1"] if include_constant is None else include_constant
     for include_sine in (True, False):
         for poly_order in range(1, len(names) + 1):
-            if library_term_names(latent_dim, poly_order, include_sine) == names:
+            if library_term_names(latent_dim, poly_order, include_sine, constant) == names:
                 return poly_order, include_sine
     raise ValueError(
-        f"{names} is not a library of monomials up to some order (no constant) optionally "
-        f"followed by sin, in pysindy's order, for latent_dim {latent_dim}"
+        f"{names} is not a library of monomials up to some order "
+        f"({'after the constant 1' if constant else 'no constant'}) optionally followed by sin, "
+        f"in pysindy's order, for latent_dim {latent_dim}"
     )
 
 

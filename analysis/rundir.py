@@ -124,7 +124,8 @@ class RunData:
       chain: (n_samples,) int, the chain of each sample; samples are chain-major (all draws of
         chain 0 in draw order, then chain 1, ...). None: one chain.
       terms: the library (``analysis.library.Term``), pysindy order.
-      poly_order, include_sine: the library settings.
+      poly_order, include_sine: the library settings (``include_constant``, a property, says
+        whether the terms start with the constant ``1``).
       xi_test: Ξ fitted on the test snapshots only, or None.
       loss, x_relative_mse, dx_relative_mse: (n_samples,) per-encoder test loss and errors
         (Σ‖x − x̂‖² / Σ‖x‖² with x centred on the mean snapshot when the run standardized it).
@@ -190,6 +191,12 @@ class RunData:
     @property
     def term_names(self) -> list[str]:
         return [t.name for t in self.terms]
+
+    @property
+    def include_constant(self) -> bool:
+        """Whether the library holds the constant term (all exponents zero; pysindy's bias).
+        Read off the stored terms, so runs written before the option load unchanged."""
+        return any(t.kind == "poly" and not any(t.powers) for t in self.terms)
 
     @property
     def latent_dim(self) -> int:

@@ -47,7 +47,9 @@ def build_problem(chains: int, seed: int = 0, preset_name: str = "quick"):
     model = mlp_autoencoder(
         n_features, m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
     )
-    library = polynomial_sine_library(m.latent_dim, s.poly_order, s.include_sine)
+    library = polynomial_sine_library(
+        m.latent_dim, s.poly_order, s.include_sine, s.include_constant
+    )
     loss = sindy_loss(
         model.encode,
         model.decode,

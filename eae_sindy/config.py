@@ -123,10 +123,18 @@ class SindyConfig(Settings, section="sindy"):
     window of
     a spiral wave lies on its limit cycle, where (μ − |z|²) z cannot be told from a linear term, so
     the orbit's stability is unidentified there and integrating a test-fitted Ξ decays or
-    diverges at random; "all" includes the transient and pins it (quick preset: limit cycles)."""
+    diverges at random; "all" includes the transient and pins it (quick preset: limit cycles).
+
+    ``include_constant``: put the constant term ``1`` first in the library (pysindy's
+    ``include_bias``), for dynamics whose equations about the latent origin have a constant part:
+    the data are centred, and centring moves a system like Lorenz's off its own origin
+    (ż₃ = z₁z₂ − βz₃, written about the attractor's mean m, gains the constant m₁m₂ − βm₃).
+    False (default): monomials from degree 1, as before the option existed (such runs'
+    ``config.json`` does not name it)."""
 
     poly_order: _Pos = 3
     include_sine: bool = True
+    include_constant: bool = False
     lambda_x: Annotated[float, NON_NEGATIVE] = 1.0
     lambda_dx: Annotated[float, NON_NEGATIVE] = 20.0
     ridge: Annotated[float, NON_NEGATIVE] = 1e-6
@@ -293,6 +301,12 @@ class DiscoverConfig(Settings):
         if _CHECK_PLANS:
             check_memory_plan(self)
 
+    def to_dict(self) -> dict[str, Any]:
+        values = super().to_dict()
+        if not self.sindy.include_constant:  # the record of a run without the constant, as
+            del values["sindy"]["include_constant"]  # before the option existed
+        return values
+
 
 def _n_terms(config: DiscoverConfig) -> int:
     """Library terms Θ(z) of the settings: monomials of degree 1..poly_order in latent_dim
@@ -300,7 +314,7 @@ def _n_terms(config: DiscoverConfig) -> int:
     d, order = config.model.latent_dim, config.sindy.poly_order
     terms = math.comb(d + order, order) - 1
     terms += d if config.sindy.include_sine else 0
-    return terms + (1 if getattr(config.sindy, "include_constant", False) else 0)
+    return terms + (1 if config.sindy.include_constant else 0)
 
 
 def memory_plan(config: DiscoverConfig) -> dict[str, int]:

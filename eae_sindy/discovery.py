@@ -163,7 +163,10 @@ def plan(
         n_snapshots, d.n_train, d.n_val, d.test_fraction, config.seed, trajectory
     )
     library = polynomial_sine_library(
-        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+        config.model.latent_dim,
+        config.sindy.poly_order,
+        config.sindy.include_sine,
+        config.sindy.include_constant,
     )
     if len(split["train"]) < batch:
         raise ConfigError(
@@ -350,7 +353,10 @@ def _enough_draws(
     if len(ensemble["chain"]) < 4 * len(np.unique(ensemble["chain"])):
         return False, {}
     terms = library_terms(
-        config.model.latent_dim, config.sindy.poly_order, config.sindy.include_sine
+        config.model.latent_dim,
+        config.sindy.poly_order,
+        config.sindy.include_sine,
+        config.sindy.include_constant,
     )
     errors = {n: ensemble.get(n) for n in ("loss", "x_relative_mse", "dx_relative_mse")}
     values = draw_targets(
