@@ -9,6 +9,13 @@ lives in (z1 ∈ [−36, 36], z2 ∈ [−48, 48], z3 ∈ [−16, 66]) and runs f
 at step 0.02; only x and t are given to ``eae_sindy.fit``, as a list of trajectories. The library
 is polynomial to order 3 with a constant (Lorenz's fixed points are off the origin), 20 terms.
 
+Time unit: the loss weighs ẋ against x (``sindy.lambda_dx``), and the presets were tuned on
+data whose RMS of ẋ is about that of x (per unit time). Lorenz's lifted ẋ is 15× its x, so the
+times are given in units of 1/15 of Lorenz's (``TIME_UNIT``): every rate the report gives
+(coefficients, Lyapunov exponents) is then 15× smaller than in Lorenz's units — the script
+converts the largest Lyapunov exponent back (Lorenz: 0.906). Choose your own data's time unit
+the same way: one in which x changes by about its RMS per unit time.
+
     python examples/lorenz.py [--trajectories 48] [--out runs/lorenz]
 
 About 10 minutes on 2 CPU cores. What the output means is in docs/lorenz.md.
@@ -28,6 +35,8 @@ import eae_sindy
 SIGMA, RHO, BETA = 10.0, 28.0, 8.0 / 3.0
 N_FEATURES = 128
 DT = 0.02
+TIME_UNIT = 15.0  # model time = TIME_UNIT × Lorenz time: RMS(ẋ) ≈ RMS(x) per model time unit
+LORENZ_LYAPUNOV = 0.906
 
 
 def lorenz(_t, z):
@@ -75,10 +84,25 @@ def main() -> None:
     xs, ts, _ = trajectories(args.trajectories, args.duration, args.seed)
     print(f"{len(xs)} trajectories of {len(ts[0])} snapshots × {N_FEATURES} features")
     started = time.perf_counter()
-    found = eae_sindy.fit(xs, ts, config=config_for_lorenz(), seed=args.seed)
+    model_times = [t * TIME_UNIT for t in ts]
+    found = eae_sindy.fit(xs, model_times, config=config_for_lorenz(), seed=args.seed)
     print(f"fitted in {time.perf_counter() - started:.0f} s")
     found.print()
     found.report(args.out)
+    a = found.analysis()
+    data = a.data_attractor
+    if data is not None:
+        print(
+            f"data: {data.kind}; largest Lyapunov exponent {data.lyapunov * TIME_UNIT:.3g} ± "
+            f"{data.lyapunov_se * TIME_UNIT:.2g} per Lorenz time unit (Lorenz: {LORENZ_LYAPUNOV})"
+        )
+    for model in a.dynamics:
+        k = model.attractor
+        if k is not None:
+            print(
+                f"{model.name}: {k.kind}, {int((model.xi != 0).sum())} terms, λ1 = "
+                f"{k.lyapunov * TIME_UNIT:.3g} ± {k.lyapunov_se * TIME_UNIT:.2g} per Lorenz time"
+            )
     print(f"report: {args.out}/report.html")
 
 
