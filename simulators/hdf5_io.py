@@ -209,6 +209,10 @@ class _GuardedFile:
         self.path = Path(path)
         self.name = name or _final_name(self.path)
         self.error: OSError | None = None
+        # a KeyboardInterrupt (or other BaseException) raised while HDF5 is inside one of these
+        # callbacks would be lost in h5py's C layer (the run then carried on after Ctrl-C): it
+        # is kept here and re-raised by raise_error once HDF5 has returned
+        self.interrupt: BaseException | None = None
         self._raw = io.FileIO(self.path, "x+b" if exclusive else "w+b")
         self._pos = 0
 
@@ -236,6 +240,9 @@ class _GuardedFile:
         except OSError as error:  # HDF5 zero-fills what it did not get
             self._fail(error)
             n = 0
+        except BaseException as signal:  # noqa: BLE001 - kept for raise_error
+            self.interrupt = self.interrupt or signal
+            n = 0
         self._pos += n
         return n
 
@@ -256,6 +263,9 @@ class _GuardedFile:
                     done += n
             except OSError as error:
                 self._fail(error)
+            except BaseException as signal:  # noqa: BLE001 - kept for raise_error
+                self.interrupt = self.interrupt or signal
+                self._fail(OSError(4, "interrupted"))  # drop the rest: the file is abandoned
         self._pos += len(view)
         return len(view)
 
@@ -278,7 +288,10 @@ class _GuardedFile:
             self._fail(error)
 
     def raise_error(self) -> None:
-        """Raise the first failed write, if any, as an ``OSError`` naming the file."""
+        """Raise a signal caught inside HDF5's callbacks, or else the first failed write, if
+        any, as an ``OSError`` naming the file."""
+        if self.interrupt is not None:
+            raise self.interrupt
         if self.error is not None:
             error = self.error
             code = error.errno

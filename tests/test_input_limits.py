@@ -2,6 +2,7 @@
 anything is read, memory plans refused before they cost, one run per output directory (a lock),
 and a full disk that ends with exit code 5 and its message, never a crash."""
 
+import io
 import json
 import os
 import shutil
@@ -521,3 +522,22 @@ def test_time_is_not_spent_before_a_refusal(tmp_path):
     with pytest.raises(DatasetError):
         read_dataset(path)
     assert time.perf_counter() - start < 1.0
+
+
+def test_ctrl_c_inside_hdf5s_write_is_not_lost(tmp_path, monkeypatch):
+    """A KeyboardInterrupt raised while HDF5 is inside the file object's write (h5py's C layer
+    would swallow it, and a simulation carried on after Ctrl-C) comes out of the block."""
+    calls = {"n": 0}
+    real_write = io.FileIO.write
+
+    def interrupted_write(self, data):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_write(self, data)
+
+    monkeypatch.setattr(hdf5_io.io, "FileIO", type("F", (io.FileIO,), {"write": interrupted_write}))
+    with pytest.raises(KeyboardInterrupt):
+        with hdf5_io.hdf5_for_writing(tmp_path / "f.h5") as handle:
+            handle.create_dataset("x", data=np.zeros((1000, 100), np.float32))
+    assert calls["n"] >= 2
