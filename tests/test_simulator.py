@@ -381,13 +381,21 @@ def test_cli_writes_refuses_overwrite_and_forces(tmp_path):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["cli.h5"]
 
 
+def _sigint_as_from_a_terminal() -> None:
+    """The child starts with SIGINT at its default disposition and unblocked, as a command run
+    from a terminal does: a disposition or mask left in this test process by an earlier test's
+    library would otherwise be inherited through exec (Ctrl-C then never reaches the CLI)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_cli_sigint_removes_temporary_file(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = tmp_path / "big.h5"
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulators.lambda_omega", "--out", str(out), "--n", "64",
          "--snapshots", "100000", "--quiet"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_sigint_as_from_a_terminal,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
