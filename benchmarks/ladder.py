@@ -23,61 +23,38 @@ import dataclasses
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from eae_sindy.config import preset
-from eae_sindy.eae import entropic_autoencoder, temperature_ladder
-from eae_sindy.models import mlp_autoencoder
+from eae_sindy.eae import temperature_ladder
+from eae_sindy.planning import REFERENCE_RMS, plan
 from eae_sindy.simmering import simmering
-from eae_sindy.sindy import polynomial_sine_library, sindy_loss
-
-REFERENCE_RMS = 0.4  # eae_sindy.discovery.REFERENCE_RMS, the scale of standardised data
+from eae_sindy.sindy_eae import build_sindy_eae
 
 
 def build_problem(chains: int, seed: int = 0, preset_name: str = "quick"):
-    """``(build, model, config)``: ``build(T)`` is the preset's SINDy-EAE sampling at T."""
+    """``(build, model, config)``: ``build(T)`` is the preset's SINDy-EAE sampling at T (built
+    as a run builds it, :func:`eae_sindy.sindy_eae.build_sindy_eae`, on random snapshots of the
+    preset's shapes in standardised units; without the step control, as measured before)."""
     config = preset(preset_name)
-    d, m, s, t = config.data, config.model, config.sindy, config.train
-    n_features = d.n**2
+    config = config.replace(
+        train=config.train.replace(num_chains=chains),
+        sampler=config.sampler.replace(max_omega_dt=None),
+    )
+    d = config.data
     rng = np.random.default_rng(seed)
-    x = jnp.asarray(REFERENCE_RMS * rng.standard_normal((d.n_train, n_features)), jnp.float32)
-    dx = jnp.asarray(REFERENCE_RMS * rng.standard_normal((d.n_train, n_features)), jnp.float32)
-    model = mlp_autoencoder(
-        n_features, m.latent_dim, m.encoder_widths, m.decoder_widths, m.activation
-    )
-    library = polynomial_sine_library(
-        m.latent_dim, s.poly_order, s.include_sine, s.include_constant
-    )
-    loss = sindy_loss(
-        model.encode,
-        model.decode,
-        library,
-        lambda_x=s.lambda_x,
-        lambda_dx=s.lambda_dx,
-        ridge=s.ridge,
-        reduction=s.reduction,
-    )
-
-    def sample_batch(key):
-        index = jax.random.randint(key, (t.batch_size,), 0, d.n_train)
-        return {"x": x[index], "dx": dx[index]}
-
+    shape = (d.n_snapshots, d.n**2)
+    x = (REFERENCE_RMS * rng.standard_normal(shape)).astype(np.float32)
+    dx = (REFERENCE_RMS * rng.standard_normal(shape)).astype(np.float32)
+    the_plan = plan(config, d.n_snapshots)
+    shared = build_sindy_eae(x, dx, *the_plan, config)
     sampler_settings = dataclasses.asdict(config.sampler)
 
     def build(temperature):
         sampler = simmering(**{**sampler_settings, "temperature": temperature})
-        return entropic_autoencoder(
-            loss,
-            sampler,
-            optax.adam(t.learning_rate),
-            sample_batch,
-            t.inner_steps,
-            num_chains=chains,
-        )
+        return build_sindy_eae(x, dx, *the_plan, config, sampler=sampler, data=shared.data).eae
 
-    return build, model, config
+    return build, shared.model, config
 
 
 def compiled(fn, state):

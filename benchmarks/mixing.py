@@ -40,7 +40,6 @@ from jax.flatten_util import ravel_pytree
 from trained_run import load_trained
 
 from analysis.diagnostics import diagnose
-from eae_sindy import discovery
 from eae_sindy.bias_guard import (
     ConfigurationalTemperature,
     directional_curvatures,
@@ -49,6 +48,7 @@ from eae_sindy.bias_guard import (
     temperature_ratio,
 )
 from eae_sindy.simmering import simmering
+from eae_sindy.sindy_eae import build_sindy_eae
 from eae_sindy.stiffness import stiff_subspace
 
 TARGETS = ("loss", "x_relative_mse", "dx_relative_mse", "trace J", "det J")
@@ -58,7 +58,7 @@ FULL = -1  # batch: the whole training set, in order
 @contextlib.contextmanager
 def whole_training_set(n_train: int):
     """While tracing: ``jax.random.randint(key, (n_train,), 0, n_train)``, the minibatch index of
-    ``discovery._sindy_eae``'s ``sample_batch`` at batch size n_train, returns 0..n_train−1, so
+    ``build_sindy_eae``'s ``sample_batch`` at batch size n_train, returns 0..n_train−1, so
     that every step uses the exact full-training-set gradient (only that call is changed)."""
     original = jax.random.randint
 
@@ -174,7 +174,7 @@ def collect(variant: Variant, base_built, state, config, x, dx, the_plan, second
     batch = n_train if variant.batch == FULL else variant.batch
     if batch is not None:
         run_config = config.replace(train=tc.replace(batch_size=batch))
-    built = discovery._sindy_eae(x, dx, *the_plan, run_config, sampler=sampler,
+    built = build_sindy_eae(x, dx, *the_plan, run_config, sampler=sampler,
                                  data=base_built.data)
     chunk = max(1, variant.chunk_steps // variant.thin)
     started = time.perf_counter()

@@ -20,7 +20,8 @@ import numpy as np
 from jax.experimental import serialize_executable
 
 from eae_sindy.config import preset
-from eae_sindy.discovery import _sindy_eae, plan
+from eae_sindy.planning import plan
+from eae_sindy.sindy_eae import build_sindy_eae
 
 
 def measure(fn, *args, static_argnums=()):
@@ -41,7 +42,7 @@ def main() -> None:
     x = (0.4 * rng.standard_normal((d.n_snapshots, d.n**2))).astype(np.float32)
     dx = (0.4 * rng.standard_normal((d.n_snapshots, d.n**2))).astype(np.float32)
     split, library = plan(config, d.n_snapshots, "random data")
-    built = _sindy_eae(x, dx, split, library, config)
+    built = build_sindy_eae(x, dx, split, library, config)
     state = built.eae.init(*built.model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     data = getattr(built, "data", None)
     extra = () if data is None else (data,)

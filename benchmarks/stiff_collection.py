@@ -25,7 +25,8 @@ import numpy as np
 from trained_run import load_trained
 
 from analysis.diagnostics import diagnose
-from eae_sindy import discovery
+from eae_sindy.planning import Plan
+from eae_sindy.sindy_eae import stiff_collection
 
 
 def collect(eae, state, data, n_samples: int, thin: int, chunk: int = 100):
@@ -70,8 +71,8 @@ def main() -> None:
     # what discover does with train.stiff_directions = rank
     stiff_config = config.replace(train=tc.replace(stiff_directions=args.rank))
     started = time.perf_counter()
-    stiff_built, stiff_state, done = discovery._stiff_collection(
-        built, state, discovery.Plan(split, library), stiff_config, x, dx
+    stiff_built, stiff_state, done = stiff_collection(
+        built, state, Plan(split, library), stiff_config, x, dx
     )
     estimate_s = time.perf_counter() - started
     gain, step_size = done["step_gain"], done["step_size"]

@@ -11,8 +11,9 @@ import h5py
 import jax
 import numpy as np
 
-from eae_sindy import discovery
 from eae_sindy.config import DiscoverConfig, config_from_dict, preset
+from eae_sindy.planning import Plan, Scaling, plan
+from eae_sindy.sindy_eae import SindyEAE, build_sindy_eae
 from eae_sindy.training import load_checkpoint
 
 
@@ -20,8 +21,8 @@ class TrainedRun(NamedTuple):
     config: DiscoverConfig
     x: np.ndarray  # scaled as in training
     dx: np.ndarray
-    plan: discovery.Plan
-    built: Any  # discovery._SindyEAE
+    plan: Plan
+    built: SindyEAE
     state: Any  # EAEState at the last checkpoint
 
 
@@ -32,9 +33,9 @@ def load_trained(run_dir: str) -> TrainedRun:
     config = config_from_dict(values, base=preset("quick"))
     with h5py.File(f"{run_dir}/data.h5") as f:
         x, dx = f["x"][...], f["dx"][...]
-    the_plan = discovery.plan(config, len(x))
-    x, dx = discovery.Scaling.fit(x, config.data.standardize).forward(x, dx)
-    built = discovery._sindy_eae(x, dx, *the_plan, config)
+    the_plan = plan(config, len(x))
+    x, dx = Scaling.fit(x, config.data.standardize).forward(x, dx)
+    built = build_sindy_eae(x, dx, *the_plan, config)
     state = built.eae.init(*built.model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     state = load_checkpoint(f"{run_dir}/checkpoint.msgpack", state)
     return TrainedRun(config, x, dx, the_plan, built, state)

@@ -37,9 +37,10 @@ from eae_sindy.cli import EXIT_CODES, run_command, with_seed
 from eae_sindy.compilation_cache import enable_compilation_cache
 from eae_sindy.config import DiscoverConfig, load_config, preset
 from eae_sindy.data import trajectory_bounds
-from eae_sindy.discovery import Discovery, data_digest, fit, plan, run_record
+from eae_sindy.discovery import Discovery, fit
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
 from eae_sindy.output import check_output, claim_output, run_directory_lock
+from eae_sindy.planning import data_digest, plan, run_record
 from simulators.lambda_omega import generate_dataset, read_dataset
 
 __all__ = ["discover", "main"]

@@ -21,9 +21,9 @@ Not (yet) supported in a sweep: ``train.target_ess`` (exactly ``train.n_samples`
 collected), multi-process runs. ``train.grad_tol`` stops training once every rung's decoder
 gradient is below it.
 
-This module reuses the private pieces of :mod:`eae_sindy.discovery` (``_sindy_eae``,
-``_data_arrays``, ``_run_data``, ``_validation_loss``, ``as_data``, ``Scaling``) so that a
-rung's run directory is built exactly like a single run's.
+A sweep takes the same steps as :func:`eae_sindy.fit` (:func:`eae_sindy.planning.prepare`,
+:func:`eae_sindy.sindy_eae.build_sindy_eae`, :func:`eae_sindy.run_data.run_data`), so a rung's
+run directory is built exactly like a single run's.
 """
 
 from __future__ import annotations
@@ -42,30 +42,19 @@ from tqdm.auto import tqdm
 
 from analysis.rundir import (
     CHECKPOINT_FILE,
-    METRICS_COLUMNS,
     METRICS_FILE,
     MetricsLog,
-    metrics_row,
     read_metrics,
 )
-from eae_sindy.config import DiscoverConfig, config_from_dict
-from eae_sindy.discovery import (
-    Discovery,
-    Scaling,
-    _data_arrays,
-    _run_data,
-    _sindy_eae,
-    _validation_loss,
-    as_data,
-    data_digest,
-    data_record,
-    plan,
-    run_record,
-)
+from eae_sindy.config import DiscoverConfig
+from eae_sindy.discovery import Discovery
 from eae_sindy.eae import TemperatureLadder, temperature_ladder
 from eae_sindy.errors import ConfigError, SamplerDivergedError
 from eae_sindy.output import check_output, claim_output
+from eae_sindy.planning import Scaling, prepare
+from eae_sindy.run_data import data_fields, run_data, training_curve, training_record
 from eae_sindy.simmering import simmering
+from eae_sindy.sindy_eae import build_sindy_eae, validation_loss
 from eae_sindy.training import resume_from, run_ladder_training
 
 __all__ = ["fit_sweep", "rung_config", "rung_directory_name", "sweep_ladder"]
@@ -94,7 +83,7 @@ def _anneal(factor: float, outer_iterations: int):
 
 
 def sweep_ladder(built_for, config: DiscoverConfig) -> TemperatureLadder:
-    """The ladder of ``config.sweep``; ``built_for(sampler)`` → the rung's ``_SindyEAE``."""
+    """The ladder of ``config.sweep``; ``built_for(sampler)`` → the rung's ``SindyEAE``."""
     sweep = config.sweep
     settings = dataclasses.asdict(config.sampler)
 
@@ -175,10 +164,7 @@ def _train(
     if logs:
         metrics = [read_metrics(d / METRICS_FILE) for d in rung_dirs]
     else:
-        metrics = [
-            {c: np.array([metrics_row(r)[c] for r in rk], np.float64) for c in METRICS_COLUMNS}
-            for rk in rows
-        ]
+        metrics = [training_curve(rung_rows) for rung_rows in rows]
     return state, stopped, metrics, seconds
 
 
@@ -250,35 +236,33 @@ def fit_sweep(
       SamplerDivergedError: a rung diverged (its temperature is named; the last good
         checkpoint is kept).
     """
-    if seed is not None:
-        config = config_from_dict({"seed": seed}, base=config, source="seed")
     if not config.sweep.enabled:
         raise ConfigError("fit_sweep needs sweep.temperatures (at least 2 temperatures)")
     if jax.process_count() > 1:
         raise ConfigError("a temperature sweep runs in one process only")
     started = time.perf_counter()
-    given = as_data(x, t, x_dot, config)
-    x, dx, t = given.x, given.dx, given.t
-    the_plan = plan(config, x.shape[0], data_path or "the data", given.trajectory)
+    prepared = prepare(x, t, x_dot, config, seed, data_path)
+    config, given, the_plan = prepared.config, prepared.data, prepared.plan
     split, library = the_plan
-    digest = data_digest(x, None if x_dot is None else dx, t, given.trajectory)
     temperatures = [float(v) for v in config.sweep.temperatures]
     configs = [rung_config(config, temperature) for temperature in temperatures]
-    estimated = x_dot is None
-    records = [run_record(c, data_path, digest, derivatives_given=not estimated) for c in configs]
+    records = [prepared.record(c, data_path) for c in configs]
     rung_dirs: list[Path] = []
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         rung_dirs = [checkpoint_dir / rung_directory_name(v) for v in temperatures]
-        record = record or run_record(config, data_path, digest, derivatives_given=not estimated)
+        record = record or prepared.record(data_path=data_path)
         _claim(checkpoint_dir, record, dict(zip(rung_dirs, records, strict=True)), resume)
-    scaling = Scaling.fit(x, config.data.standardize)
-    x_raw, (x, dx) = x, scaling.forward(x, dx)
+    scaling = Scaling.fit(given.x, config.data.standardize)
+    x, dx = scaling.forward(given.x, given.dx)
 
-    built = _sindy_eae(x, dx, split, library, config)  # model, loss and data (shared)
+    built = build_sindy_eae(x, dx, split, library, config)  # model, loss and data (shared)
 
-    def built_for(sampler):
-        return _sindy_eae(x, dx, split, library, config, sampler=sampler, data=built.data)
+    def built_for(sampler, full_batch=False):
+        return build_sindy_eae(
+            x, dx, split, library, config, sampler=sampler, data=built.data,
+            full_batch=full_batch,
+        )
 
     ladder = sweep_ladder(built_for, config)
     key_model, key_eae = jax.random.split(jax.random.PRNGKey(config.seed))
@@ -289,52 +273,33 @@ def fit_sweep(
         ladder, state, config, checkpoint_dir, rung_dirs, progress, built.data
     )
     rung_states = [ladder.rung(state, k) for k in range(len(temperatures))]
-    val_losses = [_validation_loss(built, s, x, dx, split) for s in rung_states]
+    val_losses = [validation_loss(built, s, x, dx, split) for s in rung_states]
 
     # Algorithm 2 for all rungs at once, with the collection's sampler (``config.collection``)
     collector = ladder
     if config.collection.changes_sampler:
-
-        def collector_for(sampler):
-            return _sindy_eae(
-                x, dx, split, library, config, sampler=sampler, data=built.data,
-                full_batch=config.collection.full_batch,
-            )
-
         collecting = config.replace(sampler=config.collection.sampler(config.sampler))
-        collector = sweep_ladder(collector_for, collecting)
+        collector = sweep_ladder(
+            lambda sampler: built_for(sampler, config.collection.full_batch), collecting
+        )
     state, chunks, collection_time = _collect(collector, state, config, progress, built.data)
     if progress:
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 
-    shared = _data_arrays(
-        (x_raw, x, dx, t), config, the_plan, scaling, grid_shape or (x.shape[1],),
+    shared = data_fields(
+        (given.x, x, dx, given.t), config, the_plan, scaling, grid_shape or (x.shape[1],),
         given.trajectory,
     )
     found = []
     for k, config_k in enumerate(configs):
         rung = ladder.rung(state, k)
-        training = {
-            "outer_iterations": int(rung.iteration),
-            "stopped": stopped,
-            "train_time_s": train_time,
-            "collection_time_s": collection_time,
-            "validation_loss": val_losses[k],
-            "data": data_record(given, split),
-        }
-        run = _run_data(
-            built,
-            rung,
-            chunks[k],
-            x,
-            config_k,
-            the_plan.split,
-            scaling,
-            records[k],
-            shared=shared,
-            metrics=metrics[k],
-            training=training,
-            started=started,
+        training = training_record(
+            config_k, rung, given, split, stopped=stopped, times=(train_time, collection_time),
+            validation_loss=val_losses[k],
+        )
+        run = run_data(
+            built, rung, chunks[k], x, config_k, split, scaling, records[k],
+            shared=shared, metrics=metrics[k], training=training, started=started,
         )
         found.append(Discovery(run, config_k, rung))
     return found

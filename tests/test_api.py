@@ -224,7 +224,7 @@ def test_collection_stops_when_the_frame_free_verdict_holds(data_file):
     frame-free target has R-hat <= 1.01 and bulk- and tail-ESS >= target_ess; ``n_samples`` is
     the budget."""
     from analysis.library import library_terms
-    from eae_sindy.discovery import _enough_draws
+    from eae_sindy.run_data import enough_draws
 
     rng = np.random.default_rng(0)
     config = TINY
@@ -240,11 +240,11 @@ def test_collection_stops_when_the_frame_free_verdict_holds(data_file):
             "loss": rng.normal(1.0, 0.1, (draws, 4)),
         }
 
-    enough, fields = _enough_draws([chunk(600)], 400, config)
+    enough, fields = enough_draws([chunk(600)], 400, config)
     assert enough and float(fields["max R-hat"]) <= 1.01
-    enough, fields = _enough_draws([chunk(600, shift=0.05)], 400, config)
+    enough, fields = enough_draws([chunk(600, shift=0.05)], 400, config)
     assert not enough and float(fields["max R-hat"]) > 1.01
-    enough, _ = _enough_draws([chunk(60)], 400, config)  # 240 draws: ESS < 400
+    enough, _ = enough_draws([chunk(60)], 400, config)  # 240 draws: ESS < 400
     assert not enough
 
     data = read_dataset(data_file)
@@ -259,7 +259,7 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
     training and collection runs with the heavier mass and the enlarged step; summary.json says
     so. A sweep refuses the setting."""
     from eae_sindy.config import SweepConfig
-    from eae_sindy.discovery import plan
+    from eae_sindy.planning import plan, run_record
 
     data = read_dataset(data_file)
     config = TINY.replace(train=TINY.train.replace(stiff_directions=2))
@@ -272,7 +272,7 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
     assert record["step_gain"] == pytest.approx(max(expected, 1.0))
     assert record["step_size"] == pytest.approx(TINY.sampler.step_size * record["step_gain"])
     assert np.all(np.isfinite(found.xi))
-    assert "stiff_directions" not in json.dumps(eae_sindy.discovery.run_record(TINY))
+    assert "stiff_directions" not in json.dumps(run_record(TINY))
     sweep = config.replace(sweep=SweepConfig(temperatures=(1e-4, 1e-3)))
     with pytest.raises(ConfigError, match="stiff_directions"):
         plan(sweep, len(data.x))

@@ -16,7 +16,7 @@ from analysis.dynamics import signal_period
 from analysis.timeseries import on_uniform_grid
 from eae_sindy.data import as_trajectories, estimate_derivatives, noise_level
 from eae_sindy.discover import main
-from eae_sindy.discovery import split_indices
+from eae_sindy.planning import split_indices
 from simulators import DatasetError
 from simulators.lambda_omega import read_dataset
 from tests.tiny import TINY, write_tiny_data

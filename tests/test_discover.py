@@ -1,6 +1,8 @@
 """Tests of the configuration and of the ``discover`` pipeline and CLI on a tiny data set."""
 
 import json
+import os
+from pathlib import Path
 
 import h5py
 import jax
@@ -11,8 +13,9 @@ from tiny import TINY, interrupting, write_tiny_data
 import eae_sindy.discovery as discovery_module
 from eae_sindy.config import config_from_dict, load_config, preset
 from eae_sindy.discover import discover, main
-from eae_sindy.discovery import split_indices
 from eae_sindy.errors import ConfigError, RunDirectoryError
+from eae_sindy.planning import plan, split_indices
+from eae_sindy.sindy_eae import build_sindy_eae
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +94,52 @@ def test_discover_writes_documented_files(tmp_path, tiny_data):
     )
     rows = (out / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("iteration,loss_mean") and len(rows) == 1 + 4
+    check_reference_fingerprint(out / "ensemble.h5")
+
+
+REFERENCE = Path(__file__).parent / "data" / "tiny_ensemble_fingerprint.json"
+"""The fingerprint of the tiny fixed-seed run's ``ensemble.h5``: a restructuring of the code
+must leave it unchanged. Rewrite it (only for a change meant to change results, and say so in
+the commit) with ``EAE_WRITE_REFERENCE=1 python -m pytest tests/test_discover.py -k documented``."""
+
+
+def ensemble_fingerprint(path) -> dict[str, dict]:
+    """Every numeric dataset of an ``ensemble.h5``: its shape, mean, RMS and first values."""
+    found = {}
+    with h5py.File(path) as f:
+        for name, dataset in f.items():
+            if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in "fiu":
+                continue
+            values = np.asarray(dataset[()], np.float64).ravel()
+            found[name] = {
+                "shape": list(dataset.shape),
+                "mean": float(values.mean()) if values.size else 0.0,
+                "rms": float(np.sqrt(np.mean(values**2))) if values.size else 0.0,
+                "head": values[:6].tolist(),
+            }
+    return found
+
+
+def check_reference_fingerprint(path) -> None:
+    """``path``'s fingerprint equals the reference: shapes exactly, values to float32 round-off
+    amplified by a few dozen sampling steps (relative 1e-4 of each dataset's RMS), far below
+    what any change of a key, a step or an operation's order gives (order 1)."""
+    found = ensemble_fingerprint(path)
+    if os.environ.get("EAE_WRITE_REFERENCE") == "1":
+        REFERENCE.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    expected = json.loads(REFERENCE.read_text())
+    assert sorted(found) == sorted(expected)
+    for name, want in expected.items():
+        got = found[name]
+        assert got["shape"] == want["shape"], name
+        scale = max(want["rms"], 1e-30)
+        # principal components are defined up to sign, which a LAPACK build may choose
+        signed = np.abs if name.startswith(("pca_", "data_signal")) else np.asarray
+        for key in ("mean", "rms", "head"):
+            np.testing.assert_allclose(
+                signed(got[key]), signed(want[key]), rtol=1e-4, atol=1e-4 * scale,
+                err_msg=f"{name} {key}",
+            )
 
 
 def test_output_directory_guards(tmp_path, tiny_data):
@@ -162,8 +211,8 @@ def test_data_reach_the_compiled_programs_as_arguments_not_constants():
     d = config.data
     rng = np.random.default_rng(0)
     x = (0.4 * rng.standard_normal((d.n_snapshots, d.n**2))).astype(np.float32)
-    split, library = discovery_module.plan(config, d.n_snapshots)
-    built = discovery_module._sindy_eae(x, x, split, library, config)
+    split, library = plan(config, d.n_snapshots)
+    built = build_sindy_eae(x, x, split, library, config)
     state = built.eae.init(*built.model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
     data_bytes = sum(leaf.nbytes for leaf in jax.tree.leaves(built.data))
     assert data_bytes > 20e6  # train, test and fit snapshots of x and ẋ

@@ -191,7 +191,7 @@ def test_discover_two_processes(tmp_path):
 def test_chains_must_split_evenly_over_devices(monkeypatch):
     import jax
 
-    from eae_sindy.discovery import plan
+    from eae_sindy.planning import plan
     from eae_sindy.errors import ConfigError
 
     plan(TINY.replace(train=TINY.train.replace(num_chains=3)), 200)  # one process: any count

@@ -20,7 +20,7 @@ import analysis.report
 import analysis.rundir
 import eae_sindy
 from eae_sindy.discover import main
-from eae_sindy.discovery import REFERENCE_RMS, Scaling
+from eae_sindy.planning import REFERENCE_RMS, Scaling
 from simulators import DatasetError, read_dataset
 
 ROOT = Path(__file__).parents[1]

@@ -16,8 +16,8 @@ import eae_sindy.sweep as sweep_module
 from analysis.sweep import choose_temperature
 from eae_sindy.config import config_from_dict
 from eae_sindy.discover import discover, main
-from eae_sindy.discovery import run_record
 from eae_sindy.errors import ConfigError
+from eae_sindy.planning import run_record
 
 TEMPERATURES = (1e-4, 1e-3)
 
