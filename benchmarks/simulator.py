@@ -32,7 +32,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulators._spectral import LambdaOmegaSpectral  # noqa: E402
 from simulators.lambda_omega import (  # noqa: E402
     DEFAULT_CHUNK,
     DEFAULT_MAX_SUBSTEP,
@@ -40,6 +39,7 @@ from simulators.lambda_omega import (  # noqa: E402
     simulate,
     spiral_initial_condition,
 )
+from simulators.spectral import LambdaOmegaSpectral  # noqa: E402
 
 
 def _generate_child(path: str, n: int, n_snapshots: int, queue) -> None:

@@ -4,7 +4,7 @@ T_conf = Σ(u·∇L)²/Σ uᵀ∇²L u of those draws along each chain's stiffes
 control's running eigenvector, ``EAEState.curvature``) is compared with T, for L the loss over
 the whole training set at the trained decoder — the measure the ensemble should sample. The
 stiff directions decorrelate within a few steps, so a short continuation is enough to catch a
-sampler that heats them (minibatch gradients: 10–75 × T on the quick preset); resolving the
+sampler that heats them (minibatch gradients do; measured: benchmarks/README.md); resolving the
 rule's 2 % needs thousands of draws, so the record says whether the run resolved it.
 """
 

@@ -45,6 +45,7 @@ __all__ = [
     "config_from_dict",
     "Activation",
     "MAX_STEPS",
+    "check_config",
     "check_memory_plan",
     "memory_plan",
 ]
@@ -115,8 +116,8 @@ class SindyConfig(Settings, section="sindy"):
 
     ``ridge``: Tikhonov weight of the least-squares solve for Ξ, relative to unit-norm library
     columns. Small latents make z, z³ and sin z nearly collinear; plain least squares then returns
-    huge cancelling coefficients (|ξ| ~ 10³ on the quick preset) that fit ż only 1 % better than
-    the ridge solution with |ξ| ≲ 7. 1e-6 damps only directions with singular value ≲ 1e-3.
+    huge cancelling coefficients that fit ż hardly better than the small ridge solution
+    (measured: benchmarks/README.md). 1e-6 damps only directions with singular value ≲ 1e-3.
 
     ``fit_on``: the snapshots each collected encoder's Ξ is fitted on: "all" (the default: train,
     validation and test snapshots in time order) or "test" (the paper: the last 10 %). The test
@@ -153,7 +154,7 @@ class SamplerConfig(Settings, section="sampler"):
     decoder which sharpens the loss cannot push the leapfrog past its stability limit ω·dt = 2
     (``eae_sindy.eae.entropic_autoencoder``). None: always ``step_size``. Default 0.5: a
     factor 16 in λ inside the limit, shadow variance ≤ (1 − 0.5²/4)⁻¹ = 1.07 along the stiffest
-    direction; quick preset: +10 % training time, dt 4.6e-6–1e-5 (benchmarks/README.md)."""
+    direction (its cost and the steps it takes, measured: benchmarks/README.md)."""
 
     temperature: _PosFloat = 1e-4
     mass: _PosFloat = 1e-6
@@ -187,10 +188,9 @@ class TrainConfig(Settings, section="train"):
     ``stiff_directions``: k > 0 collects with a mass heavier along each chain's k stiffest
     directions of the loss (found after training, ``eae_sindy.stiffness``) and the step enlarged
     by √(λ_1/λ_{k+1}), keeping the configured worst-case ω·dt: the same Gibbs measure, sampled
-    with longer strides (quick preset, k = 4: step 3.8–4.1× larger, largest R-hat 2.1–2.5 →
-    1.2–1.4; more directions sit near the stability limit, so the discretisation error grows:
-    mean loss +0.5–1.8 % at k = 4, +2.5–7.6 % at k = 8). 0 (default): the configured sampler
-    throughout."""
+    with longer strides; the larger k, the more directions sit near the stability limit, so the
+    discretisation error (the members' mean loss) grows (measured: benchmarks/README.md). 0
+    (default): the configured sampler throughout."""
 
     num_chains: _Pos = 4
     batch_size: _Pos = 128
@@ -216,10 +216,10 @@ class CollectionConfig(Settings, section="collection"):
     ``full_batch``: the encoder's forces are the gradient of the loss over every training
     snapshot, not of a minibatch. The SINDy loss fits Ξ by least squares inside each batch, so
     a minibatch loss is not an unbiased estimate of the whole loss, and its gradient noise
-    heats the stiff directions: with minibatches of 64 the quick preset's collection sampled a
-    measure whose configurational temperature along the stiffest directions was 9–42 T
+    heats the stiff directions: with minibatches the collection samples a measure whose
+    configurational temperature along the stiffest directions is several times T
     (``eae_sindy.bias_guard``); with the full batch it is T within the guard's error. The price
-    is a costlier step (quick preset, 2-core CPU: about 4×).
+    is a costlier step (measured: benchmarks/README.md).
 
     ``thermostat``, ``friction``, ``step_size``, ``max_omega_dt``, ``resample_every`` (0:
     never): replace the ``sampler`` settings of the same name while collecting (``thermostat =
@@ -265,19 +265,6 @@ class SweepConfig(Settings, section="sweep"):
     temperatures: tuple[_PosFloat, ...] | None = None
     anneal_factor: Annotated[float, Range(ge=1, text=">= 1")] | None = None
 
-    def check(self) -> None:
-        values = self.temperatures
-        if values is None:
-            if self.anneal_factor is not None:
-                raise ConfigError("sweep.anneal_factor needs sweep.temperatures")
-            return
-        if len(values) < 2:
-            raise ConfigError(
-                f"sweep.temperatures must hold at least 2 temperatures, got {list(values)}"
-            )
-        if len(set(values)) != len(values):
-            raise ConfigError(f"sweep.temperatures must be distinct, got {list(values)}")
-
     @property
     def enabled(self) -> bool:
         return self.temperatures is not None
@@ -298,6 +285,7 @@ class DiscoverConfig(Settings):
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
     def check(self) -> None:
+        check_config(self)
         if _CHECK_PLANS:
             check_memory_plan(self)
 
@@ -306,6 +294,43 @@ class DiscoverConfig(Settings):
         if not self.sindy.include_constant:  # the record of a run without the constant, as
             del values["sindy"]["include_constant"]  # before the option existed
         return values
+
+
+def check_config(config: DiscoverConfig) -> None:
+    """The rules that relate settings of a configuration to each other, checked whenever one is
+    built (a preset, :func:`config_from_dict`, ``replace``); raise :class:`ConfigError`. Each
+    field's own range is checked by its annotation (:mod:`eae_sindy.settings`); what depends on
+    the machine or the data is checked elsewhere (:func:`check_memory_plan`,
+    ``eae_sindy.planning.plan``).
+
+    * ``sweep.anneal_factor`` needs ``sweep.temperatures``, which must hold at least 2
+      distinct temperatures;
+    * ``train.stiff_directions`` works only for a single-temperature run (no sweep) whose
+      collection uses the Nosé–Hoover thermostat (the heavier mass along stiff directions is a
+      Nosé–Hoover metric)."""
+    temperatures = config.sweep.temperatures
+    if temperatures is None:
+        if config.sweep.anneal_factor is not None:
+            raise ConfigError("sweep.anneal_factor needs sweep.temperatures")
+    elif len(temperatures) < 2:
+        raise ConfigError(
+            f"sweep.temperatures must hold at least 2 temperatures, got {list(temperatures)}"
+        )
+    elif len(set(temperatures)) != len(temperatures):
+        raise ConfigError(f"sweep.temperatures must be distinct, got {list(temperatures)}")
+    if config.train.stiff_directions and config.sweep.enabled:
+        raise ConfigError(
+            "train.stiff_directions works for a single-temperature run in one process; set it "
+            "to 0 for a temperature sweep or a multi-process run"
+        )
+    collecting = config.collection.sampler(config.sampler)
+    if config.train.stiff_directions and collecting.thermostat != "nose_hoover":
+        raise ConfigError(
+            "train.stiff_directions needs the Nosé–Hoover thermostat while collecting, got "
+            f"thermostat = {collecting.thermostat!r} (sampler.thermostat or "
+            "collection.thermostat); set train.stiff_directions to 0 or collect with "
+            '"nose_hoover"'
+        )
 
 
 def _n_terms(config: DiscoverConfig) -> int:
@@ -320,7 +345,7 @@ def _n_terms(config: DiscoverConfig) -> int:
 def memory_plan(config: DiscoverConfig) -> dict[str, int]:
     """Bytes the run keeps in memory for what its settings alone size, without the data file:
 
-    * ``ensemble``: every collected draw (``eae_sindy.discovery``'s ``summarize``: Ξ, Ξ on the
+    * ``ensemble``: every collected draw (``eae_sindy.sindy_eae``'s ``summarize``: Ξ, Ξ on the
       test window, the compressed least squares R, Qᵀż and mean-square ż, three errors, and the
       latent codes z and ż of ``train.n_eval`` test snapshots), float32, held twice when the
       chunks are put in chain-major order; ``train.n_samples`` (the budget when

@@ -10,10 +10,9 @@ state is placed on by :func:`place_state`. Every process builds the same initial
 same seed, so placing it needs no communication: each process keeps only the slices its own
 devices hold.
 
-Arrays that span processes cannot be read whole by any one of them. :func:`local_shards` gives
-this process's part of such an array (its addressable shards, each with its index into the global
-array); :func:`write_shards` stores them in a file, and :func:`assemble` puts the files of all
-processes back together (process 0 does that after a barrier, :func:`barrier`).
+Arrays that span processes cannot be read whole by any one of them: :func:`gather` gives every
+process the whole of small ones (a checkpoint); :func:`barrier` waits for all processes, and
+:func:`is_main_process` picks the one that writes the run.
 
 The layout does not change the result: a run sharded over N processes equals the single-process
 run with the same seed and number of chains up to float32 summation order (the decoder gradient
@@ -23,9 +22,7 @@ sums over chains across devices). ``tests/test_distributed.py`` checks that with
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -37,7 +34,6 @@ __all__ = [
     "CHAINS",
     "TEMPERATURES",
     "add_arguments",
-    "assemble",
     "barrier",
     "cluster_detected",
     "gather",
@@ -45,11 +41,9 @@ __all__ = [
     "initialize",
     "initialize_from_args",
     "is_main_process",
-    "local_shards",
     "place",
     "place_state",
     "state_specs",
-    "write_shards",
 ]
 
 CHAINS = "chains"
@@ -216,65 +210,3 @@ def gather(tree: Any) -> Any:
     from jax.experimental import multihost_utils
 
     return multihost_utils.process_allgather(tree, tiled=True)
-
-
-def local_shards(array: jax.Array) -> list[tuple[tuple[slice, ...], np.ndarray]]:
-    """This process's part of a global array: ``(index, data)`` for each addressable shard it
-    is the first replica of (so replicated data are kept once over all processes)."""
-    out = []
-    for shard in array.addressable_shards:
-        if shard.replica_id == 0:
-            out.append((shard.index, np.asarray(shard.data)))
-    return out
-
-
-def _encode_index(index: tuple[slice, ...], shape: tuple[int, ...]) -> np.ndarray:
-    bounds = [s.indices(n)[:2] for s, n in zip(index, shape, strict=False)]
-    return np.array(bounds, np.int64).reshape(len(shape), 2)
-
-
-def write_shards(path: str | os.PathLike, tree: dict[str, jax.Array]) -> Path:
-    """Write this process's shards of the global arrays in ``tree`` (a flat dict) to ``path``
-    (npz): for each name, the global shape, the index bounds and the data of each shard."""
-    path = Path(path)
-    payload: dict[str, np.ndarray] = {}
-    for name, array in tree.items():
-        if "/" in name:
-            raise ValueError(f"array name {name!r} may not contain '/'")
-        payload[f"{name}/shape"] = np.array(array.shape, np.int64)
-        payload[f"{name}/dtype"] = np.array(str(np.dtype(array.dtype)))
-        for k, (index, data) in enumerate(local_shards(array)):
-            payload[f"{name}/{k}/index"] = _encode_index(index, array.shape)
-            payload[f"{name}/{k}/data"] = data
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **payload)
-    os.replace(tmp, path)
-    return path
-
-
-def assemble(paths: Sequence[str | os.PathLike]) -> dict[str, np.ndarray]:
-    """The full arrays from the shard files of all processes (:func:`write_shards`). Raises
-    ValueError when the files leave part of an array uncovered."""
-    full: dict[str, np.ndarray] = {}
-    covered: dict[str, np.ndarray] = {}
-    for path in paths:
-        with np.load(path) as stored:
-            for key in stored.files:
-                name, *rest = key.split("/")
-                if rest == ["shape"]:
-                    if name not in full:
-                        dtype = np.dtype(str(stored[f"{name}/dtype"]))
-                        shape = tuple(int(n) for n in stored[key])
-                        full[name] = np.zeros(shape, dtype)
-                        covered[name] = np.zeros(shape, bool)
-            for key in stored.files:
-                name, *rest = key.split("/")
-                if len(rest) == 2 and rest[1] == "data":
-                    bounds = stored[f"{name}/{rest[0]}/index"]
-                    index = tuple(slice(int(a), int(b)) for a, b in bounds)
-                    full[name][index] = stored[key]
-                    covered[name][index] = True
-    for name, mask in covered.items():
-        if not mask.all():
-            raise ValueError(f"the shard files leave part of {name!r} uncovered")
-    return full

@@ -1,5 +1,5 @@
-"""Output directories of runs: the guard that never mixes two runs in one directory, and atomic
-file writes (a crash leaves the old file or the new one, never half of one).
+"""Output directories of runs: the guard that never mixes two runs in one directory, and the lock
+a living run holds on its directory (its files are written by :mod:`simulators.atomic_files`).
 
 A run directory is *claimed* by writing its record (the run's full configuration) to
 ``config.json``. :func:`check_output` refuses — before anything is written — a path that is a file
@@ -34,12 +34,10 @@ except ImportError:  # not a POSIX system: no locks
 
 from analysis.rundir import CONFIG_FILE
 from eae_sindy.errors import RunDirectoryError
-from simulators.hdf5_io import atomic_output
+from simulators.atomic_files import atomic_write_json
 
 __all__ = [
     "LOCK_FILE",
-    "atomic_write_bytes",
-    "atomic_write_json",
     "check_output",
     "claim_output",
     "run_directory_lock",
@@ -49,19 +47,6 @@ LOCK_FILE = ".lock"
 """The file in a run directory that the process running it holds locked (``fcntl.flock``)."""
 
 _UNCOMPARED = ("package_version", "data_path")  # a run is its settings and its data's content
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``."""
-    with atomic_output(path, force=True) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def atomic_write_json(path: str | os.PathLike, value: Any, **dumps_options: Any) -> None:
-    """``value`` as indented JSON, written atomically."""
-    atomic_write_bytes(path, json.dumps(value, indent=2, **dumps_options).encode())
 
 
 def _comparable(record: dict[str, Any]) -> dict[str, Any]:

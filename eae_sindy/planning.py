@@ -123,7 +123,7 @@ def plan(
             f"snapshots per batch and in the test set (batch {batch}, test "
             f"{len(split['test'])}); raise train.batch_size / data.test_fraction or set sindy.ridge"
         )
-    if config.train.stiff_directions and (config.sweep.enabled or jax.process_count() > 1):
+    if config.train.stiff_directions and jax.process_count() > 1:  # the sweep: check_config
         raise ConfigError(
             "train.stiff_directions works for a single-temperature run in one process; set it "
             "to 0 for a temperature sweep or a multi-process run"

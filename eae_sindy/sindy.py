@@ -114,10 +114,8 @@ def _triangularize(a: jax.Array, k: int) -> jax.Array:
     ``fori_loop`` over the k columns) because jaxlib's CPU LAPACK kernels (geqrf, orgqr, trsm,
     ...) split a large enough batch over XLA's intra-op thread pool and block until every share
     is done: when all the pool's threads are inside such calls at once (the chains' solves side
-    by side, ``vmap``-ped), no thread is left to do the shares and the program hangs. On 2 cores
-    every fit at latent_dim 3 did (Ξ fitted on ≳ 350 snapshots at 22 terms takes that path);
-    latent_dim 2's smaller problems often crawled instead (the quick preset's full-batch
-    collection: 1.6–9.5 s per 16 steps with LAPACK, 0.9 s with this).
+    by side, ``vmap``-ped), no thread is left to do the shares and the program hangs (large fits
+    hang, smaller ones crawl; measured: benchmarks/README.md).
 
     Differentiable (reverse and forward mode, so Hessian-vector products work); a zero column
     gets the identity as its reflection and leaves a zero on R's diagonal, as LAPACK does.

@@ -1,12 +1,12 @@
 """The stiffest directions of a loss in parameter space, and the heavier mass that tames them.
 
 Simmering's step is capped by the stiffest direction of the loss: a leapfrog-type step is stable
-only while ω·dt < 2, ω = √(λ_max/m). On the quick preset the encoder's minibatch loss has a few
-directions 15–20× stiffer than all others (``benchmarks/curvature.py``), so the step that they
-allow is several times smaller than the rest of parameter space could take. A mass matrix heavier
-along exactly those directions, M = m (I + Σ_k a_k u_k u_kᵀ), slows them down to the frequency of
-the next curvature λ_ref and lets the step grow by √(λ_max/λ_ref) at the same ω·dt; being
-constant, it leaves the sampled Gibbs measure exp(−U/T) unchanged
+only while ω·dt < 2, ω = √(λ_max/m). The encoder's minibatch loss can have a few directions much
+stiffer than all others (measured: benchmarks/README.md, ``benchmarks/curvature.py``), so the step
+that they allow is several times smaller than the rest of parameter space could take. A mass
+matrix heavier along exactly those directions, M = m (I + Σ_k a_k u_k u_kᵀ), slows them down to the
+frequency of the next curvature λ_ref and lets the step grow by √(λ_max/λ_ref) at the same ω·dt;
+being constant, it leaves the sampled Gibbs measure exp(−U/T) unchanged
 (:func:`eae_sindy.simmering.with_stiff_subspace`).
 
 :func:`stiff_subspace` finds u_1..u_k and the curvatures λ_1..λ_{k+1} by subspace iteration on

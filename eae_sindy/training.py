@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from eae_sindy.distributed import gather, is_main_process
 from eae_sindy.eae import EAEState, EntropicAutoencoder, TemperatureLadder
 from eae_sindy.errors import RunDirectoryError, SamplerDivergedError
-from eae_sindy.output import atomic_write_bytes
+from simulators.atomic_files import atomic_write_bytes
 
 __all__ = [
     "save_checkpoint",
@@ -39,6 +39,7 @@ __all__ = [
     "run_training",
     "run_ladder_training",
     "run_collection",
+    "divergence_message",
 ]
 
 
@@ -223,7 +224,7 @@ def run_training(
     def check(iteration: int, info: Any) -> dict[str, float]:
         row = {"iteration": iteration, **_row(info)}
         if row["diverged"]:
-            raise SamplerDivergedError(_divergence_message(row, iteration) + _kept(checkpoint_path))
+            raise SamplerDivergedError(divergence_message(row, iteration) + _kept(checkpoint_path))
         return row
 
     def record(row: dict[str, float], elapsed: float) -> tuple[bool, dict[str, str]]:
@@ -289,7 +290,7 @@ def run_ladder_training(
             if row["diverged"]:
                 raise SamplerDivergedError(
                     f"the rung at temperature {temperature:g}: "
-                    + _divergence_message(row, iteration)
+                    + divergence_message(row, iteration)
                     + ", or remove that temperature from sweep.temperatures"
                     + _kept(checkpoint_path)
                 )
@@ -317,7 +318,7 @@ def run_ladder_training(
     )
 
 
-def _divergence_message(row: dict[str, float], iteration: int) -> str:
+def divergence_message(row: dict[str, float], iteration: int) -> str:
     """Which part diverged, and what to change. A non-finite sampled loss makes the decoder
     gradient (summed over the sampled encoders) non-finite too, so the sampler is blamed first."""
     sampler_finite = np.isfinite(row["loss_mean"]) and np.isfinite(row["kinetic_temperature"])

@@ -28,8 +28,6 @@ import importlib.metadata
 import io
 import math
 import os
-import re
-import secrets
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .atomic_files import atomic_output, final_path
 from .errors import DatasetError
 
 __all__ = [
@@ -155,45 +154,6 @@ def available_memory() -> int:
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it to ``path`` only on success.
-
-    Raises ``FileExistsError`` if ``path`` exists and ``force`` is false (checked before any work
-    and again before the final rename). On any exception, including ``KeyboardInterrupt``, the
-    temporary file is removed and the exception propagates, so an interrupted run never leaves a
-    file under the final name.
-    """
-    final = Path(path)
-    if final.exists() and not force:
-        raise FileExistsError(f"{final}: file exists (use --force / force=True to overwrite)")
-    if final.is_dir():
-        raise IsADirectoryError(f"{final}: is a directory")
-    directory = final.parent if str(final.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: the final file should get the usual umask permissions, not 0600. The name
-    # is unique enough (pid + random); writers open it with h5py mode "w-" (fail if it exists).
-    tmp = directory / f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        yield tmp
-        if final.exists() and not force:
-            raise FileExistsError(f"{final}: file appeared while writing; not overwriting")
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-_TEMPORARY_NAME = re.compile(r"^\.(?P<name>.+)\.\d+\.[0-9a-f]{8}\.tmp$")
-
-
-def _final_name(path: Path) -> Path:
-    """The file a temporary name of :func:`atomic_output` stands for (else ``path``)."""
-    match = _TEMPORARY_NAME.match(path.name)
-    return path.with_name(match["name"]) if match else path
-
-
 class _GuardedFile:
     """The file object HDF5 writes through (h5py's ``fileobj`` driver): a full disk, or any
     other failed write, never reaches HDF5.
@@ -207,7 +167,7 @@ class _GuardedFile:
 
     def __init__(self, path: str | os.PathLike, *, exclusive: bool, name: Path | None = None):
         self.path = Path(path)
-        self.name = name or _final_name(self.path)
+        self.name = name or final_path(self.path)
         self.error: OSError | None = None
         # a KeyboardInterrupt (or other BaseException) raised while HDF5 is inside one of these
         # callbacks would be lost in h5py's C layer (the run then carried on after Ctrl-C): it
@@ -731,6 +691,148 @@ def _check_times(t: np.ndarray, ids: np.ndarray | None, where: str) -> None:
     )
 
 
+def _open_hdf5(p: Path, where: str) -> h5py.File:
+    """The file at ``p`` opened for reading, once it is known to exist and to be HDF5."""
+    if not p.exists():
+        raise DatasetError(f"{where}: file not found")
+    if not p.is_file():
+        raise DatasetError(f"{where}: not a regular file")
+    try:
+        is_h5 = h5py.is_hdf5(p)
+    except OSError as exc:
+        raise DatasetError(f"{where}: cannot read file ({exc})") from exc
+    if not is_h5:
+        raise DatasetError(f"{where}: not an HDF5 file")
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        raise DatasetError(f"{where}: cannot open as HDF5 ({exc})") from exc
+
+
+def _check_header(attrs: dict[str, Any], where: str) -> None:
+    """A known ``schema_version`` (when present), and a writer that finished."""
+    if "schema_version" in attrs:
+        sv = attrs["schema_version"]
+        if not isinstance(sv, int | float) or isinstance(sv, bool) or sv != SCHEMA_VERSION:
+            raise DatasetError(
+                f"{where}: attribute 'schema_version': unknown version {sv!r} "
+                f"(this reader supports {SCHEMA_VERSION})"
+            )
+    if attrs.get("complete") is False:
+        raise DatasetError(
+            f"{where}: attribute 'complete' is false: the writer did not finish "
+            "(interrupted run?)"
+        )
+
+
+@dataclass(frozen=True)
+class _DeclaredDatasets:
+    """The datasets :func:`read_dataset` reads, checked for what they declare (None: absent)."""
+
+    x: h5py.Dataset
+    dx: h5py.Dataset | None
+    t: h5py.Dataset | None
+    trajectory: h5py.Dataset | None
+    mask: h5py.Dataset | None
+    grid_x: h5py.Dataset | None
+    grid_y: h5py.Dataset | None
+
+
+def _declare_datasets(f: h5py.File, where: str) -> _DeclaredDatasets:
+    """What every dataset declares (dtype, rank, lengths consistent with ``x``), and their total
+    size against the available memory, checked before any is read."""
+    x_obj = _matrix(f, "x", where, required=True)
+    n_snapshots, n_features = (int(s) for s in x_obj.shape)
+    dx_obj = _matrix(f, "dx", where, required=False)
+    if dx_obj is not None and dx_obj.shape != x_obj.shape:
+        raise DatasetError(
+            f"{where}: dataset 'dx': shape {dx_obj.shape} does not match 'x' shape "
+            f"{x_obj.shape}"
+        )
+    t_obj = _per_snapshot(f, "t", where, n_snapshots)
+    traj_obj = _per_snapshot(f, "trajectory", where, n_snapshots, kinds="iu")
+    mask_obj = _declared(f, "mask", where)
+    if mask_obj is not None and mask_obj.size != n_features:
+        raise DatasetError(
+            f"{where}: dataset 'mask': {mask_obj.size} values, expected n_features = "
+            f"{n_features}"
+        )
+    grid_objs = {n: _declared(f, n, where) for n in ("grid_x", "grid_y")}
+    needs = {"x": (x_obj, n_snapshots * n_features * 4)}
+    if dx_obj is not None:
+        needs["dx"] = (dx_obj, n_snapshots * n_features * 4)
+    for name, obj in (
+        ("t", t_obj),
+        ("trajectory", traj_obj),
+        ("mask", mask_obj),
+        *grid_objs.items(),
+    ):
+        if obj is not None:
+            needs[name] = (obj, int(obj.size) * 8)
+    _check_memory(where, needs)
+    return _DeclaredDatasets(x_obj, dx_obj, t_obj, traj_obj, mask_obj, **grid_objs)
+
+
+def _grid_shape(attrs: dict[str, Any], n_features: int, where: str) -> tuple[int, ...]:
+    """The attribute ``grid_shape`` (it must multiply to ``n_features``), else ``(n_features,)``."""
+    if "grid_shape" not in attrs:
+        return (n_features,)
+    raw = attrs["grid_shape"]
+    try:
+        grid_shape = tuple(int(s) for s in np.atleast_1d(np.asarray(raw)))
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(
+            f"{where}: attribute 'grid_shape': not a tuple of integers ({raw!r})"
+        ) from exc
+    if math.prod(grid_shape) != n_features:
+        raise DatasetError(
+            f"{where}: attribute 'grid_shape': {grid_shape} does not multiply to "
+            f"n_features = {n_features}"
+        )
+    return grid_shape
+
+
+def _read_trajectory(traj_obj: h5py.Dataset | None, where: str) -> np.ndarray | None:
+    """The trajectory ids as int64 (None without the dataset), checked to form contiguous
+    blocks."""
+    if traj_obj is None:
+        return None
+    ids = np.asarray(traj_obj[()])
+    if ids.size and ids.dtype == np.uint64 and ids.max() > np.iinfo(np.int64).max:
+        raise DatasetError(f"{where}: dataset 'trajectory': ids beyond the int64 range")
+    trajectory = ids.astype(np.int64)
+    _check_trajectory(trajectory, where)
+    return trajectory
+
+
+def _times_from_dt(
+    attrs: dict[str, Any],
+    trajectory: np.ndarray | None,
+    n_snapshots: int,
+    where: str,
+    notes: list[str],
+) -> np.ndarray:
+    """``t`` of a file without it: ``arange(n) * attrs['dt']`` (1.0 when absent), restarting at
+    0 along each trajectory; appends the warning to ``notes``."""
+    dt = attrs.get("dt", 1.0)
+    try:
+        dt = float(dt)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(f"{where}: attribute 'dt': not a number ({dt!r})") from exc
+    if not (math.isfinite(dt) and dt > 0):
+        raise DatasetError(f"{where}: attribute 'dt': must be a positive number ({dt!r})")
+    along = "" if trajectory is None else " from 0 along each trajectory"
+    msg = f"{where}: no dataset 't'; using t = arange(n) * {dt:g}{along}" + (
+        " (attribute 'dt')" if "dt" in attrs else " (no 'dt' attribute, assumed 1.0)"
+    )
+    notes.append(msg)  # warned once the file is accepted
+    rows = np.arange(n_snapshots, dtype=np.int64)
+    if trajectory is not None:  # the row's index within its trajectory
+        starts = _block_starts(trajectory)
+        rows = rows - np.repeat(starts, np.diff([*starts.tolist(), n_snapshots]))
+    return rows.astype(np.float64) * dt
+
+
 def read_dataset(path: str | os.PathLike) -> Dataset:
     """Read and validate a data-set file; raise :class:`DatasetError` on any problem.
 
@@ -749,123 +851,33 @@ def read_dataset(path: str | os.PathLike) -> Dataset:
     """
     p = Path(path)
     where = str(p)
-    if not p.exists():
-        raise DatasetError(f"{where}: file not found")
-    if not p.is_file():
-        raise DatasetError(f"{where}: not a regular file")
-    try:
-        is_h5 = h5py.is_hdf5(p)
-    except OSError as exc:
-        raise DatasetError(f"{where}: cannot read file ({exc})") from exc
-    if not is_h5:
-        raise DatasetError(f"{where}: not an HDF5 file")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as exc:
-        raise DatasetError(f"{where}: cannot open as HDF5 ({exc})") from exc
+    f = _open_hdf5(p, where)
     notes: list[str] = []
     with f:
         attrs = {key: _py(value) for key, value in f.attrs.items()}
-        if "schema_version" in attrs:
-            sv = attrs["schema_version"]
-            if not isinstance(sv, int | float) or isinstance(sv, bool) or sv != SCHEMA_VERSION:
-                raise DatasetError(
-                    f"{where}: attribute 'schema_version': unknown version {sv!r} "
-                    f"(this reader supports {SCHEMA_VERSION})"
-                )
-        if attrs.get("complete") is False:
-            raise DatasetError(
-                f"{where}: attribute 'complete' is false: the writer did not finish "
-                "(interrupted run?)"
-            )
-
-        # What every dataset declares, checked before any is read.
-        x_obj = _matrix(f, "x", where, required=True)
-        n_snapshots, n_features = (int(s) for s in x_obj.shape)
-        dx_obj = _matrix(f, "dx", where, required=False)
-        if dx_obj is not None and dx_obj.shape != x_obj.shape:
-            raise DatasetError(
-                f"{where}: dataset 'dx': shape {dx_obj.shape} does not match 'x' shape "
-                f"{x_obj.shape}"
-            )
-        t_obj = _per_snapshot(f, "t", where, n_snapshots)
-        traj_obj = _per_snapshot(f, "trajectory", where, n_snapshots, kinds="iu")
-        mask_obj = _declared(f, "mask", where)
-        if mask_obj is not None and mask_obj.size != n_features:
-            raise DatasetError(
-                f"{where}: dataset 'mask': {mask_obj.size} values, expected n_features = "
-                f"{n_features}"
-            )
-        grid_objs = {n: _declared(f, n, where) for n in ("grid_x", "grid_y")}
-        needs = {"x": (x_obj, n_snapshots * n_features * 4)}
-        if dx_obj is not None:
-            needs["dx"] = (dx_obj, n_snapshots * n_features * 4)
-        for name, obj in (
-            ("t", t_obj),
-            ("trajectory", traj_obj),
-            ("mask", mask_obj),
-            *grid_objs.items(),
-        ):
-            if obj is not None:
-                needs[name] = (obj, int(obj.size) * 8)
-        _check_memory(where, needs)
-
-        if "grid_shape" in attrs:
-            raw = attrs["grid_shape"]
-            try:
-                grid_shape = tuple(int(s) for s in np.atleast_1d(np.asarray(raw)))
-            except (TypeError, ValueError) as exc:
-                raise DatasetError(
-                    f"{where}: attribute 'grid_shape': not a tuple of integers ({raw!r})"
-                ) from exc
-            if math.prod(grid_shape) != n_features:
-                raise DatasetError(
-                    f"{where}: attribute 'grid_shape': {grid_shape} does not multiply to "
-                    f"n_features = {n_features}"
-                )
-        else:
-            grid_shape = (n_features,)
+        _check_header(attrs, where)
+        declared = _declare_datasets(f, where)
+        n_snapshots, n_features = (int(s) for s in declared.x.shape)
+        grid_shape = _grid_shape(attrs, n_features, where)
         attrs["grid_shape"] = list(grid_shape)
 
         # The small per-snapshot datasets first: their errors come before x is read.
-        trajectory = None
-        if traj_obj is not None:
-            ids = np.asarray(traj_obj[()])
-            if ids.size and ids.dtype == np.uint64 and ids.max() > np.iinfo(np.int64).max:
-                raise DatasetError(f"{where}: dataset 'trajectory': ids beyond the int64 range")
-            trajectory = ids.astype(np.int64)
-            _check_trajectory(trajectory, where)
-        if t_obj is not None:
-            t = np.asarray(t_obj[()], dtype=np.float64)
+        trajectory = _read_trajectory(declared.trajectory, where)
+        if declared.t is not None:
+            t = np.asarray(declared.t[()], dtype=np.float64)
             _check_times(t, trajectory, where)
         else:
-            dt = attrs.get("dt", 1.0)
-            try:
-                dt = float(dt)
-            except (TypeError, ValueError) as exc:
-                raise DatasetError(f"{where}: attribute 'dt': not a number ({dt!r})") from exc
-            if not (math.isfinite(dt) and dt > 0):
-                raise DatasetError(f"{where}: attribute 'dt': must be a positive number ({dt!r})")
-            along = "" if trajectory is None else " from 0 along each trajectory"
-            msg = f"{where}: no dataset 't'; using t = arange(n) * {dt:g}{along}" + (
-                " (attribute 'dt')" if "dt" in attrs else " (no 'dt' attribute, assumed 1.0)"
-            )
-            notes.append(msg)  # warned once the file is accepted
-            rows = np.arange(n_snapshots, dtype=np.int64)
-            if trajectory is not None:  # the row's index within its trajectory
-                starts = _block_starts(trajectory)
-                rows = rows - np.repeat(starts, np.diff([*starts.tolist(), n_snapshots]))
-            t = rows.astype(np.float64) * dt
+            t = _times_from_dt(attrs, trajectory, n_snapshots, where, notes)
 
-        x = _read_matrix(x_obj, "x", where)
-        dx = _read_matrix(dx_obj, "dx", where) if dx_obj is not None else None
+        x = _read_matrix(declared.x, "x", where)
+        dx = _read_matrix(declared.dx, "dx", where) if declared.dx is not None else None
 
         mask = None
-        if mask_obj is not None:
-            mask = np.asarray(mask_obj[()], dtype=np.float64).reshape(grid_shape)
+        if declared.mask is not None:
+            mask = np.asarray(declared.mask[()], dtype=np.float64).reshape(grid_shape)
         grid_x, grid_y = (
             None if obj is None else np.asarray(obj[()], dtype=np.float64)
-            for obj in grid_objs.values()
+            for obj in (declared.grid_x, declared.grid_y)
         )
 
     for note in notes:

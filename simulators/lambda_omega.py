@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from ._spectral import LambdaOmegaSpectral
+from .atomic_files import atomic_output
 from .errors import DatasetError, SimulationError
-from .hdf5_io import Dataset, HDF5Writer, atomic_output, read_dataset
+from .hdf5_io import Dataset, HDF5Writer, read_dataset
+from .spectral import LambdaOmegaSpectral
 
 __all__ = [
     "BACKENDS",
@@ -53,16 +54,16 @@ __all__ = [
     "write_hdf5",
 ]
 
-# Largest internal ETDRK4 step used when ``substeps`` is not given. On the reference spiral
-# (n = 100, L = 20) the global error vs a 4x finer solution is 5.6e-7 (max abs) at t = 50 with
-# h = 0.025, i.e. about 1e-8 per unit time: below the 1e-6 noise the reference adds and close to
-# float32 resolution. See tests/test_simulator.py::test_convergence_order and docs/simulator.md.
+# Largest internal ETDRK4 step used when ``substeps`` is not given: on the reference spiral its
+# global error stays below the 1e-6 noise the reference adds and close to float32 resolution
+# (measured: benchmarks/README.md; tests/test_simulator.py::test_convergence_order,
+# docs/simulator.md).
 DEFAULT_MAX_SUBSTEP = 0.025
 # Mask f = exp(-MASK_WIDTH * (X^2 + Y^2)).
 MASK_WIDTH = 0.01
 # Snapshots per chunk produced by iter_snapshots / written to HDF5 at a time.
 DEFAULT_CHUNK = 64
-# Solvers: "numpy" (scipy.fft, _spectral) or "jax" (jnp.fft under jit, _spectral_jax; float64,
+# Solvers: "numpy" (scipy.fft, spectral) or "jax" (jnp.fft under jit, spectral_jax; float64,
 # on the default JAX device, i.e. a GPU when one is present). Same results to ~1e-14.
 BACKENDS = ("numpy", "jax")
 DEFAULT_BACKEND = "numpy"
@@ -251,7 +252,7 @@ def _iter_snapshots_jax(u0, v0, physics, n_snapshots, substeps, chunk_size, call
     next chunk is dispatched before the current one is yielded, so the device computes while
     the caller writes; at most two chunks are alive on the device.
     """
-    from ._spectral_jax import LambdaOmegaSpectralJax  # jax is imported only when asked for
+    from .spectral_jax import LambdaOmegaSpectralJax  # jax is imported only when asked for
 
     L, d1, d2, beta, dt = physics
     solver = LambdaOmegaSpectralJax(u0.shape[0], L, d1, d2, beta, dt / substeps)

@@ -3,11 +3,40 @@ steps and collected briefly, either alone (``reference OUT``) or as process I of
 axis sharded over all processes' devices (``shard OUT COORDINATOR N I``). The reference writes the
 collected samples and the final sampler state to ``OUT``; a sharded process writes only its own
 shard (``OUT.I.npz``), which process 0 assembles into ``OUT`` once all are written (npz, see
-eae_sindy.distributed)."""
+``tests/shard_files.py``).
+
+:func:`toy_problem` is the small SINDy problem both this worker and ``tests/test_sharding.py``
+train on."""
 
 import sys
 
 import jax
+
+
+def toy_problem():
+    """A 2-D circle lifted to 16 features: ``(x, dx, model, loss, sample_batch)``, ``x`` and ``dx``
+    float32 (200 snapshots), an MLP autoencoder (16 -> 2), its SINDy loss (polynomials of degree
+    1) and a sampler of random batches of 32 snapshots."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    from eae_sindy.models import mlp_autoencoder
+    from eae_sindy.sindy import polynomial_sine_library, sindy_loss
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 10, 200)
+    z = np.stack([np.cos(2 * t), np.sin(2 * t)], 1)
+    lift = rng.normal(size=(2, 16))
+    x = jnp.asarray(z @ lift, jnp.float32)
+    dx = jnp.asarray(2 * np.stack([-np.sin(2 * t), np.cos(2 * t)], 1) @ lift, jnp.float32)
+    model = mlp_autoencoder(16, 2, (8,), (8,))
+    loss = sindy_loss(model.encode, model.decode, polynomial_sine_library(2, 1, False))
+
+    def sample_batch(key):
+        i = jax.random.randint(key, (32,), 0, 200)
+        return {"x": x[i], "dx": dx[i]}
+
+    return x, dx, model, loss, sample_batch
 
 
 def main(argv):
@@ -26,25 +55,13 @@ def main(argv):
     import jax.numpy as jnp
     import numpy as np
     import optax
+    from shard_files import assemble, write_shards
 
-    from eae_sindy.distributed import global_mesh, place_state, write_shards
+    from eae_sindy.distributed import global_mesh, place_state
     from eae_sindy.eae import entropic_autoencoder
-    from eae_sindy.models import mlp_autoencoder
     from eae_sindy.simmering import simmering
-    from eae_sindy.sindy import polynomial_sine_library, sindy_loss
 
-    rng = np.random.default_rng(0)
-    t = np.linspace(0, 10, 200)
-    z = np.stack([np.cos(2 * t), np.sin(2 * t)], 1)
-    lift = rng.normal(size=(2, 16))
-    x = jnp.asarray(z @ lift, jnp.float32)
-    dx = jnp.asarray(2 * np.stack([-np.sin(2 * t), np.cos(2 * t)], 1) @ lift, jnp.float32)
-    model = mlp_autoencoder(16, 2, (8,), (8,))
-    loss = sindy_loss(model.encode, model.decode, polynomial_sine_library(2, 1, False))
-
-    def sample_batch(key):
-        i = jax.random.randint(key, (32,), 0, 200)
-        return {"x": x[i], "dx": dx[i]}
+    x, dx, model, loss, sample_batch = toy_problem()
 
     def summarize(enc, dec):
         return {"kernel": enc["Dense_0"]["kernel"], "loss": loss(enc, dec, {"x": x, "dx": dx})}
@@ -83,7 +100,7 @@ def main(argv):
     if mode == "reference":
         write_shards(out, arrays)
     else:  # each process writes only its shard; process 0 assembles them
-        from eae_sindy.distributed import assemble, barrier, gather, is_main_process
+        from eae_sindy.distributed import barrier, gather, is_main_process
 
         write_shards(f"{out}.{jax.process_index()}.npz", arrays)
         whole = gather(arrays["position"])  # an all-gather, in every process

@@ -258,8 +258,8 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
     """``train.stiff_directions = 2``: each chain's two stiffest directions are found after
     training and collection runs with the heavier mass and the enlarged step; summary.json says
     so. A sweep refuses the setting."""
-    from eae_sindy.config import SweepConfig
-    from eae_sindy.planning import plan, run_record
+    from eae_sindy.config import CollectionConfig, SweepConfig
+    from eae_sindy.planning import run_record
 
     data = read_dataset(data_file)
     config = TINY.replace(train=TINY.train.replace(stiff_directions=2))
@@ -273,9 +273,11 @@ def test_collection_with_a_heavier_mass_along_the_stiffest_directions(data_file)
     assert record["step_size"] == pytest.approx(TINY.sampler.step_size * record["step_gain"])
     assert np.all(np.isfinite(found.xi))
     assert "stiff_directions" not in json.dumps(run_record(TINY))
-    sweep = config.replace(sweep=SweepConfig(temperatures=(1e-4, 1e-3)))
-    with pytest.raises(ConfigError, match="stiff_directions"):
-        plan(sweep, len(data.x))
+    with pytest.raises(ConfigError, match="stiff_directions"):  # refused as it is built
+        config.replace(sweep=SweepConfig(temperatures=(1e-4, 1e-3)))
+    langevin = CollectionConfig(thermostat="langevin", friction=1000.0)
+    with pytest.raises(ConfigError, match="stiff_directions needs the Nosé–Hoover"):
+        config.replace(collection=langevin)  # was a trace-time error inside the sampler's step
 
 
 def test_collection_with_the_quick_presets_sampler(data_file, found):

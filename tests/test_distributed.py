@@ -16,10 +16,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from shard_files import assemble
 from tiny import TINY, write_tiny_data
 
 from eae_sindy.discover import main
-from eae_sindy.distributed import add_arguments, assemble, initialize, initialize_from_args
+from eae_sindy.distributed import add_arguments, initialize, initialize_from_args
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = str(Path(__file__).resolve().parent / "distributed_worker.py")
@@ -191,8 +192,8 @@ def test_discover_two_processes(tmp_path):
 def test_chains_must_split_evenly_over_devices(monkeypatch):
     import jax
 
-    from eae_sindy.planning import plan
     from eae_sindy.errors import ConfigError
+    from eae_sindy.planning import plan
 
     plan(TINY.replace(train=TINY.train.replace(num_chains=3)), 200)  # one process: any count
     monkeypatch.setattr(jax, "process_count", lambda: 2)

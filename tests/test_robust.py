@@ -170,7 +170,7 @@ def test_a_full_disk_while_reporting_keeps_results_and_the_old_report(
     def full(path, text):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(analysis.report, "write_text_atomic", full)
+    monkeypatch.setattr(analysis.report, "atomic_write_text", full)
     code = main([*args, "--resume"])
     err = capsys.readouterr().err
     assert code == 6 and "report could not be written" in err
@@ -288,7 +288,12 @@ def test_run_files_are_strict_json(tmp_path, data_file):
     assert analysis.rundir.LEARNED_MAX_RELATIVE_MSE == 0.5
 
 
-WRITERS = ("eae_sindy.output", "analysis.rundir", "analysis.report", "simulators.lambda_omega")
+WRITERS = (
+    "simulators.atomic_files",
+    "analysis.rundir",
+    "analysis.report",
+    "simulators.lambda_omega",
+)
 
 
 def _fail_at(monkeypatch, target: str | None, seen: list[str]):
@@ -297,7 +302,7 @@ def _fail_at(monkeypatch, target: str | None, seen: list[str]):
     import contextlib
     import importlib
 
-    from simulators.hdf5_io import atomic_output as real
+    from simulators.atomic_files import atomic_output as real
 
     @contextlib.contextmanager
     def atomic_output(path, **kwargs):

@@ -9,26 +9,14 @@ import textwrap
 
 SCRIPT = textwrap.dedent(
     """
-    import jax, jax.numpy as jnp, numpy as np, optax
+    import jax, numpy as np, optax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+    from distributed_worker import toy_problem
     from eae_sindy.eae import entropic_autoencoder
-    from eae_sindy.models import mlp_autoencoder
     from eae_sindy.simmering import simmering
-    from eae_sindy.sindy import polynomial_sine_library, sindy_loss
 
     assert len(jax.devices()) == 2, jax.devices()
-    rng = np.random.default_rng(0)
-    t = np.linspace(0, 10, 200)
-    z = np.stack([np.cos(2 * t), np.sin(2 * t)], 1)
-    lift = rng.normal(size=(2, 16))
-    x = jnp.asarray(z @ lift, jnp.float32)
-    dx = jnp.asarray(2 * np.stack([-np.sin(2 * t), np.cos(2 * t)], 1) @ lift, jnp.float32)
-    model = mlp_autoencoder(16, 2, (8,), (8,))
-    loss = sindy_loss(model.encode, model.decode, polynomial_sine_library(2, 1, False))
-
-    def sample_batch(key):
-        i = jax.random.randint(key, (32,), 0, 200)
-        return {"x": x[i], "dx": dx[i]}
+    x, dx, model, loss, sample_batch = toy_problem()
 
     eae = entropic_autoencoder(loss, simmering(1e-4, 1e-6, 1e-5), optax.adam(1e-3),
                                sample_batch, 5, num_chains=4)
@@ -58,8 +46,9 @@ def test_chain_axis_shards_across_devices():
     env = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    tests = os.path.dirname(os.path.abspath(__file__))  # distributed_worker: the toy problem
+    root = os.path.dirname(tests)
+    env["PYTHONPATH"] = os.pathsep.join([root, tests, env.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300
     )

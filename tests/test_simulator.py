@@ -122,7 +122,7 @@ def test_long_run_stays_bounded_no_invisible_spectral_growth():
 
 
 def test_step_keeps_spectral_state_hermitian():
-    from simulators._spectral import LambdaOmegaSpectral
+    from simulators.spectral import LambdaOmegaSpectral
 
     n = 12
     s = LambdaOmegaSpectral(n, 20.0, 0.1, 0.1, 1.0, 0.05)

@@ -34,7 +34,7 @@ def test_jax_snapshots_agree_with_numpy_fields_and_derivatives():
 
 
 def test_jax_solver_state_and_fields_are_float64():
-    from simulators._spectral_jax import LambdaOmegaSpectralJax
+    from simulators.spectral_jax import LambdaOmegaSpectralJax
 
     s = LambdaOmegaSpectralJax(8, 20.0, 0.1, 0.1, 1.0, 0.05)
     w_hat = s.initial_state(*spiral_initial_condition(8, 20.0))

@@ -9,19 +9,19 @@ Presets are per data set (``preset(name, dataset)``):
            CelebA conv nets, latent 256, EAE 700 × 5087 at T = 3e-8 ("hot"). Budgets the paper
            does not state (digits; CelebA AE/VAE) follow MNIST's epochs. ``mnist5k`` (4000
            training images): the MNIST epochs, i.e. AE 17,500 / VAE 8,750 Adam steps and the
-           EAE's 250 decoder updates × 250 encoder steps (~3 min on a 2-core CPU).
-``quick``  small budgets that finish in a few minutes on a 2-core CPU (digits: ~1 min). The
+           EAE's 250 decoder updates × 250 encoder steps.
+``quick``  small budgets that finish in a few minutes on a 2-core CPU. The
            EAE keeps the paper's T and dt but uses lighter particles. Digits, MNIST, Frey,
            CelebA: m = 1e-8 (the paper's "cold" CelebA mass): with ~100× fewer encoder steps
            than the paper, the heavier m = 1e-6 particles barely leave their initialisation
-           (the force moves φ by (dt²/m)·∇L per step). ``mnist5k`` (~1 min): the paper's MNIST
+           (the force moves φ by (dt²/m)·∇L per step). ``mnist5k``: the paper's MNIST
            networks, VAE epochs and 250 decoder updates, AE 70
            epochs, 100 instead of 250 encoder steps per update, 200 collected encoders (every
            5th step), and m = 1e-7: the thermostat holds the speed near √(T/m), so with 2.5×
            fewer steps a 2.5² ≈ 6× lighter particle covers the paper budget's distance per
-           decoder update. Measured (docs/images.md): m = 1e-7 reproduces the ``paper``
-           preset's EAE (test MSE, probe, ensemble spread within a few ×); m = 1e-6 leaves the
-           MSE ~20 % higher, m = 1e-8 makes the ensemble 20–35× broader.
+           decoder update. m = 1e-7 reproduces the ``paper`` preset's EAE (test MSE, probe,
+           ensemble spread), where m = 1e-6 leaves the MSE higher and m = 1e-8 makes the
+           ensemble broader (measured: benchmarks/README.md, docs/images.md).
 
 Units: the EAE and AE losses are per-pixel means, the units of the paper's temperatures.
 
@@ -171,6 +171,7 @@ def _sampler(temperature: float, mass: float) -> SamplerConfig:
 
 # Nominal training-set sizes of the paper's splits (CelebA: the default pool).
 _N_TRAIN = {"digits": 1437, "mnist5k": 4000, "mnist": 50000, "frey": 1572, "celeba": 4096}
+_CELEBA_MODEL = ImageModelConfig(arch="conv", latent_dim=256)  # both presets' CelebA network
 
 
 def _paper(dataset: str) -> ImagesConfig:
@@ -188,7 +189,7 @@ def _paper(dataset: str) -> ImagesConfig:
         return ImagesConfig(
             dataset=dataset,
             data=ImageDataConfig(pool_size=4096, n_eval=1000, n_probe=1000),
-            model=ImageModelConfig(arch="conv", latent_dim=256),
+            model=_CELEBA_MODEL,
             ae=AEConfig(steps=_epochs(140, n, 32)), vae=VAEConfig(steps=_epochs(70, n, 32)),
             eae=EAEConfig(inner_steps=5087, outer_iterations=700, n_samples=1000, chunk_size=10),
             sampler=_sampler(3e-8, 1e-6),
@@ -227,7 +228,7 @@ def _quick(dataset: str) -> ImagesConfig:
         return ImagesConfig(
             dataset=dataset,
             data=ImageDataConfig(pool_size=1024, n_eval=256, n_probe=256),
-            model=ImageModelConfig(arch="conv", latent_dim=256),
+            model=_CELEBA_MODEL,
             ae=AEConfig(steps=400, log_every=100), vae=VAEConfig(steps=400, log_every=100),
             eae=EAEConfig(inner_steps=20, outer_iterations=20, n_samples=20, thin=5,
                           chunk_size=10, checkpoint_every=5),

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from analysis.document import Block, Heading, Image, Para, Table, to_html, to_markdown
-from eae_sindy.output import atomic_write_bytes, atomic_write_json
+from simulators.atomic_files import atomic_write_bytes, atomic_write_json
 
 __all__ = [
     "comparison_blocks",

@@ -62,8 +62,9 @@ from eae_sindy.images.trainers import (
     train_eae,
     train_vae,
 )
-from eae_sindy.output import atomic_write_bytes, atomic_write_json, check_output, claim_output
+from eae_sindy.output import check_output, claim_output
 from eae_sindy.training import load_checkpoint
+from simulators.atomic_files import atomic_write_bytes, atomic_write_json
 
 __all__ = ["build_models", "digit_codes", "digit_interpolation", "evaluate", "run_images"]
 

@@ -42,8 +42,8 @@ from eae_sindy.images.config import AEConfig, EAEConfig, VAEConfig
 from eae_sindy.images.losses import reconstruction_loss, vae_terms
 from eae_sindy.images.metrics import LatentMoments
 from eae_sindy.images.models import ImageModel
-from eae_sindy.output import atomic_write_json
 from eae_sindy.training import resume_from, run_collection, run_training, save_checkpoint
+from simulators.atomic_files import atomic_write_json
 
 __all__ = [
     "EnsembleAccumulator",

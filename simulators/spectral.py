@@ -62,6 +62,12 @@ class LambdaOmegaSpectral:
     d1, d2, beta : model parameters.
     h : internal time step.
     workers : passed to ``scipy.fft`` (number of threads; 1 by default).
+
+    Attributes
+    ----------
+    lin : the linear operator L = 1 - d |k|^2 per field, shape (2, n, n//2 + 1).
+    e, e2 : the ETDRK4 coefficients e^{hL}, e^{hL/2}.
+    q, f1, f2, f3 : h Q and the three Cox-Matthews weights times h (``f2`` also times 2).
     """
 
     def __init__(
@@ -85,9 +91,9 @@ class LambdaOmegaSpectral:
         # Linear operator per field, shape (2, n, n//2 + 1): L = 1 - d |k|^2.
         self.lin = np.stack([1.0 - float(d1) * k2, 1.0 - float(d2) * k2])
         e, e2, q, f1, f2, f3 = _etdrk4_coefficients(self.h * self.lin)
-        self._e, self._e2 = e, e2
-        self._q = self.h * q
-        self._f1, self._f2, self._f3 = self.h * f1, 2.0 * self.h * f2, self.h * f3
+        self.e, self.e2 = e, e2
+        self.q = self.h * q
+        self.f1, self.f2, self.f3 = self.h * f1, 2.0 * self.h * f2, self.h * f3
 
     # -- transforms -------------------------------------------------------------------------
     def to_spectral(self, w: np.ndarray) -> np.ndarray:
@@ -126,7 +132,7 @@ class LambdaOmegaSpectral:
     # -- time stepping ------------------------------------------------------------------------
     def step(self, w_hat: np.ndarray) -> np.ndarray:
         """Advance the spectral state by one ETDRK4 step of size ``h``."""
-        e2, q = self._e2, self._q
+        e2, q = self.e2, self.q
         nv = self.nonlinear_hat(w_hat)
         e2v = e2 * w_hat
         a = e2v + q * nv
@@ -135,11 +141,11 @@ class LambdaOmegaSpectral:
         nb = self.nonlinear_hat(b)
         c = e2 * a + q * (2.0 * nb - nv)
         nc = self.nonlinear_hat(c)
-        # _f2 already carries the factor 2 of the Cox-Matthews update.
-        new = self._e * w_hat + self._f1 * nv + self._f2 * (na + nb) + self._f3 * nc
-        return self._enforce_hermitian(new)
+        # f2 already carries the factor 2 of the Cox-Matthews update.
+        new = self.e * w_hat + self.f1 * nv + self.f2 * (na + nb) + self.f3 * nc
+        return self.enforce_hermitian(new)
 
-    def _enforce_hermitian(self, w_hat: np.ndarray) -> np.ndarray:
+    def enforce_hermitian(self, w_hat: np.ndarray) -> np.ndarray:
         """Project the kx = 0 (and, for even n, the kx = Nyquist) columns onto Hermitian
         symmetry in ky. Their anti-Hermitian part is invisible to ``irfft2`` and so never damped
         by the nonlinearity; where 1 - d|k|^2 > 0 it grows like e^t from round-off and wrecks the

@@ -1,8 +1,8 @@
-"""JAX port of the ETDRK4 stepper in ``_spectral``, so that the lambda-omega simulator can run on
-a GPU (or on the CPU through XLA) with the same results as the numpy solver.
+"""JAX port of the ETDRK4 stepper in :mod:`simulators.spectral`, so that the lambda-omega simulator
+can run on a GPU (or on the CPU through XLA) with the same results as the numpy solver.
 
 It is the same scheme step for step: the ETDRK4 coefficients are taken from
-:class:`~simulators._spectral.LambdaOmegaSpectral` (computed once in numpy), the state is the
+:class:`~simulators.spectral.LambdaOmegaSpectral` (computed once in numpy), the state is the
 same rfft2 array of shape (2, n, n//2 + 1), the kx = 0 / Nyquist columns are projected onto
 Hermitian symmetry after every step, and a snapshot is (u, v, u_t, v_t) with u_t, v_t the
 right-hand side. One jitted call advances one chunk of snapshots with ``jax.lax.scan`` (the
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._spectral import LambdaOmegaSpectral
+from .spectral import LambdaOmegaSpectral
 
 __all__ = ["LambdaOmegaSpectralJax", "Operators", "advance_chunk", "x64"]
 
@@ -91,7 +91,7 @@ def observe(w_hat: jax.Array, ops: Operators) -> jax.Array:
 def enforce_hermitian(w_hat: jax.Array) -> jax.Array:
     """Project the kx = 0 (and, for even n, Nyquist) columns onto Hermitian symmetry in ky.
 
-    See ``LambdaOmegaSpectral._enforce_hermitian`` for why (round-off growth otherwise).
+    See ``LambdaOmegaSpectral.enforce_hermitian`` for why (round-off growth otherwise).
     """
     n = w_hat.shape[-2]
     reflect = (-np.arange(n)) % n
@@ -140,14 +140,14 @@ def advance_chunk(
 class LambdaOmegaSpectralJax:
     """Chunked ETDRK4 integration in JAX (float64 on the default JAX device).
 
-    Same parameters as :class:`~simulators._spectral.LambdaOmegaSpectral` (whose coefficients it
+    Same parameters as :class:`~simulators.spectral.LambdaOmegaSpectral` (whose coefficients it
     uses). Every JAX call is made inside :func:`x64`; states are complex128 ``jax.Array``.
     """
 
     def __init__(self, n: int, L: float, d1: float, d2: float, beta: float, h: float) -> None:
         ref = LambdaOmegaSpectral(n, L, d1, d2, beta, h)
         self.n = ref.n
-        host = (ref.lin, ref._e, ref._e2, ref._q, ref._f1, ref._f2, ref._f3, np.float64(beta))
+        host = (ref.lin, ref.e, ref.e2, ref.q, ref.f1, ref.f2, ref.f3, np.float64(beta))
         with x64():
             self.ops = Operators(*(jnp.asarray(a, dtype=jnp.float64) for a in host))
 
