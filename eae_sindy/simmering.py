@@ -1,4 +1,4 @@
-"""Simmering: finite-temperature molecular-dynamics sampling of network parameters.
+r"""Simmering: finite-temperature molecular-dynamics sampling of network parameters.
 
 An entropic autoencoder never optimises its encoder: it *samples* the encoder parameters φ from
 the Gibbs measure p(φ) ∝ exp(−U(φ)/T), where U is the minibatch loss at a fixed decoder. Simmering
@@ -7,11 +7,53 @@ it with the force −∇U, and couples all velocities to ONE global Nosé–Hoov
 whole pytree (N = number of scalars), so that the trajectory samples the canonical ensemble at
 temperature T. A BAOAB Langevin thermostat is offered behind the same API.
 
+Nosé–Hoover chain equations (Martyna, Klein & Tuckerman), for N scalars of mass m:
+
+.. math::
+    \dot x = v,\quad m\dot v = -\nabla U - (p_{\xi_1}/Q_1)\, m v,\quad
+    \dot p_{\xi_1} = \textstyle\sum m v^2 - N T - (p_{\xi_2}/Q_2)\, p_{\xi_1},\quad
+    \dot p_{\xi_j} = p_{\xi_{j-1}}^2/Q_{j-1} - T - (p_{\xi_{j+1}}/Q_{j+1})\, p_{\xi_j},
+
+with Q_1 = N T τ², Q_j = T τ² (recomputed from the current T every step). One global chain
+couples all N = Σ leaf sizes; the mean momentum is *not* removed. Integration is the MTK
+Trotter splitting exp(iL_NHC dt/2) exp(iL_v dt/2) exp(iL_x dt) exp(iL_v dt/2) exp(iL_NHC dt/2),
+each chain half-step itself split into ``chain_steps`` × ``sy_order`` Suzuki–Yoshida pieces;
+it is time-reversible and symplectic in the Trotter sense.
+
+**One gradient per step.** ``step`` receives ∇U at ``state.position`` and is arranged
+force-carrying, like velocity Verlet driven from outside::
+
+    [finish previous step: v += (dt/2)·F/m ; NHC half-step]      (skipped when state.step == 0)
+    -> synchronised (x_n, v_n): diagnostics; optional velocity re-draw
+    -> [NHC half-step ; v += (dt/2)·F/m ; x += dt·v]             (x_{n+1} is returned)
+
+With ``thermostat="langevin"`` the same arrangement runs BAOAB (Leimkuhler & Matthews)::
+
+    [finish: B]  -> (x_n, v_n)  ->  [B ; A ; O ; A]
+
+where B is the half kick v += (dt/2)·F/m, A the half drift x += (dt/2)·v and O the exact
+Ornstein–Uhlenbeck update v ← e^{−γ dt} v + √((1 − e^{−2γ dt}) T/m)·ξ. Its chain variables
+stay zero and ``info.conserved_energy`` is NaN.
+
+One global chain over uncoupled (e.g. nearly harmonic) modes is not ergodic: it rescales
+all velocities alike, so the energy split between modes is almost an adiabatic invariant,
+and modes with ω·τ ≈ 1 are drained resonantly (measured on k = 1, 10, 100 springs started
+at x = 0 with τ = 1: ⟨x²⟩ of the k = 1 modes at 25 % of T/k; fine with ω·τ ≳ 10 or with
+Langevin). Velocity re-draws (``resample_every``, an occasional Andersen-like reset) break
+that invariance (not measured here).
+
 The module follows the blackjax / optax pattern: :func:`simmering` fixes the hyper-parameters and
 returns a :class:`SimmeringAlgorithm` of two pure, jittable functions ``init`` and ``step``
 operating on a :class:`SimmeringState`; each step returns a :class:`SimmeringInfo` of
 diagnostics. The library never calls ``jit``. :func:`sample` is a convenience driver that runs
 ``init`` and a ``lax.scan`` of steps.
+
+Layout: the mass matrix is a :class:`~eae_sindy.mass_metrics.MassMetric` (scalar, diagonal, or
+heavier along a stiff subspace; :mod:`eae_sindy.mass_metrics`), the chain and BAOAB numerics
+are in :mod:`eae_sindy.thermostats`. Here :func:`simmering` checks the settings and picks,
+once, the metric (:func:`metric_for_mass`) and the step builder of the thermostat
+(:func:`nose_hoover_step` or :func:`langevin_step`); :class:`SimmeringInitFn` and
+:class:`SimmeringStepFn` are the typed contracts of ``init`` and ``step``.
 
 Example:
     >>> import jax, jax.numpy as jnp
@@ -28,10 +70,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike, DTypeLike
+
+from eae_sindy.mass_metrics import (
+    MassMetric,
+    diagonal_mass_metric,
+    float_dtype,
+    normal_like,
+    num_scalars,
+    scalar_mass_metric,
+    stiff_mass_metric,
+    stiff_velocity,
+)
+from eae_sindy.thermostats import (
+    SUZUKI_YOSHIDA,
+    baoa_update,
+    chain_weights,
+    nhc_conserved_energy,
+    nhc_half_step,
+    nhc_kick_drift,
+)
 
 __all__ = [
     "SimmeringAlgorithm",
@@ -45,21 +107,24 @@ __all__ = [
 
 PyTree = Any
 Array = jax.Array
-Schedule = Callable[[Array], Any]
+Schedule = Callable[[Array], ArrayLike]
+TemperatureAt = Callable[[Array, DTypeLike], Array]  # (step counter, dtype) -> T as an array
 
-# Suzuki–Yoshida weights for the chain half-steps (palindromic, so each half-step stays
-# time-reversible). Orders 3/5 from Yoshida's recursive construction, 7 from Yoshida (1990),
-# solution A, as tabulated by Martyna, Tuckerman, Tobias & Klein (1996).
-_W3 = 1.0 / (2.0 - 2.0 ** (1.0 / 3.0))
-_W5 = 1.0 / (4.0 - 4.0 ** (1.0 / 5.0))
-_W7 = (0.784513610477560, 0.235573213359357, -1.17767998417887)
-_SUZUKI_YOSHIDA = {
-    1: (1.0,),
-    3: (_W3, 1.0 - 2.0 * _W3, _W3),
-    5: (_W5, _W5, 1.0 - 4.0 * _W5, _W5, _W5),
-    7: (*_W7, 1.0 - 2.0 * sum(_W7), *_W7[::-1]),
-}
 _THERMOSTATS = ("nose_hoover", "langevin")
+
+
+class StiffSubspace(NamedTuple):
+    """A mass matrix heavier along k orthonormal directions u_1..u_k of parameter space:
+    M = m (I + Σ_k a_k u_k u_kᵀ), with m the sampler's scalar mass.
+
+    Attributes:
+        basis: pytree like the position, each leaf with a leading axis of length k: the u_k
+            (orthonormal over the whole pytree).
+        factor: (k,) the a_k ≥ 0.
+    """
+
+    basis: PyTree
+    factor: Array
 
 
 class SimmeringState(NamedTuple):
@@ -85,21 +150,7 @@ class SimmeringState(NamedTuple):
     p_xi: Array
     step: Array
     diverged: Array
-    stiff: Any = None
-
-
-class StiffSubspace(NamedTuple):
-    """A mass matrix heavier along k orthonormal directions u_1..u_k of parameter space:
-    M = m (I + Σ_k a_k u_k u_kᵀ), with m the sampler's scalar mass.
-
-    Attributes:
-        basis: pytree like the position, each leaf with a leading axis of length k: the u_k
-            (orthonormal over the whole pytree).
-        factor: (k,) the a_k ≥ 0.
-    """
-
-    basis: PyTree
-    factor: Array
+    stiff: StiffSubspace | None = None
 
 
 class SimmeringInfo(NamedTuple):
@@ -120,6 +171,59 @@ class SimmeringInfo(NamedTuple):
     diverged: Array
 
 
+class SimmeringInitFn(Protocol):
+    """The ``init`` of a :class:`SimmeringAlgorithm`."""
+
+    def __call__(self, position: PyTree, key: Array) -> SimmeringState:
+        """A fresh chain at ``position`` (a pytree of float arrays).
+
+        Velocities are drawn from N(0, T(0) M⁻¹) with ``key``, in the dtype of ``position``;
+        the chain variables are zero, ``step`` is 0 and ``diverged`` says whether ``position``
+        holds a non-finite value. Pure; works under ``jit`` and ``vmap``.
+        """
+
+
+class SimmeringStepFn(Protocol):
+    """The ``step`` of a :class:`SimmeringAlgorithm`."""
+
+    def __call__(
+        self,
+        state: SimmeringState,
+        grads: PyTree,
+        key: Array,
+        potential: ArrayLike | None = None,
+        *,
+        shared_step: ArrayLike | None = None,
+        step_size: ArrayLike | None = None,
+    ) -> tuple[SimmeringState, SimmeringInfo]:
+        """One step of the chain ``state``.
+
+        Args:
+            state: the chain.
+            grads: ∇U at ``state.position`` (same pytree).
+            key: PRNG key of the velocity re-draw and the Langevin noise.
+            potential: the scalar U at ``state.position``, or None; only needed for
+                ``info.conserved_energy`` (and its finiteness for ``diverged``).
+            shared_step: an int32 scalar equal to ``state.step``, for chains that are
+                ``vmap``-ped in lock step. Passed unbatched (``in_axes=None``), it keeps the
+                velocity re-draw a real branch: ``vmap`` turns a ``lax.cond`` on a batched
+                predicate (the batched ``state.step``) into a select that runs both branches,
+                i.e. draws N normal variates on every step. Only the re-draw schedule reads
+                it; the result is the same as without it.
+            step_size: a step dt for this call only, in place of the configured one; it may be
+                traced (e.g. chosen from a curvature estimate inside ``jit``). The thermostat
+                masses Q (from τ) and the Langevin friction stay as configured. The call
+                finishes the previous step's half kick with this dt/2 too, so a change of dt
+                between calls is exact only where it is small (one O(Δdt·F/m) velocity error
+                per change, which the thermostat absorbs). Not given: the configured dt, with
+                results bit-identical to a sampler without the keyword.
+
+        Returns:
+            The state after the step (its ``position`` is where the next gradient is taken)
+            and the :class:`SimmeringInfo` at the synchronised point of this step.
+        """
+
+
 class SimmeringAlgorithm(NamedTuple):
     """The pure functions ``init(position, key)`` and
     ``step(state, grads, key, potential, *, shared_step, step_size)``, and the settings a driver
@@ -127,77 +231,11 @@ class SimmeringAlgorithm(NamedTuple):
     ``step_size`` (the configured dt), ``mass`` (m) and ``max_omega_dt`` (see
     :func:`simmering`)."""
 
-    init: Callable[[PyTree, Array], SimmeringState]
-    step: Callable[..., tuple[SimmeringState, SimmeringInfo]]
-    step_size: Any = None
-    mass: Any = None
+    init: SimmeringInitFn
+    step: SimmeringStepFn
+    step_size: float | None = None
+    mass: float | PyTree | None = None
     max_omega_dt: float | None = None
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
-def _float_dtype(leaves: list[Array]) -> jnp.dtype:
-    if not leaves:
-        raise ValueError("position: the pytree has no array leaves")
-    for leaf in leaves:
-        if not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
-            dtype = jnp.result_type(leaf)
-            raise TypeError(f"position: leaves must be floating arrays, got {dtype}")
-    return jnp.result_type(*leaves)
-
-
-def _num_scalars(leaves: list[Array]) -> int:
-    return sum(math.prod(jnp.shape(leaf)) for leaf in leaves)
-
-
-def _sum_squares(tree: PyTree, dtype) -> Array:
-    return sum(jnp.sum(jnp.square(leaf), dtype=dtype) for leaf in jax.tree.leaves(tree))
-
-
-def _sum_weighted_squares(tree: PyTree, weights: PyTree, dtype, same_weight: bool) -> Array:
-    """Σ w v² over all leaves (w broadcast to each leaf); ``same_weight``: w is one scalar,
-    factored out of the sum."""
-    if same_weight:
-        return jax.tree.leaves(weights)[0] * _sum_squares(tree, dtype)
-    pairs = zip(jax.tree.leaves(tree), jax.tree.leaves(weights), strict=True)
-    return sum(jnp.sum(w * jnp.square(leaf), dtype=dtype) for leaf, w in pairs)
-
-
-def _normal_like(key: Array, tree: PyTree, scale: PyTree) -> PyTree:
-    """N(0, scale²) draws shaped like ``tree``; ``scale`` is a pytree like it (leaves
-    broadcastable)."""
-    leaves, treedef = jax.tree.flatten(tree)
-    keys = jax.random.split(key, len(leaves))
-    scales = treedef.flatten_up_to(scale)
-    new = [
-        jnp.asarray(s).astype(leaf.dtype) * jax.random.normal(k, leaf.shape, leaf.dtype)
-        for k, leaf, s in zip(keys, leaves, scales, strict=True)
-    ]
-    return jax.tree.unflatten(treedef, new)
-
-
-def _dots(basis: PyTree, tree: PyTree, dtype) -> Array:
-    """(k,) the inner products u_kᵀ v over the whole pytree."""
-    pairs = zip(jax.tree.leaves(basis), jax.tree.leaves(tree), strict=True)
-    return sum(
-        jnp.tensordot(b.astype(dtype), v.astype(dtype), axes=v.ndim) for b, v in pairs
-    )
-
-
-def _minus_span(basis: PyTree, coefficients: Array, tree: PyTree) -> PyTree:
-    """v − Σ_k c_k u_k."""
-    return jax.tree.map(
-        lambda b, v: v - jnp.tensordot(coefficients.astype(v.dtype), b, axes=1), basis, tree
-    )
-
-
-def _stiff_velocity(basis: PyTree, factor: Array, velocity: PyTree, dtype) -> PyTree:
-    """A velocity drawn from N(0, T/m) mapped to N(0, T M⁻¹) for M = m (I + Σ_k a_k u_k u_kᵀ):
-    v − Σ_k (1 − (1 + a_k)^{−½}) (u_kᵀv) u_k."""
-    shrink = 1.0 - 1.0 / jnp.sqrt(1.0 + factor)
-    return _minus_span(basis, shrink * _dots(basis, velocity, dtype), velocity)
 
 
 def with_stiff_subspace(state: SimmeringState, basis: PyTree, factor: Array) -> SimmeringState:
@@ -208,14 +246,326 @@ def with_stiff_subspace(state: SimmeringState, basis: PyTree, factor: Array) -> 
     heavier along the stiffest directions of U (a_k = λ_k/λ_ref − 1 brings their frequency down
     to that of curvature λ_ref) lets the step grow by √(λ_max/λ_ref) at the same ω·dt. The
     velocity is mapped from N(0, T/m) to N(0, T M⁻¹): v ← v − Σ_k (1 − (1 + a_k)^{−½})(u_kᵀv) u_k.
+
+    The state can only be stepped by a sampler with the Nosé–Hoover thermostat and a scalar
+    mass; any other sampler's ``step`` raises ``ValueError`` when it is traced with it (the
+    pairing of a state with a sampler is made there: this function does not see the sampler).
     """
-    dtype = _float_dtype(jax.tree.leaves(state.position))
+    dtype = float_dtype(jax.tree.leaves(state.position))
     factor = jnp.asarray(factor, dtype)
-    velocity = _stiff_velocity(basis, factor, state.velocity, dtype)
+    velocity = stiff_velocity(basis, factor, state.velocity, dtype)
     return state._replace(velocity=velocity, stiff=StiffSubspace(basis, factor))
 
 
-def _check_positive(name: str, value: Any) -> None:
+# ---------------------------------------------------------------------------------------------
+# the mass metric and temperature of a chain
+
+
+class MetricFor(Protocol):
+    """Picks the mass metric of a chain from its mass settings and its state."""
+
+    def __call__(
+        self, position: PyTree, dtype: DTypeLike, stiff: StiffSubspace | None
+    ) -> MassMetric:
+        """The :class:`~eae_sindy.mass_metrics.MassMetric` for a chain at ``position`` (its
+        float ``dtype``), with the stiff subspace ``stiff`` attached (or None).
+
+        Raises:
+            ValueError: ``stiff`` is given to a sampler that cannot use it.
+        """
+
+
+def is_scalar_mass(mass: float | PyTree) -> bool:
+    """True for one mass m for every parameter (a Python number, or a pytree without leaves);
+    False for a pytree of masses, one per parameter (a diagonal mass matrix)."""
+    return not jax.tree.leaves(mass) or isinstance(mass, int | float)
+
+
+def metric_for_mass(mass: float | PyTree, *, stiff_allowed: bool) -> MetricFor:
+    """The :class:`MetricFor` of a sampler of mass ``mass`` (scalar, or a pytree for a
+    diagonal mass); ``stiff_allowed``: a state may carry a :class:`StiffSubspace` (the
+    Nosé–Hoover thermostat with a scalar mass)."""
+    scalar = is_scalar_mass(mass)
+
+    def metric_for(position: PyTree, dtype: DTypeLike, stiff: StiffSubspace | None) -> MassMetric:
+        if stiff is not None and not stiff_allowed:
+            raise ValueError("a stiff subspace needs the Nosé–Hoover thermostat and a scalar mass")
+        if scalar:
+            metric = scalar_mass_metric(mass, position, dtype)
+        else:
+            metric = diagonal_mass_metric(mass, dtype)
+        if stiff is None:
+            return metric
+        return stiff_mass_metric(metric, mass, stiff.basis, stiff.factor, dtype)
+
+    return metric_for
+
+
+def temperature_for(temperature: float | Schedule) -> TemperatureAt:
+    """``(step, dtype) -> T``: the constant ``temperature``, or the schedule evaluated at the
+    step counter, as an array of ``dtype``."""
+    schedule = temperature if callable(temperature) else None
+
+    def temperature_at(step: Array, dtype: DTypeLike) -> Array:
+        t = schedule(step) if schedule is not None else temperature
+        return jnp.asarray(t, dtype)
+
+    return temperature_at
+
+
+# ---------------------------------------------------------------------------------------------
+# the pieces every step shares
+
+
+class _StepStart(NamedTuple):
+    """A step after the previous step's half kick: what both thermostats read."""
+
+    dtype: jnp.dtype
+    n: Array  # int32 step counter of the incoming state
+    started: Array  # n > 0: a previous step is pending
+    temperature: Array
+    metric: MassMetric
+    force: PyTree  # m M⁻¹ ∇U
+    dt: Array
+    half_kick: PyTree  # dt/(2m), a pytree like metric.masses
+    num_dof: Array  # N as a float of dtype
+    velocity: PyTree  # after the half kick, before the thermostat half-step
+    ke2: Array  # vᵀ M v of ``velocity``
+
+
+def _begin_step(
+    state: SimmeringState,
+    grads: PyTree,
+    metric_for: MetricFor,
+    temperature_at: TemperatureAt,
+    step_size: ArrayLike,
+) -> _StepStart:
+    """Finish the previous step: half kick v += (dt/2)·F/m with the new gradient (none at step
+    0; a zero factor times a NaN gradient is still NaN, so divergence is caught at step 0 too)."""
+    leaves = jax.tree.leaves(state.position)
+    dtype = float_dtype(leaves)
+    n = jnp.asarray(state.step, jnp.int32)
+    started = n > 0
+    metric = metric_for(state.position, dtype, state.stiff)
+    force = metric.force_direction(grads)  # the kicks move along M⁻¹∇U
+    dt = jnp.asarray(step_size, dtype)
+    half_kick = jax.tree.map(lambda mi: 0.5 * dt / mi, metric.masses)  # v += half_kick · F
+    velocity = jax.tree.map(
+        lambda v, g, k: v - jnp.where(started, k, jnp.zeros_like(k)) * g,
+        state.velocity,
+        force,
+        half_kick,
+    )
+    # vᵀ M v, the only full reduction of the step (with a stiff subspace: k more dots)
+    ke2 = metric.kinetic2(velocity)
+    num_dof = jnp.asarray(num_scalars(leaves), dtype)
+    temperature = temperature_at(n, dtype)
+    return _StepStart(
+        dtype, n, started, temperature, metric, force, dt, half_kick, num_dof, velocity, ke2
+    )
+
+
+class _Synchronised(NamedTuple):
+    """The chain at the synchronised point (x_n, v_n = scale · velocity)."""
+
+    velocity: PyTree
+    scale: Array  # pending velocity factor of the thermostat
+    ke2: Array  # vᵀ M v of v_n
+    diverged: Array
+    potential: Array | None
+
+
+def _synchronise(
+    start: _StepStart,
+    state: SimmeringState,
+    scale: Array,
+    ke2: Array,
+    redraw_key: Array,
+    potential: ArrayLike | None,
+    shared_step: ArrayLike | None,
+    resample_every: int | None,
+) -> _Synchronised:
+    """The synchronised point: divergence flags, and the velocity re-draw from N(0, T M⁻¹) at
+    every step whose counter is a positive multiple of ``resample_every``."""
+    diverged = state.diverged | ~jnp.isfinite(ke2)
+    velocity = start.velocity
+    if resample_every is not None:
+        # With ``shared_step`` (= state.step, unbatched under vmap) the predicate is not
+        # batched and the cond stays a branch: the draw costs only on re-draw steps.
+        c = start.n if shared_step is None else jnp.asarray(shared_step, jnp.int32)
+        redraw = (c > 0) & (c % resample_every == 0)
+
+        def draw(_):
+            v = start.metric.draw_velocity(redraw_key, velocity, start.temperature)
+            return v, start.metric.kinetic2(v)
+
+        def keep(_):
+            return jax.tree.map(lambda v: scale * v, velocity), ke2
+
+        velocity, ke2 = jax.lax.cond(redraw, draw, keep, None)
+        scale = jnp.ones((), start.dtype)
+    pot = None
+    if potential is not None:
+        pot = jnp.asarray(potential, start.dtype)
+        diverged = diverged | ~jnp.isfinite(pot)
+    return _Synchronised(velocity, scale, ke2, diverged, pot)
+
+
+def _advanced(
+    state: SimmeringState, out: PyTree, xi: Array, p_xi: Array, n: Array, diverged: Array
+) -> SimmeringState:
+    """The state after a step; ``out`` is a pytree like the position of (x, v) pairs."""
+    treedef = jax.tree.structure(state.position)
+    pairs = treedef.flatten_up_to(out)
+    position = treedef.unflatten([x for x, _ in pairs])
+    velocity = treedef.unflatten([v for _, v in pairs])
+    return SimmeringState(position, velocity, xi, p_xi, n + 1, diverged, state.stiff)
+
+
+# ---------------------------------------------------------------------------------------------
+# init and the step of each thermostat
+
+
+def simmering_init(
+    metric_for: MetricFor, temperature_at: TemperatureAt, chain_length: int
+) -> SimmeringInitFn:
+    """The ``init`` of a sampler: velocities ~ N(0, T(0) M⁻¹), a chain of ``chain_length``
+    zero links, ``step = 0``."""
+
+    def init(position: PyTree, key: Array) -> SimmeringState:
+        leaves = jax.tree.leaves(position)
+        dtype = float_dtype(leaves)
+        position = jax.tree.map(jnp.asarray, position)
+        t0 = temperature_at(jnp.zeros((), jnp.int32), dtype)
+        velocity = metric_for(position, dtype, None).draw_velocity(key, position, t0)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+        # two distinct buffers, so that callers may donate the whole state
+        xi, p_xi = jnp.zeros((chain_length,), dtype), jnp.zeros((chain_length,), dtype)
+        return SimmeringState(
+            position, velocity, xi, p_xi, jnp.zeros((), jnp.int32), jnp.logical_not(finite)
+        )
+
+    return init
+
+
+def nose_hoover_step(
+    metric_for: MetricFor,
+    temperature_at: TemperatureAt,
+    step_size: float,
+    thermostat_timescale: float,
+    weights: tuple[float, ...],
+    resample_every: int | None,
+) -> SimmeringStepFn:
+    """The Nosé–Hoover chain ``step`` (see :func:`simmering`): finish the previous step (half
+    kick, chain half-step), the synchronised point, then chain half-step, half kick and drift.
+    ``weights``: the chain half-step's sub-step weights
+    (:func:`eae_sindy.thermostats.chain_weights`)."""
+    configured_step = step_size
+
+    def step(
+        state: SimmeringState,
+        grads: PyTree,
+        key: Array,
+        potential: ArrayLike | None = None,
+        *,
+        shared_step: ArrayLike | None = None,
+        step_size: ArrayLike | None = None,
+    ) -> tuple[SimmeringState, SimmeringInfo]:
+        dt = configured_step if step_size is None else step_size
+        start = _begin_step(state, grads, metric_for, temperature_at, dt)
+        dtype, temp, n_dof, started = start.dtype, start.temperature, start.num_dof, start.started
+        tau = jnp.asarray(thermostat_timescale, dtype)
+        s_a, xi_a, p_a, ke2_a = nhc_half_step(
+            start.ke2, state.xi, state.p_xi, temp, n_dof, tau, weights, 0.5 * start.dt
+        )  # finishes the previous step: applied from step 1 on
+        scale = jnp.where(started, s_a, jnp.ones((), dtype))
+        xi = jnp.where(started, xi_a, state.xi)
+        p_xi = jnp.where(started, p_a, state.p_xi)
+        ke2 = jnp.where(started, ke2_a, start.ke2)
+
+        sync = _synchronise(start, state, scale, ke2, key, potential, shared_step, resample_every)
+        conserved = jnp.full((), jnp.nan, dtype)
+        if sync.potential is not None:
+            conserved = nhc_conserved_energy(sync.potential, sync.ke2, xi, p_xi, temp, n_dof, tau)
+
+        # start the next step: chain half-step, half kick, drift
+        s_b, xi, p_xi, _ = nhc_half_step(
+            sync.ke2, xi, p_xi, temp, n_dof, tau, weights, 0.5 * start.dt
+        )
+        total = sync.scale * s_b
+        out = jax.tree.map(
+            lambda x, v, g, k: nhc_kick_drift(x, v, g, k, total, start.dt),
+            state.position,
+            sync.velocity,
+            start.force,
+            start.half_kick,
+        )
+        info = SimmeringInfo(sync.ke2 / n_dof, conserved, temp, sync.diverged)
+        return _advanced(state, out, xi, p_xi, start.n, sync.diverged), info
+
+    return step
+
+
+def langevin_step(
+    metric_for: MetricFor,
+    temperature_at: TemperatureAt,
+    step_size: float,
+    friction: float,
+    resample_every: int | None,
+) -> SimmeringStepFn:
+    """The BAOAB Langevin ``step`` (see :func:`simmering`): finish the previous step (B), the
+    synchronised point, then B A O A with friction γ = ``friction``. The chain variables stay
+    as they are (zeros) and ``info.conserved_energy`` is NaN."""
+    configured_step = step_size
+
+    def step(
+        state: SimmeringState,
+        grads: PyTree,
+        key: Array,
+        potential: ArrayLike | None = None,
+        *,
+        shared_step: ArrayLike | None = None,
+        step_size: ArrayLike | None = None,
+    ) -> tuple[SimmeringState, SimmeringInfo]:
+        dt = configured_step if step_size is None else step_size
+        start = _begin_step(state, grads, metric_for, temperature_at, dt)
+        dtype, temp = start.dtype, start.temperature
+        if resample_every is not None:
+            redraw_key, noise_key = jax.random.split(key)
+        else:  # a split costs a little every step; only split when both consumers exist
+            redraw_key = noise_key = key
+        scale = jnp.ones((), dtype)
+        sync = _synchronise(
+            start, state, scale, start.ke2, redraw_key, potential, shared_step, resample_every
+        )
+
+        # start the next step: B A O A
+        decay = jnp.exp(-jnp.asarray(friction, dtype) * start.dt)
+        velocity = sync.velocity
+        unit = jax.tree.map(lambda _: jnp.ones((), dtype), velocity)
+        noise = normal_like(noise_key, velocity, unit)
+        h = 0.5 * start.dt
+        out = jax.tree.map(
+            lambda x, v, g, z, k, m: baoa_update(x, v, g, z, k, m, sync.scale, decay, temp, h),
+            state.position,
+            velocity,
+            start.force,
+            noise,
+            start.half_kick,
+            start.metric.masses,
+        )
+        conserved = jnp.full((), jnp.nan, dtype)
+        info = SimmeringInfo(sync.ke2 / start.num_dof, conserved, temp, sync.diverged)
+        return _advanced(state, out, state.xi, state.p_xi, start.n, sync.diverged), info
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# settings
+
+
+def _check_positive(name: str, value: object) -> None:
     # Only concrete numbers can be checked; traced values are trusted.
     try:
         v = float(value)
@@ -225,70 +575,33 @@ def _check_positive(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
-# Half-steps with at most this many link updates are unrolled in Python; longer ones (e.g. 30
-# links × 7th-order weights) run the Suzuki–Yoshida sub-steps in a ``fori_loop`` whose body is
-# one unrolled sweep, which keeps compile time around a second and the loop count small.
-_UNROLL_LIMIT = 24
-
-
-def _nhc_half_step(ke2, xi, p_xi, temperature, num_dof, tau, weights, h):
-    """Propagate the chain by h = dt/2 (MTK 1996 / Tuckerman's book, Suzuki–Yoshida factorised).
-
-    For each weight w (d = w·h): p_K += (d/2) G_K; links K−1..1 get
-    p_j ← e_j (e_j p_j + (d/2) G_j) with e_j = exp(−(d/4) p_{j+1}/Q_{j+1}); velocities are scaled
-    by exp(−d p_1/Q_1); ξ_j += d p_j/Q_j; then the same link updates in the order 1..K−1 and
-    p_K += (d/2) G_K. Forces: G_1 = Σ m v² − N T, G_j = p_{j−1}²/Q_{j−1} − T.
-
-    Only scalars are touched: the particle velocities are not rescaled here; the accumulated
-    factor is returned and applied lazily in the next elementwise pass. ``ke2`` is Σ m v².
-
-    Returns:
-        (velocity scale factor, new ξ, new p_ξ, new Σ m v²).
-    """
-    k = xi.shape[0]
-    q = [num_dof * temperature * tau**2] + [temperature * tau**2] * (k - 1)
-
-    def substep(d, scale, ke2, xi, p):
-        xi, p = list(xi), list(p)
-
-        def force(j, ke2):
-            if j == 0:
-                return ke2 - num_dof * temperature
-            return p[j - 1] ** 2 / q[j - 1] - temperature
-
-        def inner_link(j, ke2):
-            e = jnp.exp(-0.25 * d * p[j + 1] / q[j + 1])
-            p[j] = (p[j] * e + 0.5 * d * force(j, ke2)) * e
-
-        p[k - 1] = p[k - 1] + 0.5 * d * force(k - 1, ke2)
-        for j in range(k - 2, -1, -1):
-            inner_link(j, ke2)
-        s = jnp.exp(-d * p[0] / q[0])
-        scale, ke2 = scale * s, ke2 * s * s
-        xi = [xi[j] + d * p[j] / q[j] for j in range(k)]
-        for j in range(k - 1):
-            inner_link(j, ke2)
-        p[k - 1] = p[k - 1] + 0.5 * d * force(k - 1, ke2)
-        return scale, ke2, xi, p
-
-    scale = jnp.ones_like(ke2)
-    if k * len(weights) <= _UNROLL_LIMIT:
-        xi, p = [xi[j] for j in range(k)], [p_xi[j] for j in range(k)]
-        for w in weights:
-            scale, ke2, xi, p = substep(w * h, scale, ke2, xi, p)
-        return scale, jnp.stack(xi), jnp.stack(p), ke2
-
-    dws = jnp.asarray(weights, xi.dtype) * h
-
-    def body(i, carry):
-        scale, ke2, xi, p = carry
-        scale, ke2, xi, p = substep(
-            dws[i], scale, ke2, [xi[j] for j in range(k)], [p[j] for j in range(k)]
-        )
-        return scale, ke2, jnp.stack(xi), jnp.stack(p)
-
-    scale, ke2, xi, p = jax.lax.fori_loop(0, len(weights), body, (scale, ke2, xi, p_xi))
-    return scale, xi, p, ke2
+def _check_settings(
+    temperature: float | Schedule,
+    mass: float | PyTree,
+    step_size: float,
+    chain_length: int,
+    thermostat: str,
+    sy_order: int,
+    chain_steps: int,
+    resample_every: int | None,
+) -> None:
+    """Raise ``ValueError`` naming the first bad argument of :func:`simmering` (the
+    thermostat timescale, friction and max ω·dt are checked there, after their defaults)."""
+    if not callable(temperature):
+        _check_positive("temperature", temperature)
+    if is_scalar_mass(mass):
+        _check_positive("mass", mass)
+    _check_positive("step_size", step_size)
+    if not isinstance(chain_length, int) or chain_length < 1:
+        raise ValueError(f"chain_length must be an integer >= 1, got {chain_length!r}")
+    if thermostat not in _THERMOSTATS:
+        raise ValueError(f"thermostat must be one of {_THERMOSTATS}, got {thermostat!r}")
+    if sy_order not in SUZUKI_YOSHIDA:
+        raise ValueError(f"sy_order must be one of {tuple(SUZUKI_YOSHIDA)}, got {sy_order!r}")
+    if not isinstance(chain_steps, int) or chain_steps < 1:
+        raise ValueError(f"chain_steps must be an integer >= 1, got {chain_steps!r}")
+    if resample_every is not None and (not isinstance(resample_every, int) or resample_every < 1):
+        raise ValueError(f"resample_every must be None or an integer >= 1, got {resample_every!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,40 +624,8 @@ def simmering(
 ) -> SimmeringAlgorithm:
     r"""Build the Simmering sampler for p(φ) ∝ exp(−U(φ)/T).
 
-    Nosé–Hoover chain equations (Martyna, Klein & Tuckerman), for N scalars of mass m:
-
-    .. math::
-        \dot x = v,\quad m\dot v = -\nabla U - (p_{\xi_1}/Q_1)\, m v,\quad
-        \dot p_{\xi_1} = \textstyle\sum m v^2 - N T - (p_{\xi_2}/Q_2)\, p_{\xi_1},\quad
-        \dot p_{\xi_j} = p_{\xi_{j-1}}^2/Q_{j-1} - T - (p_{\xi_{j+1}}/Q_{j+1})\, p_{\xi_j},
-
-    with Q_1 = N T τ², Q_j = T τ² (recomputed from the current T every step). One global chain
-    couples all N = Σ leaf sizes; the mean momentum is *not* removed. Integration is the MTK
-    Trotter splitting exp(iL_NHC dt/2) exp(iL_v dt/2) exp(iL_x dt) exp(iL_v dt/2) exp(iL_NHC dt/2),
-    each chain half-step itself split into ``chain_steps`` × ``sy_order`` Suzuki–Yoshida pieces;
-    it is time-reversible and symplectic in the Trotter sense.
-
-    **One gradient per step.** ``step`` receives ∇U at ``state.position`` and is arranged
-    force-carrying, like velocity Verlet driven from outside::
-
-        [finish previous step: v += (dt/2)·F/m ; NHC half-step]      (skipped when state.step == 0)
-        -> synchronised (x_n, v_n): diagnostics; optional velocity re-draw
-        -> [NHC half-step ; v += (dt/2)·F/m ; x += dt·v]             (x_{n+1} is returned)
-
-    With ``thermostat="langevin"`` the same arrangement runs BAOAB (Leimkuhler & Matthews)::
-
-        [finish: B]  -> (x_n, v_n)  ->  [B ; A ; O ; A]
-
-    where B is the half kick v += (dt/2)·F/m, A the half drift x += (dt/2)·v and O the exact
-    Ornstein–Uhlenbeck update v ← e^{−γ dt} v + √((1 − e^{−2γ dt}) T/m)·ξ. Its chain variables
-    stay zero and ``info.conserved_energy`` is NaN.
-
-    One global chain over uncoupled (e.g. nearly harmonic) modes is not ergodic: it rescales
-    all velocities alike, so the energy split between modes is almost an adiabatic invariant,
-    and modes with ω·τ ≈ 1 are drained resonantly (measured on k = 1, 10, 100 springs started
-    at x = 0 with τ = 1: ⟨x²⟩ of the k = 1 modes at 25 % of T/k; fine with ω·τ ≳ 10 or with
-    Langevin). Velocity re-draws (``resample_every``, an occasional Andersen-like reset) break
-    that invariance (not measured here).
+    The dynamics, their integration (one gradient per step) and the ergodicity caveat of one
+    global chain are described in the module docstring (:mod:`eae_sindy.simmering`).
 
     Velocities start at N(0, T/m). With ``resample_every = k`` they are re-drawn from N(0, T/m)
     at the synchronised point of every step whose counter is a positive multiple of k (the chain
@@ -372,34 +653,21 @@ def simmering(
             travel together.
 
     Returns:
-        A :class:`SimmeringAlgorithm` ``(init, step)``:
+        A :class:`SimmeringAlgorithm` ``(init, step, step_size, mass, max_omega_dt)``:
 
-        - ``init(position, key) -> SimmeringState``: velocities ~ N(0, T(0)/m) in the dtype of
-          ``position``; chain variables zero; ``step = 0``.
-        - ``step(state, grads, key, potential=None) -> (SimmeringState, SimmeringInfo)``:
-          ``grads`` is ∇U at ``state.position`` (same pytree), ``potential`` the scalar U there
-          (only needed for ``info.conserved_energy``); ``key`` feeds the re-draw and the Langevin
-          noise. Both functions are pure and work under ``jit``, ``vmap`` and ``lax.scan``.
-
-          ``shared_step`` (optional keyword): an int32 scalar equal to ``state.step``, for
-          chains that are ``vmap``-ped in lock step. Passed unbatched (``in_axes=None``), it
-          keeps the velocity re-draw a real branch: ``vmap`` turns a ``lax.cond`` on a batched
-          predicate (the batched ``state.step``) into a select that runs both branches, i.e.
-          draws N normal variates on every step. Only the re-draw schedule reads it; the result
-          is the same as without it.
-
-          ``step_size`` (optional keyword): a step dt for this call only, in place of the
-          configured one; it may be traced (e.g. chosen from a curvature estimate inside
-          ``jit``). The thermostat masses Q (from τ) and the Langevin friction stay as
-          configured. The call finishes the previous step's half kick with this dt/2 too, so a
-          change of dt between calls is exact only where it is small (one O(Δdt·F/m) velocity
-          error per change, which the thermostat absorbs). Not given: the configured dt, with
-          results bit-identical to a sampler without the keyword.
+        - ``init(position, key) -> SimmeringState`` (:class:`SimmeringInitFn`): velocities
+          ~ N(0, T(0)/m) in the dtype of ``position``; chain variables zero; ``step = 0``.
+        - ``step(state, grads, key, potential=None, *, shared_step=None, step_size=None) ->
+          (SimmeringState, SimmeringInfo)`` (:class:`SimmeringStepFn`, which documents the
+          keywords): ``grads`` is ∇U at ``state.position`` (same pytree), ``potential`` the
+          scalar U there (only needed for ``info.conserved_energy``); ``key`` feeds the re-draw
+          and the Langevin noise. Both functions are pure and work under ``jit``, ``vmap`` and
+          ``lax.scan``.
 
     Raises:
-        ValueError: for a non-positive temperature, mass, step size, thermostat timescale or
-            friction, chain_length < 1, an unknown thermostat, sy_order or chain_steps, or a
-            non-positive resample_every; the message names the argument.
+        ValueError: for a non-positive temperature, mass, step size, thermostat timescale,
+            friction or max_omega_dt, chain_length < 1, an unknown thermostat, sy_order or
+            chain_steps, or a non-positive resample_every; the message names the argument.
 
     References:
         Martyna, Klein & Tuckerman, J. Chem. Phys. 97, 2635 (1992).
@@ -408,193 +676,31 @@ def simmering(
         Babayan et al., Nature Communications (2025), "Sufficient is better than optimal for
         training neural networks" (Simmering).
     """
-    if callable(temperature):
-        schedule = temperature
-    else:
-        _check_positive("temperature", temperature)
-        schedule = None
-    scalar_mass = not jax.tree.leaves(mass) or isinstance(mass, int | float)
-    if scalar_mass:
-        _check_positive("mass", mass)
-    _check_positive("step_size", step_size)
-    if not isinstance(chain_length, int) or chain_length < 1:
-        raise ValueError(f"chain_length must be an integer >= 1, got {chain_length!r}")
-    if thermostat not in _THERMOSTATS:
-        raise ValueError(f"thermostat must be one of {_THERMOSTATS}, got {thermostat!r}")
-    if sy_order not in _SUZUKI_YOSHIDA:
-        raise ValueError(f"sy_order must be one of {tuple(_SUZUKI_YOSHIDA)}, got {sy_order!r}")
-    if not isinstance(chain_steps, int) or chain_steps < 1:
-        raise ValueError(f"chain_steps must be an integer >= 1, got {chain_steps!r}")
-    if resample_every is not None and (not isinstance(resample_every, int) or resample_every < 1):
-        raise ValueError(f"resample_every must be None or an integer >= 1, got {resample_every!r}")
+    _check_settings(
+        temperature, mass, step_size, chain_length, thermostat, sy_order, chain_steps,
+        resample_every,
+    )
     if thermostat_timescale is None:
         thermostat_timescale = 100.0 * step_size
     _check_positive("thermostat_timescale", thermostat_timescale)
     if friction is None:
         friction = 1.0 / (100.0 * step_size)
     _check_positive("friction", friction)
-
     if max_omega_dt is not None:
         _check_positive("max_omega_dt", max_omega_dt)
-    weights = tuple(w / chain_steps for w in _SUZUKI_YOSHIDA[sy_order]) * chain_steps
-    langevin = thermostat == "langevin"
-    configured_step = step_size
 
-    def masses(position: PyTree, dtype) -> PyTree:
-        """The mass of every parameter, as a pytree like ``position``."""
-        if scalar_mass:
-            return jax.tree.map(lambda _: jnp.asarray(mass, dtype), position)
-        return jax.tree.map(lambda m: jnp.asarray(m, dtype), mass)
-
-    def temperature_at(step: Array, dtype) -> Array:
-        t = schedule(step) if schedule is not None else temperature
-        return jnp.asarray(t, dtype)
-
-    def init(position: PyTree, key: Array) -> SimmeringState:
-        leaves = jax.tree.leaves(position)
-        dtype = _float_dtype(leaves)
-        position = jax.tree.map(jnp.asarray, position)
-        t0 = temperature_at(jnp.zeros((), jnp.int32), dtype)
-        velocity = _normal_like(key, position, jax.tree.map(lambda m: jnp.sqrt(t0 / m),
-                                                            masses(position, dtype)))
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
-        # two distinct buffers, so that callers may donate the whole state
-        xi, p_xi = jnp.zeros((chain_length,), dtype), jnp.zeros((chain_length,), dtype)
-        return SimmeringState(
-            position, velocity, xi, p_xi, jnp.zeros((), jnp.int32), jnp.logical_not(finite)
+    nose_hoover = thermostat == "nose_hoover"
+    # a stiff subspace (attached to a state later) works with the NHC and a scalar mass only
+    metric_for = metric_for_mass(mass, stiff_allowed=nose_hoover and is_scalar_mass(mass))
+    temperature_at = temperature_for(temperature)
+    init = simmering_init(metric_for, temperature_at, chain_length)
+    if nose_hoover:
+        weights = chain_weights(sy_order, chain_steps)
+        step = nose_hoover_step(
+            metric_for, temperature_at, step_size, thermostat_timescale, weights, resample_every
         )
-
-    def step(
-        state: SimmeringState,
-        grads: PyTree,
-        key: Array,
-        potential: Any = None,
-        *,
-        shared_step: Any = None,
-        step_size: Any = None,
-    ):
-        leaves = jax.tree.leaves(state.position)
-        dtype = _float_dtype(leaves)
-        n_dof = _num_scalars(leaves)
-        n = jnp.asarray(state.step, jnp.int32)
-        started = n > 0
-        temp = temperature_at(n, dtype)
-        m = masses(state.position, dtype)
-        stiff = state.stiff
-        if stiff is not None:
-            if langevin or not scalar_mass:
-                raise ValueError(
-                    "a stiff subspace needs the Nosé–Hoover thermostat and a scalar mass"
-                )
-            a = jnp.asarray(stiff.factor, dtype)
-            # m M⁻¹ = I − Σ_k a_k/(1 + a_k) u_k u_kᵀ: the kicks move along M⁻¹∇U
-            along = a / (1.0 + a) * _dots(stiff.basis, grads, dtype)
-            grads = _minus_span(stiff.basis, along, grads)
-        dt = jnp.asarray(configured_step if step_size is None else step_size, dtype)
-        half_kick = jax.tree.map(lambda mi: 0.5 * dt / mi, m)  # v += half_kick · F = −half_kick·∇U
-        tau = jnp.asarray(thermostat_timescale, dtype)
-        n_dof_f = jnp.asarray(n_dof, dtype)
-
-        # ---- finish the previous step: half kick with the new gradient (none at step 0). A
-        # zero factor times a NaN gradient is still NaN, so divergence is caught at step 0 too.
-        u = jax.tree.map(
-            lambda v, g, k: v - jnp.where(started, k, jnp.zeros_like(k)) * g,
-            state.velocity,
-            grads,
-            half_kick,
-        )
-        def kinetic2(v):
-            """vᵀ M v (Σ m v² for a diagonal mass)."""
-            ke = _sum_weighted_squares(v, m, dtype, scalar_mass)
-            if stiff is None:
-                return ke
-            return ke + jnp.asarray(mass, dtype) * jnp.sum(a * _dots(stiff.basis, v, dtype) ** 2)
-
-        # vᵀ M v, the only full reduction of the step (with a stiff subspace: k more dots)
-        ke2 = kinetic2(u)
-        xi, p_xi = state.xi, state.p_xi
-        scale = jnp.ones((), dtype)
-        if not langevin:
-            s_a, xi_a, p_a, ke2_a = _nhc_half_step(
-                ke2, xi, p_xi, temp, n_dof_f, tau, weights, 0.5 * dt
-            )
-            scale = jnp.where(started, s_a, scale)
-            xi = jnp.where(started, xi_a, xi)
-            p_xi = jnp.where(started, p_a, p_xi)
-            ke2 = jnp.where(started, ke2_a, ke2)
-
-        # ---- synchronised point (x_n, v_n = scale · u)
-        diverged = state.diverged | ~jnp.isfinite(ke2)
-        if langevin and resample_every is not None:
-            redraw_key, noise_key = jax.random.split(key)
-        else:  # a split costs a little every step; only split when both consumers exist
-            redraw_key = noise_key = key
-        if resample_every is not None:
-            # With ``shared_step`` (= state.step, unbatched under vmap) the predicate is not
-            # batched and the cond stays a branch: the draw costs only on re-draw steps.
-            c = n if shared_step is None else jnp.asarray(shared_step, jnp.int32)
-            redraw = (c > 0) & (c % resample_every == 0)
-
-            def _redraw(_):
-                v = _normal_like(redraw_key, u, jax.tree.map(lambda mi: jnp.sqrt(temp / mi), m))
-                if stiff is not None:  # N(0, T/m) → N(0, T M⁻¹)
-                    v = _stiff_velocity(stiff.basis, a, v, dtype)
-                return v, kinetic2(v)
-
-            def _keep(_):
-                return jax.tree.map(lambda v: scale * v, u), ke2
-
-            u, ke2 = jax.lax.cond(redraw, _redraw, _keep, None)
-            scale = jnp.ones((), dtype)
-        kinetic_temperature = ke2 / n_dof_f
-        conserved = jnp.full((), jnp.nan, dtype)
-        if potential is not None:
-            pot = jnp.asarray(potential, dtype)
-            diverged = diverged | ~jnp.isfinite(pot)
-        if potential is not None and not langevin:
-            q = jnp.concatenate(
-                [
-                    (n_dof_f * temp * tau**2)[None],
-                    jnp.full((chain_length - 1,), temp * tau**2, dtype),
-                ]
-            )
-            conserved = (
-                pot
-                + 0.5 * ke2
-                + jnp.sum(0.5 * p_xi**2 / q)
-                + n_dof_f * temp * xi[0]
-                + temp * jnp.sum(xi[1:])
-            )
-
-        # ---- start the next step
-        if langevin:
-            c1 = jnp.exp(-jnp.asarray(friction, dtype) * dt)
-            noise = _normal_like(noise_key, u, jax.tree.map(lambda _: jnp.ones((), dtype), u))
-            h = 0.5 * dt
-
-            def _baoa(x, v, g, z, k, mi):
-                v = scale * v - k * g
-                x = x + h * v
-                v = c1 * v + jnp.sqrt((1.0 - c1 * c1) * temp / mi) * z
-                return x + h * v, v
-
-            out = jax.tree.map(_baoa, state.position, u, grads, noise, half_kick, m)
-        else:
-            s_b, xi, p_xi, _ = _nhc_half_step(ke2, xi, p_xi, temp, n_dof_f, tau, weights, 0.5 * dt)
-            total = scale * s_b
-
-            def _kick_drift(x, v, g, k):
-                v = total * v - k * g
-                return x + dt * v, v
-
-            out = jax.tree.map(_kick_drift, state.position, u, grads, half_kick)
-        treedef = jax.tree.structure(state.position)
-        pairs = treedef.flatten_up_to(out)
-        position = treedef.unflatten([x for x, _ in pairs])
-        velocity = treedef.unflatten([v for _, v in pairs])
-        new_state = SimmeringState(position, velocity, xi, p_xi, n + 1, diverged, stiff)
-        return new_state, SimmeringInfo(kinetic_temperature, conserved, temp, diverged)
-
+    else:
+        step = langevin_step(metric_for, temperature_at, step_size, friction, resample_every)
     return SimmeringAlgorithm(init, step, step_size, mass, max_omega_dt)
 
 

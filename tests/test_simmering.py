@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import eae_sindy.simmering as simmering_module
+import eae_sindy.thermostats as thermostats
 from eae_sindy.simmering import (
     SimmeringAlgorithm,
     SimmeringInfo,
@@ -382,7 +382,7 @@ def test_long_chain_loop_matches_unrolled(monkeypatch):
         return jax.jit(lambda s: jax.lax.scan(body, s, None, length=5)[0])(state)
 
     looped = run()  # 5 links × 5 weights = 25 link updates > the unroll limit
-    monkeypatch.setattr(simmering_module, "_UNROLL_LIMIT", 10_000)
+    monkeypatch.setattr(thermostats, "UNROLL_LIMIT", 10_000)
     unrolled = run()
     assert np.abs(np.asarray(looped.p_xi)).max() > 0  # the chain did something
     for a, b in zip(jax.tree.leaves(looped), jax.tree.leaves(unrolled), strict=True):
@@ -544,6 +544,7 @@ def test_temperature_schedule_anneals():
         ((1.0, 1.0, 0.1), {"resample_every": 0}, "resample_every"),
         ((1.0, 1.0, 0.1), {"thermostat_timescale": 0.0}, "thermostat_timescale"),
         ((1.0, 1.0, 0.1), {"thermostat": "langevin", "friction": -1.0}, "friction"),
+        ((1.0, 1.0, 0.1), {"max_omega_dt": 0.0}, "max_omega_dt"),
     ],
 )
 def test_bad_inputs_raise(args, kwargs, name):
@@ -717,3 +718,60 @@ def test_stiff_subspace_mass_samples_the_same_measure_with_a_larger_step():
     _check_mean(np.asarray(x2, np.float64), truth, max_rel_se=0.05, label="stiff-mass <(q x)^2>")
     _, plain_diverged = jax.jit(jax.vmap(lambda k: chain(k, False)))(keys[:4])
     assert np.all(np.asarray(plain_diverged))  # the plain mass cannot take this step
+
+
+@pytest.mark.parametrize(
+    ("mass", "thermostat"),
+    [(1.0, "langevin"), ({"w": jnp.ones((32,), jnp.float32)}, "nose_hoover")],
+)
+def test_stiff_subspace_on_an_unsupported_sampler_raises(mass, thermostat):
+    """A stiff subspace needs the Nosé–Hoover thermostat and a scalar mass. The state carries
+    it, so the pairing is made when such a state first meets ``step`` (while tracing)."""
+    from eae_sindy.simmering import with_stiff_subspace
+
+    _, q, _ = _rotated_quadratic()
+    algo = simmering(1.0, mass, 0.1, thermostat=thermostat)
+    state = algo.init({"w": jnp.zeros((32,), jnp.float32)}, jax.random.key(0))
+    state = with_stiff_subspace(state, {"w": jnp.asarray(q[:, :2].T, jnp.float32)}, [1.0, 2.0])
+    with pytest.raises(ValueError, match="stiff subspace"):
+        jax.jit(algo.step)(state, state.position, jax.random.key(1))
+
+
+def test_mass_metrics_match_the_dense_mass_matrix():
+    """The stiff metric's vᵀMv, m M⁻¹g and velocity law N(0, T M⁻¹) against the dense
+    M = m (I + Σ_k a_k u_k u_kᵀ); the diagonal metric's vᵀMv against Σ m v²."""
+    from eae_sindy.mass_metrics import (
+        diagonal_mass_metric,
+        scalar_mass_metric,
+        stiff_mass_metric,
+    )
+
+    _, q, _ = _rotated_quadratic(dim=6, n_stiff=2)
+    m, a, temperature = 2.0, np.array([3.0, 0.5]), 0.7
+    u = q[:, :2]
+    dense = m * (np.eye(6) + u @ np.diag(a) @ u.T)
+    like = {"w": jnp.zeros((6,), jnp.float32)}
+    basis = {"w": jnp.asarray(u.T, jnp.float32)}
+    scalar = scalar_mass_metric(m, like, jnp.float32)
+    stiff = stiff_mass_metric(scalar, m, basis, a, jnp.float32)
+    v = np.linspace(-1.0, 1.0, 6)
+    g = np.cos(np.arange(6.0))
+    ke2 = stiff.kinetic2({"w": jnp.asarray(v, jnp.float32)})
+    np.testing.assert_allclose(float(ke2), v @ dense @ v, rtol=1e-5)
+    force = stiff.force_direction({"w": jnp.asarray(g, jnp.float32)})["w"]
+    np.testing.assert_allclose(np.asarray(force), m * np.linalg.solve(dense, g), atol=1e-5)
+
+    draws = jax.vmap(lambda k: stiff.draw_velocity(k, like, jnp.float32(temperature))["w"])(
+        jax.random.split(jax.random.key(0), 200_000)
+    )
+    covariance = np.cov(np.asarray(draws, np.float64), rowvar=False)
+    # sampling error of a covariance entry ≈ T/m·√(2/n) ≈ 1e-3
+    np.testing.assert_allclose(covariance, temperature * np.linalg.inv(dense), atol=5e-3)
+
+    masses = {"w": jnp.asarray([0.5, 1.0, 2.0, 3.0, 4.0, 5.0], jnp.float32)}
+    diagonal = diagonal_mass_metric(masses, jnp.float32)
+    np.testing.assert_allclose(
+        float(diagonal.kinetic2({"w": jnp.asarray(v, jnp.float32)})),
+        np.sum(np.asarray(masses["w"]) * v**2),
+        rtol=1e-5,
+    )
