@@ -21,26 +21,44 @@ compiles and compilation-cache entries as large as the data.
 
 :func:`temperature_ladder` runs K such EAEs side by side, one per temperature T_k (each with its
 own decoder, optimiser state and chains), as one compiled program: a ``vmap`` over a leading
-temperature axis with the chains nested inside.
+temperature axis with the chains nested inside. The chain axis and the step counter the
+chains (and rungs) share live in :mod:`eae_sindy.chains`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from functools import partial
+from typing import Any, NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from eae_sindy.chains import (
+    chain_keys,
+    counter_axes,
+    first_chain,
+    has_step_counter,
+    over_chains,
+    share_counter,
+    shared_counter,
+    sum_over_chains,
+    unshare_counter,
+)
 from eae_sindy.simmering import SimmeringAlgorithm, SimmeringState, StiffSubspace
 
 __all__ = [
     "CurvatureEstimate",
+    "EAECollect",
+    "EAEInit",
+    "EAEOuterStep",
     "EAEState",
     "IterationInfo",
     "EntropicAutoencoder",
+    "LadderRung",
+    "LadderTemperature",
     "TemperatureLadder",
     "entropic_autoencoder",
     "temperature_ladder",
@@ -48,42 +66,14 @@ __all__ = [
 ]
 
 Params = Any
+"""A pytree of parameter arrays (encoder φ or decoder ϑ)."""
 Batch = Any
+"""A minibatch, whatever pytree ``sample_batch`` returns and ``loss_fn`` takes."""
+Data = Any
+"""A pytree of arrays handed to ``sample_batch`` and ``summarize`` (see the module doc)."""
+Summaries = Any
+"""The pytree ``summarize`` returns for one encoder, stacked over draws (and chains)."""
 LossFn = Callable[[Params, Params, Batch], jax.Array]
-
-
-# Chains (and ladder rungs) step in lock step, so the Simmering step counter is the same along
-# a batch axis. ``vmap`` would still batch it, and it turns a ``lax.cond`` on a batched
-# predicate (Simmering's periodic velocity re-draw) into a select that runs *both* branches:
-# N normal variates drawn on every step. The chains hand the sampler the counter unbatched
-# (``shared_step``), and the ladder maps the rungs with the counter unbatched, so that the
-# cond stays a real branch. The stored state keeps its batched counter (same layout, values).
-
-
-def _lockstep(sampler_state: Any) -> bool:
-    return isinstance(sampler_state, SimmeringState)
-
-
-def _share_counter(sampler_state: Any) -> Any:
-    """Drop the leading (lock-step) axis of the counter: its first entry stands for all."""
-    if not _lockstep(sampler_state):
-        return sampler_state
-    return sampler_state._replace(step=sampler_state.step[0])
-
-
-def _unshare_counter(sampler_state: Any, size: int) -> Any:
-    """Give the shared counter its leading axis of length ``size`` back."""
-    if not _lockstep(sampler_state):
-        return sampler_state
-    step = sampler_state.step
-    return sampler_state._replace(step=jnp.broadcast_to(step, (size, *jnp.shape(step))))
-
-
-def _counter_axes(sampler_state: Any) -> Any:
-    """``vmap`` axes of a sampler state with a shared counter: 0 everywhere but ``step``."""
-    if not _lockstep(sampler_state):
-        return 0
-    return sampler_state._replace(**{f: 0 for f in sampler_state._fields if f != "step"}, step=None)
 
 
 class CurvatureEstimate(NamedTuple):
@@ -161,7 +151,7 @@ def top_curvature(
 
 
 def _controlled_step(
-    configured: jax.Array, mass: Any, max_omega_dt: float, curvature: jax.Array
+    configured: jax.Array, mass: float, max_omega_dt: float, curvature: jax.Array
 ) -> jax.Array:
     """dt = min(dt_configured, (ω·dt)_max · √(m/λ)) for the largest of the chains' curvatures
     λ (all chains step in lock step). λ = 0 keeps the configured dt; a non-finite λ gives a
@@ -173,17 +163,21 @@ def _controlled_step(
     return jnp.where(jnp.isfinite(largest), dt, jnp.asarray(jnp.nan, dtype))
 
 
+# ---------------------------------------------------------------------------------------------
+# the state, the diagnostics and the contracts of the EAE's functions
+
+
 class EAEState(NamedTuple):
     """Training state. ``sampler`` is the encoder's Simmering state (its ``position`` is φ).
     ``curvature``: None, or the :class:`CurvatureEstimate` of an EAE built with
     ``max_omega_dt`` (a field added later with a None default: older checkpoints still load)."""
 
-    sampler: Any
+    sampler: SimmeringState
     decoder: Params
     opt_state: optax.OptState
     key: jax.Array
     iteration: jax.Array
-    curvature: Any = None
+    curvature: CurvatureEstimate | None = None
 
 
 class IterationInfo(NamedTuple):
@@ -204,8 +198,58 @@ class IterationInfo(NamedTuple):
     kinetic_temperature: jax.Array
     decoder_grad_norm: jax.Array
     diverged: jax.Array
-    step_size: Any = None
-    curvature_max: Any = None
+    step_size: jax.Array | None = None
+    curvature_max: jax.Array | None = None
+
+
+class EAEInit(Protocol):
+    """Starts an EAE (or a ladder): the state at encoder ``enc_params``, decoder
+    ``dec_params`` and fresh optimiser state, with all randomness derived from ``key``."""
+
+    def __call__(self, enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
+        """Returns the state at iteration 0."""
+        ...
+
+
+class EAEOuterStep(Protocol):
+    """One outer iteration of Algorithm 1: M encoder samples at the fixed decoder, then one
+    decoder step along their mean gradient. ``data``: the pytree handed to ``sample_batch``
+    (None: ``sample_batch(key)``)."""
+
+    def __call__(
+        self, state: EAEState, data: Data | None = None
+    ) -> tuple[EAEState, IterationInfo]:
+        """Returns the next state and the iteration's diagnostics."""
+        ...
+
+
+class EAECollect(Protocol):
+    """Algorithm 2: ``num_samples`` encoders sampled at the fixed decoder, one kept every
+    ``thin`` sampling steps and summarised (``num_samples`` and ``thin`` are static: jit with
+    ``static_argnums=(1, 2)``). ``data``: handed to ``sample_batch`` and ``summarize``."""
+
+    def __call__(
+        self, state: EAEState, num_samples: int, thin: int, data: Data | None = None
+    ) -> tuple[EAEState, Summaries]:
+        """Returns the state after the last sampling step and the summaries stacked on a
+        leading axis of length ``num_samples``."""
+        ...
+
+
+class LadderTemperature(Protocol):
+    """The temperatures of a ladder's rungs at a state."""
+
+    def __call__(self, state: EAEState) -> jax.Array:
+        """Returns the (K,) temperatures the next ``outer_step`` (or ``collect``) samples at."""
+        ...
+
+
+class LadderRung(Protocol):
+    """One rung of a ladder's state."""
+
+    def __call__(self, state: EAEState, k: int) -> EAEState:
+        """Returns the state of rung ``k`` alone, a plain single-temperature state."""
+        ...
 
 
 class EntropicAutoencoder(NamedTuple):
@@ -216,9 +260,284 @@ class EntropicAutoencoder(NamedTuple):
     ``data``: a pytree of arrays handed to ``sample_batch`` and ``summarize`` (see
     :func:`entropic_autoencoder`)."""
 
-    init: Callable[[Params, Params, jax.Array], EAEState]
-    outer_step: Callable[..., tuple[EAEState, IterationInfo]]
-    collect: Callable[..., tuple[EAEState, Any]]
+    init: EAEInit
+    outer_step: EAEOuterStep
+    collect: EAECollect
+
+
+# ---------------------------------------------------------------------------------------------
+# one EAE: its settings, and the builders of its three programs
+
+
+class _EAESetup(NamedTuple):
+    """The arguments of :func:`entropic_autoencoder`, checked, that its programs share."""
+
+    loss_fn: LossFn
+    sampler: SimmeringAlgorithm
+    optimizer: optax.GradientTransformation
+    sample_batch: Callable[..., Batch]
+    num_inner_steps: int
+    summarize: Callable[..., Summaries]
+    num_chains: int | None
+    max_omega_dt: float | None
+    power_iterations: int
+
+    @property
+    def controlled(self) -> bool:
+        """Whether the step follows the measured curvature (``max_omega_dt`` given)."""
+        return self.max_omega_dt is not None
+
+
+def _check_settings(
+    sampler: SimmeringAlgorithm,
+    num_inner_steps: int,
+    num_chains: int | None,
+    max_omega_dt: float | None,
+    power_iterations: int,
+) -> None:
+    """Raise ValueError for settings :func:`entropic_autoencoder` cannot run with."""
+    if num_inner_steps < 1:
+        raise ValueError(f"num_inner_steps must be >= 1, got {num_inner_steps}")
+    if num_chains is not None and num_chains < 1:
+        raise ValueError(f"num_chains must be None or >= 1, got {num_chains}")
+    if max_omega_dt is None:
+        return
+    if not max_omega_dt > 0:
+        raise ValueError(f"max_omega_dt must be None or positive, got {max_omega_dt!r}")
+    if sampler.step_size is None or not isinstance(sampler.mass, int | float):
+        raise ValueError(
+            "max_omega_dt needs a sampler built by simmering() with a scalar mass (it reads "
+            "the sampler's step_size and mass)"
+        )
+    if not isinstance(power_iterations, int) or power_iterations < 1:
+        raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations}")
+
+
+def _encoder_itself(enc_params: Params, dec_params: Params, *data: Data) -> Params:
+    """The default ``summarize``: the encoder parameters themselves."""
+    return enc_params
+
+
+def _draw_batch(sample_batch: Callable[..., Batch], key: jax.Array, data: Data | None) -> Batch:
+    """``sample_batch(key)``, or ``sample_batch(key, data)`` when there is data."""
+    return sample_batch(key) if data is None else sample_batch(key, data)
+
+
+def _step_options(counter: jax.Array | None, dt: jax.Array | None) -> dict[str, jax.Array]:
+    """The optional keywords of ``sampler.step``: the shared counter and the controlled dt."""
+    kwargs = {} if counter is None else {"shared_step": counter}
+    return kwargs if dt is None else {**kwargs, "step_size": dt}
+
+
+def _start_curvature(
+    position: Params, key: jax.Array, num_chains: int | None
+) -> CurvatureEstimate:
+    """Random start directions (one per chain, normalised by the first power step) and zero
+    estimates; ``position`` (possibly chain-batched) gives the shapes."""
+
+    def one(k):
+        leaves, treedef = jax.tree.flatten(first_chain(position, num_chains))
+        keys = jax.random.split(k, len(leaves))
+        draws = [jax.random.normal(kk, leaf.shape, leaf.dtype) for kk, leaf in
+                 zip(keys, leaves, strict=True)]
+        return jax.tree.unflatten(treedef, draws)
+
+    direction = over_chains(one, num_chains)(chain_keys(key, num_chains))
+    value = jnp.zeros(() if num_chains is None else (num_chains,), jnp.float32)
+    return CurvatureEstimate(direction, value)
+
+
+def _measure_curvature(
+    setup: _EAESetup,
+    sampler_state: SimmeringState,
+    curvature: CurvatureEstimate | None,
+    decoder: Params,
+    key_first: jax.Array,
+    data: Data | None,
+) -> tuple[CurvatureEstimate, jax.Array]:
+    """Each chain's curvature estimate at its position and the minibatch its first step of this
+    call draws (``key_first``: that step's key), the chains one after another; returns the new
+    estimates and the step size they allow."""
+    if curvature is None:  # a state saved without the control: start the estimate now
+        curvature = _start_curvature(sampler_state.position, key_first, setup.num_chains)
+    stiff = sampler_state.stiff if has_step_counter(sampler_state) else None
+
+    def one(args):
+        position, direction, stiff, key = args
+        batch = _draw_batch(setup.sample_batch, jax.random.split(key)[0], data)
+        return top_curvature(
+            lambda p: setup.loss_fn(p, decoder, batch), position, direction,
+            setup.power_iterations, stiff,
+        )
+
+    args = (sampler_state.position, curvature.direction, stiff,
+            chain_keys(key_first, setup.num_chains))
+    if setup.num_chains is None:
+        direction, value = one(args)
+    else:
+        direction, value = jax.lax.map(one, args)
+    dtype = jax.tree.leaves(sampler_state.position)[0].dtype
+    dt = _controlled_step(
+        jnp.asarray(setup.sampler.step_size, dtype), setup.sampler.mass, setup.max_omega_dt,
+        value,
+    )
+    return CurvatureEstimate(direction, value), dt
+
+
+def _init_program(setup: _EAESetup) -> EAEInit:
+    """``init``: the sampler started at the encoder (every chain at the same point, each with
+    its own key), the optimiser at the decoder and, with the control, random curvature
+    directions."""
+    sampler, num_chains = setup.sampler, setup.num_chains
+
+    def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
+        key_curvature = jax.random.fold_in(key, 0x5C) if setup.controlled else None
+        key, key_sampler = jax.random.split(key)
+        sampler_state = over_chains(sampler.init, num_chains, (None, 0))(
+            enc_params, chain_keys(key_sampler, num_chains)
+        )
+        curvature = None
+        if setup.controlled:
+            curvature = _start_curvature(sampler_state.position, key_curvature, num_chains)
+        return EAEState(
+            sampler_state,
+            dec_params,
+            setup.optimizer.init(dec_params),
+            key,
+            jnp.zeros((), jnp.int32),
+            curvature,
+        )
+
+    return init
+
+
+def _outer_step_program(setup: _EAESetup) -> EAEOuterStep:
+    """``outer_step``: M inner steps in one ``lax.scan`` (each one ``value_and_grad`` w.r.t.
+    (φ, ϑ) per chain: a sampler step along ∇φ, ∇ϑ summed), then one optimiser step of the
+    decoder along the gradient averaged over the M × C encoders."""
+    sampler, num_chains = setup.sampler, setup.num_chains
+    grad_both = jax.value_and_grad(setup.loss_fn, argnums=(0, 1))
+    num_encoders = setup.num_inner_steps * (num_chains or 1)
+
+    def outer_step(state: EAEState, data: Data | None = None) -> tuple[EAEState, IterationInfo]:
+        decoder = state.decoder
+        key, key_inner, key_after = jax.random.split(state.key, 3)
+        inner_keys = jax.random.split(key_inner, setup.num_inner_steps)
+        curvature, dt = state.curvature, None
+        if setup.controlled:
+            curvature, dt = _measure_curvature(
+                setup, state.sampler, curvature, decoder, inner_keys[0], data
+            )
+
+        def chain_step(sampler_state, key, counter):
+            key_batch, key_step = jax.random.split(key)
+            loss, (grad_enc, grad_dec) = grad_both(
+                sampler_state.position, decoder, _draw_batch(setup.sample_batch, key_batch, data)
+            )
+            sampler_state, info = sampler.step(
+                sampler_state, grad_enc, key_step, potential=loss, **_step_options(counter, dt)
+            )
+            return sampler_state, loss, grad_dec, info.kinetic_temperature
+
+        def inner_step(carry, key):
+            sampler_state, grad_sum = carry
+            step = over_chains(chain_step, num_chains, (0, 0, None))
+            sampler_state, loss, grad_dec, kinetic = step(
+                sampler_state, chain_keys(key, num_chains),
+                shared_counter(sampler_state, num_chains),
+            )
+            grad_sum = jax.tree.map(jnp.add, grad_sum, sum_over_chains(grad_dec, num_chains))
+            return (sampler_state, grad_sum), (loss, kinetic)
+
+        zeros = jax.tree.map(jnp.zeros_like, decoder)
+        (sampler_state, grad_sum), (losses, kinetic) = jax.lax.scan(
+            inner_step, (state.sampler, zeros), inner_keys
+        )
+        grad_mean = jax.tree.map(lambda g: g / num_encoders, grad_sum)
+        updates, opt_state = setup.optimizer.update(grad_mean, state.opt_state, decoder)
+        decoder = optax.apply_updates(decoder, updates)
+
+        def loss_after_update(position, k):
+            return setup.loss_fn(position, decoder, _draw_batch(setup.sample_batch, k, data))
+
+        loss_after = jnp.mean(
+            over_chains(loss_after_update, num_chains)(
+                sampler_state.position, chain_keys(key_after, num_chains)
+            )
+        )
+        diverged = (
+            jnp.any(sampler_state.diverged)
+            | ~jnp.isfinite(loss_after)
+            | ~jnp.all(jnp.isfinite(losses))
+        )
+        info = IterationInfo(
+            jnp.mean(losses),
+            jnp.std(losses),
+            jnp.min(losses),
+            jnp.max(losses),
+            loss_after,
+            jnp.mean(kinetic),
+            optax.global_norm(grad_mean),
+            diverged,
+            dt,
+            None if curvature is None else jnp.max(curvature.value),
+        )
+        new_state = EAEState(
+            sampler_state, decoder, opt_state, key, state.iteration + 1, curvature
+        )
+        return new_state, info
+
+    return outer_step
+
+
+def _collect_program(setup: _EAESetup) -> EAECollect:
+    """``collect``: Algorithm 2, the encoder sampled at the fixed decoder (one
+    ``value_and_grad`` w.r.t. φ per chain and step), summarised every ``thin`` steps."""
+    sampler, num_chains = setup.sampler, setup.num_chains
+    grad_encoder = jax.value_and_grad(setup.loss_fn, argnums=0)
+
+    def collect(
+        state: EAEState, num_samples: int, thin: int, data: Data | None = None
+    ) -> tuple[EAEState, Summaries]:
+        decoder = state.decoder
+        extra = () if data is None else (data,)
+        key, key_collect = jax.random.split(state.key)
+        sample_keys = jax.random.split(key_collect, num_samples)
+        curvature, dt = state.curvature, None
+        if setup.controlled:  # the decoder is fixed: one estimate for the whole call
+            first = jax.random.split(sample_keys[0], thin)[0]
+            curvature, dt = _measure_curvature(
+                setup, state.sampler, curvature, decoder, first, data
+            )
+
+        def chain_step(sampler_state, key, counter):
+            key_batch, key_step = jax.random.split(key)
+            loss, grad_enc = grad_encoder(
+                sampler_state.position, decoder, _draw_batch(setup.sample_batch, key_batch, data)
+            )
+            sampler_state, _ = sampler.step(
+                sampler_state, grad_enc, key_step, potential=loss, **_step_options(counter, dt)
+            )
+            return sampler_state
+
+        def sampling_step(sampler_state, key):
+            step = over_chains(chain_step, num_chains, (0, 0, None))
+            counter = shared_counter(sampler_state, num_chains)
+            return step(sampler_state, chain_keys(key, num_chains), counter), None
+
+        def one_sample(sampler_state, key):
+            sampler_state, _ = jax.lax.scan(
+                sampling_step, sampler_state, jax.random.split(key, thin)
+            )
+            summarize_one = over_chains(
+                lambda enc, dec: setup.summarize(enc, dec, *extra), num_chains, (0, None)
+            )
+            return sampler_state, summarize_one(sampler_state.position, decoder)
+
+        sampler_state, summaries = jax.lax.scan(one_sample, state.sampler, sample_keys)
+        return state._replace(sampler=sampler_state, key=key, curvature=curvature), summaries
+
+    return collect
 
 
 def entropic_autoencoder(
@@ -227,7 +546,7 @@ def entropic_autoencoder(
     optimizer: optax.GradientTransformation,
     sample_batch: Callable[..., Batch],
     num_inner_steps: int,
-    summarize: Callable[..., Any] | None = None,
+    summarize: Callable[..., Summaries] | None = None,
     *,
     num_chains: int | None = None,
     max_omega_dt: float | None = None,
@@ -274,217 +593,25 @@ def entropic_autoencoder(
     Returns:
         An :class:`EntropicAutoencoder` of pure functions.
     """
-    if num_inner_steps < 1:
-        raise ValueError(f"num_inner_steps must be >= 1, got {num_inner_steps}")
-    if num_chains is not None and num_chains < 1:
-        raise ValueError(f"num_chains must be None or >= 1, got {num_chains}")
-    controlled = max_omega_dt is not None
-    if controlled:
-        if not max_omega_dt > 0:
-            raise ValueError(f"max_omega_dt must be None or positive, got {max_omega_dt!r}")
-        if sampler.step_size is None or not isinstance(sampler.mass, int | float):
-            raise ValueError(
-                "max_omega_dt needs a sampler built by simmering() with a scalar mass (it reads "
-                "the sampler's step_size and mass)"
-            )
-        if not isinstance(power_iterations, int) or power_iterations < 1:
-            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations}")
-    summarize = summarize or (lambda enc_params, dec_params, *data: enc_params)
-    grad_both = jax.value_and_grad(loss_fn, argnums=(0, 1))
-    grad_encoder = jax.value_and_grad(loss_fn, argnums=0)
+    _check_settings(sampler, num_inner_steps, num_chains, max_omega_dt, power_iterations)
+    setup = _EAESetup(
+        loss_fn,
+        sampler,
+        optimizer,
+        sample_batch,
+        num_inner_steps,
+        summarize or _encoder_itself,
+        num_chains,
+        max_omega_dt,
+        power_iterations,
+    )
+    return EntropicAutoencoder(
+        _init_program(setup), _outer_step_program(setup), _collect_program(setup)
+    )
 
-    def per_chain(fn, in_axes=0):
-        """``fn`` over the chain axis (vmap) when there are chains; ``fn`` itself otherwise.
-        The step functions take the shared counter as a third, unbatched argument."""
-        return fn if num_chains is None else jax.vmap(fn, in_axes=in_axes)
 
-    def chain_keys(key):
-        return key if num_chains is None else jax.random.split(key, num_chains)
-
-    def shared_step(sampler_state):
-        """The chains' common step counter, to be passed unbatched (see ``_lockstep``); None
-        for one chain or a sampler without one."""
-        if num_chains is None or not _lockstep(sampler_state):
-            return None
-        return sampler_state.step[0]
-
-    def step_kwargs(counter, dt=None):
-        kwargs = {} if counter is None else {"shared_step": counter}
-        return kwargs if dt is None else {**kwargs, "step_size": dt}
-
-    def chain_sum(tree):
-        return tree if num_chains is None else jax.tree.map(lambda a: jnp.sum(a, axis=0), tree)
-
-    num_encoders = num_inner_steps * (num_chains or 1)
-
-    def start_curvature(position, key):
-        """Random start directions (one per chain, normalised by the first power step) and zero
-        estimates."""
-        def one(k):
-            leaves, treedef = jax.tree.flatten(enc_params_like(position))
-            keys = jax.random.split(k, len(leaves))
-            draws = [jax.random.normal(kk, leaf.shape, leaf.dtype) for kk, leaf in
-                     zip(keys, leaves, strict=True)]
-            return jax.tree.unflatten(treedef, draws)
-
-        direction = per_chain(one)(chain_keys(key))
-        value = jnp.zeros(() if num_chains is None else (num_chains,), jnp.float32)
-        return CurvatureEstimate(direction, value)
-
-    def enc_params_like(position):
-        """One chain's parameters (shapes only matter) from the possibly chain-batched
-        ``position``."""
-        if num_chains is None:
-            return position
-        return jax.tree.map(lambda a: a[0], position)
-
-    def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
-        key_curvature = jax.random.fold_in(key, 0x5C) if controlled else None
-        key, key_sampler = jax.random.split(key)
-        sampler_state = per_chain(sampler.init, (None, 0))(enc_params, chain_keys(key_sampler))
-        curvature = None
-        if controlled:
-            curvature = start_curvature(sampler_state.position, key_curvature)
-        return EAEState(
-            sampler_state,
-            dec_params,
-            optimizer.init(dec_params),
-            key,
-            jnp.zeros((), jnp.int32),
-            curvature,
-        )
-
-    def batch_of(key, data):
-        return sample_batch(key) if data is None else sample_batch(key, data)
-
-    def measure_curvature(sampler_state, curvature, decoder, key_first, data):
-        """Each chain's curvature estimate at its position and the minibatch its first step
-        of this call draws (``key_first``: that step's key), the chains one after another;
-        returns the new estimates and the step size they allow."""
-        if curvature is None:  # a state saved without the control: start the estimate now
-            curvature = start_curvature(sampler_state.position, key_first)
-        stiff = sampler_state.stiff if _lockstep(sampler_state) else None
-
-        def one(args):
-            position, direction, stiff, key = args
-            batch = batch_of(jax.random.split(key)[0], data)
-            return top_curvature(
-                lambda p: loss_fn(p, decoder, batch), position, direction, power_iterations,
-                stiff,
-            )
-
-        args = (sampler_state.position, curvature.direction, stiff, chain_keys(key_first))
-        if num_chains is None:
-            direction, value = one(args)
-        else:
-            direction, value = jax.lax.map(one, args)
-        dtype = jax.tree.leaves(sampler_state.position)[0].dtype
-        dt = _controlled_step(
-            jnp.asarray(sampler.step_size, dtype), sampler.mass, max_omega_dt, value
-        )
-        return CurvatureEstimate(direction, value), dt
-
-    def outer_step(state: EAEState, data: Any = None) -> tuple[EAEState, IterationInfo]:
-        decoder = state.decoder
-        key, key_inner, key_after = jax.random.split(state.key, 3)
-        inner_keys = jax.random.split(key_inner, num_inner_steps)
-        curvature, dt = state.curvature, None
-        if controlled:
-            curvature, dt = measure_curvature(
-                state.sampler, curvature, decoder, inner_keys[0], data
-            )
-
-        def chain_step(sampler_state, key, counter):
-            key_batch, key_step = jax.random.split(key)
-            loss, (grad_enc, grad_dec) = grad_both(
-                sampler_state.position, decoder, batch_of(key_batch, data)
-            )
-            sampler_state, info = sampler.step(
-                sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter, dt)
-            )
-            return sampler_state, loss, grad_dec, info.kinetic_temperature
-
-        def inner_step(carry, key):
-            sampler_state, grad_sum = carry
-            sampler_state, loss, grad_dec, kinetic = per_chain(chain_step, (0, 0, None))(
-                sampler_state, chain_keys(key), shared_step(sampler_state)
-            )
-            grad_sum = jax.tree.map(jnp.add, grad_sum, chain_sum(grad_dec))
-            return (sampler_state, grad_sum), (loss, kinetic)
-
-        zeros = jax.tree.map(jnp.zeros_like, decoder)
-        (sampler_state, grad_sum), (losses, kinetic) = jax.lax.scan(
-            inner_step, (state.sampler, zeros), inner_keys
-        )
-        grad_mean = jax.tree.map(lambda g: g / num_encoders, grad_sum)
-        updates, opt_state = optimizer.update(grad_mean, state.opt_state, decoder)
-        decoder = optax.apply_updates(decoder, updates)
-        loss_after = jnp.mean(
-            per_chain(lambda position, k: loss_fn(position, decoder, batch_of(k, data)))(
-                sampler_state.position, chain_keys(key_after)
-            )
-        )
-        diverged = (
-            jnp.any(sampler_state.diverged)
-            | ~jnp.isfinite(loss_after)
-            | ~jnp.all(jnp.isfinite(losses))
-        )
-        info = IterationInfo(
-            jnp.mean(losses),
-            jnp.std(losses),
-            jnp.min(losses),
-            jnp.max(losses),
-            loss_after,
-            jnp.mean(kinetic),
-            optax.global_norm(grad_mean),
-            diverged,
-            dt,
-            None if curvature is None else jnp.max(curvature.value),
-        )
-        new_state = EAEState(
-            sampler_state, decoder, opt_state, key, state.iteration + 1, curvature
-        )
-        return new_state, info
-
-    def collect(
-        state: EAEState, num_samples: int, thin: int, data: Any = None
-    ) -> tuple[EAEState, Any]:
-        decoder = state.decoder
-        extra = () if data is None else (data,)
-        key, key_collect = jax.random.split(state.key)
-        sample_keys = jax.random.split(key_collect, num_samples)
-        curvature, dt = state.curvature, None
-        if controlled:  # the decoder is fixed: one estimate for the whole call
-            first = jax.random.split(sample_keys[0], thin)[0]
-            curvature, dt = measure_curvature(state.sampler, curvature, decoder, first, data)
-
-        def chain_step(sampler_state, key, counter):
-            key_batch, key_step = jax.random.split(key)
-            loss, grad_enc = grad_encoder(
-                sampler_state.position, decoder, batch_of(key_batch, data)
-            )
-            sampler_state, _ = sampler.step(
-                sampler_state, grad_enc, key_step, potential=loss, **step_kwargs(counter, dt)
-            )
-            return sampler_state
-
-        def sampling_step(sampler_state, key):
-            step = per_chain(chain_step, (0, 0, None))
-            return step(sampler_state, chain_keys(key), shared_step(sampler_state)), None
-
-        def one_sample(sampler_state, key):
-            sampler_state, _ = jax.lax.scan(
-                sampling_step, sampler_state, jax.random.split(key, thin)
-            )
-            summary = per_chain(lambda enc, dec: summarize(enc, dec, *extra), (0, None))(
-                sampler_state.position, decoder
-            )
-            return sampler_state, summary
-
-        sampler_state, summaries = jax.lax.scan(one_sample, state.sampler, sample_keys)
-        return state._replace(sampler=sampler_state, key=key, curvature=curvature), summaries
-
-    return EntropicAutoencoder(init, outer_step, collect)
+# ---------------------------------------------------------------------------------------------
+# K EAEs at K temperatures in one program
 
 
 class TemperatureLadder(NamedTuple):
@@ -500,12 +627,49 @@ class TemperatureLadder(NamedTuple):
     state of rung k alone, a plain single-temperature :class:`EAEState`; ``num_rungs`` = K.
     """
 
-    init: Callable[[Params, Params, jax.Array], EAEState]
-    outer_step: Callable[..., tuple[EAEState, IterationInfo]]
-    collect: Callable[..., tuple[EAEState, Any]]
-    temperature: Callable[[EAEState], jax.Array]
-    rung: Callable[[EAEState, int], EAEState]
+    init: EAEInit
+    outer_step: EAEOuterStep
+    collect: EAECollect
+    temperature: LadderTemperature
+    rung: LadderRung
     num_rungs: int
+
+
+def _checked_temperatures(temperatures: Sequence[float] | jax.Array) -> np.ndarray:
+    """The temperatures as a float64 array; ValueError unless 1-D, non-empty, positive and
+    finite."""
+    values = np.asarray(temperatures, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"temperatures must be a non-empty 1-D sequence, got shape {values.shape}")
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError(f"temperatures must be positive and finite, got {values.tolist()}")
+    return values
+
+
+def _rung_temperature(
+    anneal: Callable[[jax.Array, jax.Array], jax.Array] | None,
+    base_temperature: jax.Array,
+    iteration: jax.Array,
+) -> jax.Array:
+    """The temperature of the rung with base ``base_temperature`` at outer iteration
+    ``iteration``: ``anneal(T_k, iteration)`` in T_k's dtype, or T_k without a schedule."""
+    if anneal is None:
+        return base_temperature
+    return jnp.asarray(anneal(base_temperature, iteration), base_temperature.dtype)
+
+
+def _over_rungs(
+    one: Callable[[jax.Array, EAEState], tuple[EAEState, Any]],
+    base: jax.Array,
+    state: EAEState,
+) -> tuple[EAEState, Any]:
+    """``one(T_k, rung_state) -> (rung_state, out)`` over the rungs (``base``: the (K,) T_k).
+    The rungs step in lock step, so the sampler counter is mapped unbatched (see
+    :mod:`eae_sindy.chains`)."""
+    axes = EAEState(counter_axes(state.sampler), 0, 0, 0, 0, 0)
+    shared = state._replace(sampler=share_counter(state.sampler))
+    new, out = jax.vmap(one, in_axes=(0, axes), out_axes=(axes, 0))(base, shared)
+    return new._replace(sampler=unshare_counter(new.sampler, base.shape[0])), out
 
 
 def temperature_ladder(
@@ -548,20 +712,12 @@ def temperature_ladder(
         ValueError: ``temperatures`` is empty, not 1-D, or holds a non-positive or non-finite
             value.
     """
-    values = np.asarray(temperatures, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"temperatures must be a non-empty 1-D sequence, got shape {values.shape}")
-    if not np.all(np.isfinite(values) & (values > 0)):
-        raise ValueError(f"temperatures must be positive and finite, got {values.tolist()}")
+    values = _checked_temperatures(temperatures)
     num_rungs = int(values.size)
     # The floating dtype JAX gives Python floats (float32 unless x64 is on), so that a rung sees
     # the same T as ``simmering(T_k, ...)`` built from the Python number.
     base = jnp.asarray(values, dtype=jnp.result_type(float))
-
-    def rung_temperature(base_temperature: jax.Array, iteration: jax.Array) -> jax.Array:
-        if anneal is None:
-            return base_temperature
-        return jnp.asarray(anneal(base_temperature, iteration), base_temperature.dtype)
+    rung_temperature = partial(_rung_temperature, anneal)
 
     def init(enc_params: Params, dec_params: Params, key: jax.Array) -> EAEState:
         def one(t, k):
@@ -570,27 +726,19 @@ def temperature_ladder(
 
         return jax.vmap(one)(base, jax.random.split(key, num_rungs))
 
-    def per_rung(one, state: EAEState):
-        """``one(T_k, rung_state) -> (rung_state, out)`` over the rungs. The rungs step in lock
-        step, so the sampler counter is mapped unbatched (see ``_lockstep``)."""
-        axes = EAEState(_counter_axes(state.sampler), 0, 0, 0, 0, 0)
-        shared = state._replace(sampler=_share_counter(state.sampler))
-        new, out = jax.vmap(one, in_axes=(0, axes), out_axes=(axes, 0))(base, shared)
-        return new._replace(sampler=_unshare_counter(new.sampler, num_rungs)), out
-
-    def outer_step(state: EAEState, data: Any = None) -> tuple[EAEState, IterationInfo]:
+    def outer_step(state: EAEState, data: Data | None = None) -> tuple[EAEState, IterationInfo]:
         def one(t, s):
             return build(rung_temperature(t, s.iteration)).outer_step(s, data)
 
-        return per_rung(one, state)
+        return _over_rungs(one, base, state)
 
     def collect(
-        state: EAEState, num_samples: int, thin: int, data: Any = None
-    ) -> tuple[EAEState, Any]:
+        state: EAEState, num_samples: int, thin: int, data: Data | None = None
+    ) -> tuple[EAEState, Summaries]:
         def one(t, s):
             return build(rung_temperature(t, s.iteration)).collect(s, num_samples, thin, data)
 
-        return per_rung(one, state)
+        return _over_rungs(one, base, state)
 
     def temperature(state: EAEState) -> jax.Array:
         return jax.vmap(rung_temperature)(base, state.iteration)

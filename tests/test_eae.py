@@ -7,8 +7,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from test_simmering import _primitive_names
 
+from eae_sindy.chains import (
+    chain_keys,
+    counter_axes,
+    first_chain,
+    over_chains,
+    share_counter,
+    shared_counter,
+    sum_over_chains,
+    unshare_counter,
+)
 from eae_sindy.eae import entropic_autoencoder, temperature_ladder
 from eae_sindy.errors import SamplerDivergedError
 from eae_sindy.models import mlp_autoencoder
@@ -19,6 +28,16 @@ from eae_sindy.training import load_checkpoint, run_collection, run_training, sa
 OMEGA = 2.0
 N_FEATURES = 64
 WEIGHTS = dict(lambda_x=1.0, lambda_dx=0.1)
+
+
+def primitive_names(jaxpr) -> set[str]:
+    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            names |= primitive_names(sub)
+    return names
 
 
 def _oscillator_data():
@@ -218,9 +237,9 @@ def test_chains_share_the_step_counter_for_the_redraw():
     for wrapper in (None, ignore_shared_step):
         eae, state = _build(inner_steps=7, num_chains=4, sampler_wrapper=wrapper)
         if wrapper is None:
-            assert "cond" in _primitive_names(jax.make_jaxpr(eae.outer_step)(state).jaxpr)
+            assert "cond" in primitive_names(jax.make_jaxpr(eae.outer_step)(state).jaxpr)
             collect_jaxpr = jax.make_jaxpr(eae.collect, static_argnums=(1, 2))(state, 3, 4).jaxpr
-            assert "cond" in _primitive_names(collect_jaxpr)
+            assert "cond" in primitive_names(collect_jaxpr)
         step = jax.jit(eae.outer_step)
         state, info_1 = step(state)
         state, info_2 = step(state)
@@ -251,7 +270,7 @@ def test_ladder_rungs_share_the_step_counter():
 
     ladder = temperature_ladder(build, [1e-4, 1e-3])
     state = ladder.init(*model.init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
-    assert "cond" in _primitive_names(jax.make_jaxpr(ladder.outer_step)(state).jaxpr)
+    assert "cond" in primitive_names(jax.make_jaxpr(ladder.outer_step)(state).jaxpr)
     state, _ = jax.jit(ladder.outer_step)(state)
     state, _ = jax.jit(ladder.collect, static_argnums=(1, 2))(state, 2, 2)
     np.testing.assert_array_equal(np.asarray(state.sampler.step), np.full((2, 2), 7))
@@ -260,13 +279,13 @@ def test_ladder_rungs_share_the_step_counter():
 def test_divergence_message_blames_the_part_that_diverged():
     """A sampled loss that is not finite makes the pooled decoder gradient non-finite as well;
     the message must then name the sampler, and the decoder only when the losses were finite."""
-    from eae_sindy.training import _divergence_message
+    from eae_sindy.training import divergence_message
 
     row = {"loss_mean": 0.1, "kinetic_temperature": 1e-4, "decoder_grad_norm": 0.05}
     nan = float("nan")
-    assert "decoder optimiser" in _divergence_message({**row, "decoder_grad_norm": nan}, 3)
+    assert "decoder optimiser" in divergence_message({**row, "decoder_grad_norm": nan}, 3)
     for field in ("loss_mean", "kinetic_temperature"):
-        message = _divergence_message({**row, field: nan, "decoder_grad_norm": nan}, 3)
+        message = divergence_message({**row, field: nan, "decoder_grad_norm": nan}, 3)
         assert "encoder sampler" in message and "sampler.step_size" in message
 
 
@@ -285,3 +304,32 @@ def test_checkpoint_from_before_the_stiff_field_still_loads(tmp_path):
     assert restored.sampler.stiff is None
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_chain_helpers():
+    """One chain (``num_chains=None``) has no chain axis: every helper is the identity and there
+    is no shared counter. C chains: one key each, sums over the leading axis, and a counter
+    shared and given back unchanged."""
+    tree = {"a": jnp.arange(6.0).reshape(3, 2)}
+    key = jax.random.PRNGKey(0)
+    state = simmering(1e-4, 1e-6, 1e-5).init(tree, key)
+    assert over_chains(jnp.sin, None) is jnp.sin
+    assert chain_keys(key, None) is key
+    assert sum_over_chains(tree, None) is tree
+    assert first_chain(tree, None) is tree
+    assert shared_counter(state, None) is None
+
+    chains = jax.vmap(simmering(1e-4, 1e-6, 1e-5).init, in_axes=(None, 0))(
+        tree, chain_keys(key, 3)
+    )
+    assert chain_keys(key, 3).shape[0] == 3
+    np.testing.assert_array_equal(sum_over_chains(tree, 3)["a"], [6.0, 9.0])
+    np.testing.assert_array_equal(first_chain(tree, 3)["a"], [0.0, 1.0])
+    np.testing.assert_array_equal(over_chains(jnp.sum, 3)(tree["a"]), [1.0, 5.0, 9.0])
+    assert shared_counter(chains, 3).shape == ()
+    shared = share_counter(chains)
+    assert shared.step.shape == () and counter_axes(chains).step is None
+    back = unshare_counter(shared, 3)
+    for a, b in zip(jax.tree.leaves(chains), jax.tree.leaves(back), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert counter_axes(tree) == 0 and share_counter(tree) is tree
