@@ -52,14 +52,14 @@ The kinds (:data:`KINDS`):
   attracts cannot be judged from one orbit.
 
 Everything is pure numpy/scipy; the models are integrated with classical RK4 on a uniform grid
-(:func:`integrate`, which ``analysis.dynamics.simulate_many`` also uses), vectorised over many
-models at once (:func:`classify_many`), a few models one by one in generated plain-Python code.
+(``analysis.vector_field.integrate``, which ``analysis.dynamics.simulate_many`` also uses),
+vectorised over many models at once (:func:`classify_many`), a few models one by one in
+generated plain-Python code.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +67,10 @@ from scipy.spatial.distance import pdist
 
 from analysis.dynamics import crossing_period, signal_period
 from analysis.library import Term
+
+# The vector field and its integration live in analysis.vector_field (analysis.dynamics uses
+# them too); they are re-exported here for the callers that know them by this module.
+from analysis.vector_field import VectorField, integrate, jacobian
 
 __all__ = [
     "KINDS",
@@ -119,6 +123,8 @@ DATA_RECURRENCE_TOLERANCE = 0.2
 CHAOS_SIGMAS = 3.0
 CHAOS_GROWTH = 5.0
 """Chaos: λ1 > 3 standard errors and a tangent growth beyond e⁵ over the measured part."""
+NAN = float("nan")
+"""A quantity not measured."""
 
 
 class Attractor(NamedTuple):
@@ -141,347 +147,21 @@ class Attractor(NamedTuple):
         cycle); None where it cannot be judged (no cycle; data that start on their cycle).
       description: a short sentence for humans.
       dimension: correlation dimension of a bounded aperiodic orbit (NaN otherwise).
+
+    Every field but ``kind`` has a default (NaN, None or ""), the value where it is not
+    measured, so a result names only what it measured: ``Attractor("diverging",
+    description=...)``.
     """
 
     kind: str
-    period: float
-    amplitude: float
-    floquet: float
-    lyapunov: float
-    lyapunov_se: float
-    returns: bool | None
-    description: str
-    dimension: float = float("nan")
-
-
-# --- the vector field ------------------------------------------------------------------------
-
-
-class VectorField:
-    """ż = Θ(z) Ξ and its directional derivative J(z) w for m models of one library, vectorised
-    over the models.
-
-    States are held coordinate-major, (dim, m), so every operation runs on contiguous vectors
-    over the models. Each monomial is one product of a lower monomial and one coordinate (a
-    short program built once), and the tangent J(z) w is carried through the same program in
-    forward mode (d(a·z_i) = da·z_i + a·w_i), so f and J w cost about two evaluations of Θ.
-    """
-
-    def __init__(self, xi: np.ndarray, terms: Sequence[Term]):
-        xi = np.asarray(xi, dtype=float)
-        if xi.ndim == 2:
-            xi = xi[None]
-        self.m, n_terms, self.dim = xi.shape
-        if n_terms != len(terms):
-            raise ValueError(f"xi has {n_terms} terms, the library {len(terms)}")
-        self.terms = list(terms)
-        self.xi_t = np.ascontiguousarray(xi.transpose(1, 2, 0))  # (k, dim, m)
-        # program: slot ← (source slot or −1, coordinate); library term → its slot or sine
-        slots: dict[tuple[int, ...], int] = {}
-        program: list[tuple[int, int]] = []
-
-        def slot(powers: tuple[int, ...]) -> int:
-            if powers in slots:
-                return slots[powers]
-            i = next(c for c, p in enumerate(powers) if p)
-            lower = tuple(p - (c == i) for c, p in enumerate(powers))
-            src = -1 if not any(lower) else slot(lower)
-            program.append((src, i))
-            slots[powers] = len(program) - 1
-            return slots[powers]
-
-        self.outputs = []
-        for t in terms:
-            if t.kind == "sin":
-                self.outputs.append(("sin", t.powers.index(1)))
-            elif not any(t.powers):
-                self.outputs.append(("one", 0))
-            else:
-                self.outputs.append(("poly", slot(tuple(t.powers))))
-        self.program = program
-
-    def _theta(self, z: np.ndarray, w: np.ndarray | None = None):
-        """Θ (k, N) at z (dim, N), and with w (dim, N) also its derivative along w."""
-        vals: list[np.ndarray] = []
-        dvals: list[np.ndarray] = []
-        for src, i in self.program:
-            if src < 0:
-                vals.append(z[i])
-                if w is not None:
-                    dvals.append(w[i])
-            else:
-                vals.append(vals[src] * z[i])
-                if w is not None:
-                    dvals.append(dvals[src] * z[i] + vals[src] * w[i])
-        n = z.shape[1]
-        theta = np.empty((len(self.outputs), n))
-        dtheta = np.empty((len(self.outputs), n)) if w is not None else None
-        for r, (kind, arg) in enumerate(self.outputs):
-            if kind == "poly":
-                theta[r] = vals[arg]
-                if w is not None:
-                    dtheta[r] = dvals[arg]
-            elif kind == "sin":
-                theta[r] = np.sin(z[arg])
-                if w is not None:
-                    dtheta[r] = np.cos(z[arg]) * w[arg]
-            else:
-                theta[r] = 1.0
-                if w is not None:
-                    dtheta[r] = 0.0
-        return theta, dtheta
-
-    def _apply(self, theta: np.ndarray, xi_t: np.ndarray | None = None) -> np.ndarray:
-        """Σ_k Θ_k Ξ_k: (k, N) → (dim, N)."""
-        xi_t = self.xi_t if xi_t is None else xi_t
-        return (
-            np.einsum("kn,kdn->dn", theta, xi_t)
-            if xi_t.shape[2] > 1
-            else (np.einsum("kn,kd->dn", theta, xi_t[:, :, 0]))
-        )
-
-    def rhs(self, z: np.ndarray) -> np.ndarray:
-        """f at z (dim, m), coordinate-major."""
-        return self._apply(self._theta(z)[0])
-
-    def rhs_tangent(self, z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """f(z) and J(z) w at z, w (dim, m), coordinate-major."""
-        theta, dtheta = self._theta(z, w)
-        return self._apply(theta), self._apply(dtheta)
-
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        """f(z) for z of shape (m, dim)."""
-        return self.rhs(np.ascontiguousarray(np.asarray(z, float).T)).T
-
-    def with_tangent(self, z: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """f(z) and J(z) w for z, w of shape (m, dim)."""
-        f, jw = self.rhs_tangent(np.ascontiguousarray(z.T), np.ascontiguousarray(w.T))
-        return f.T, jw.T
-
-    def jacobian(self, z: np.ndarray) -> np.ndarray:
-        """(m, dim, dim) J[m, i, j] = ∂f_i/∂z_j at z (m, dim)."""
-        zt = np.ascontiguousarray(np.asarray(z, float).T)
-        cols = []
-        for j in range(self.dim):
-            e = np.zeros_like(zt)
-            e[j] = 1.0
-            cols.append(self.rhs_tangent(zt, e)[1].T)  # (m, i)
-        return np.stack(cols, axis=2)
-
-    def divergence(self, z: np.ndarray, model: int = 0) -> np.ndarray:
-        """(n,) the divergence Σ_j ∂f_j/∂z_j of model ``model`` at the points z (n, dim)."""
-        zt = np.ascontiguousarray(np.asarray(z, float).T)
-        xi_t = self.xi_t[:, :, model : model + 1]
-        out = np.zeros(zt.shape[1])
-        for j in range(self.dim):
-            e = np.zeros_like(zt)
-            e[j] = 1.0
-            out += self._apply(self._theta(zt, e)[1], xi_t)[j]
-        return out
-
-    def subset(self, idx) -> VectorField:
-        """The models ``idx`` (an index or an index array)."""
-        idx = np.atleast_1d(idx)
-        out = VectorField.__new__(VectorField)
-        out.__dict__.update(self.__dict__)
-        out.xi_t = np.ascontiguousarray(self.xi_t[:, :, idx])
-        out.m = len(idx)
-        return out
-
-
-def jacobian(z: np.ndarray, xi: np.ndarray, terms: Sequence[Term]) -> np.ndarray:
-    """(dim, dim) the Jacobian ∂ż_i/∂z_j of ż = Θ(z) Ξ at the point z (dim,)."""
-    return VectorField(xi, terms).jacobian(np.asarray(z, float)[None])[0]
-
-
-SCALAR_MODELS = 8
-"""Up to this many models are integrated one by one in plain Python floats (generated code):
-a vectorised step costs ~35 µs of numpy overhead whatever the number of models, a plain-float
-step of one 2-D model ~3 µs, so below ~10 models one by one is faster."""
-
-
-def compile_model(field: VectorField, model: int, tangent: bool) -> Callable:
-    """Plain-Python f(z0, ..., z_{d−1}) → (ż0, ...) of one model (with ``tangent``:
-    f(z0, ..., w0, ...) → ((ż0, ...), (J w)_0, ...)): straight-line code with the coefficients
-    as literals, several times faster than numpy on a single state."""
-    d = field.dim
-    xi = field.xi_t[:, :, model]
-    body = []
-    for slot, (src, i) in enumerate(field.program):
-        if src < 0:
-            body.append(f"    m{slot} = z{i}")
-            if tangent:
-                body.append(f"    d{slot} = w{i}")
-        else:
-            body.append(f"    m{slot} = m{src} * z{i}")
-            if tangent:
-                body.append(f"    d{slot} = d{src} * z{i} + m{src} * w{i}")
-    value, deriv = [], []
-    for r, (kind, arg) in enumerate(field.outputs):
-        if not np.any(xi[r]):
-            value.append(None)
-            deriv.append(None)
-        elif kind == "poly":
-            value.append(f"m{arg}")
-            deriv.append(f"d{arg}")
-        elif kind == "sin":
-            body.append(f"    s{r} = sin(z{arg})")
-            value.append(f"s{r}")
-            if tangent:
-                body.append(f"    c{r} = cos(z{arg}) * w{arg}")
-            deriv.append(f"c{r}")
-        else:
-            value.append("1.0")
-            deriv.append(None)
-
-    def combine(names: list[str | None], j: int) -> str:
-        parts = [f"{float(xi[r, j])!r} * {n}" for r, n in enumerate(names) if n and xi[r, j]]
-        return " + ".join(parts) or "0.0"
-
-    args = [f"z{i}" for i in range(d)] + ([f"w{i}" for i in range(d)] if tangent else [])
-    out = "(" + "".join(combine(value, j) + ", " for j in range(d)) + ")"
-    if tangent:
-        out += ", (" + "".join(combine(deriv, j) + ", " for j in range(d)) + ")"
-    source = f"def f({', '.join(args)}):\n" + "\n".join(body) + f"\n    return {out}\n"
-    space = {"sin": math.sin, "cos": math.cos}
-    exec(compile(source, "<analysis.attractor model>", "exec"), space)  # noqa: S102
-    return space["f"]
-
-
-def _integrate_scalar(field, model, z0, n_steps, h, bound, tangent):
-    """:func:`integrate` of one model in plain floats: (n_steps + 1, dim), diverged, logs."""
-    d = field.dim
-    fn = compile_model(field, model, tangent)
-    out = np.empty((n_steps + 1, d))
-    logs = np.full(n_steps, np.nan) if tangent else None
-    z = [float(v) for v in z0]
-    out[0] = z
-    alive = all(math.isfinite(v) and abs(v) <= bound for v in z)
-    if tangent:
-        w = list(np.random.default_rng(0).normal(size=d))
-        norm = math.sqrt(sum(v * v for v in w))
-        w = [v / norm for v in w]
-    h2, h6 = 0.5 * h, h / 6.0
-    i = 0
-    try:
-        while alive and i < n_steps:
-            if tangent:
-                k1, l1 = fn(*z, *w)
-                k2, l2 = fn(
-                    *[a + h2 * b for a, b in zip(z, k1, strict=True)],
-                    *[a + h2 * b for a, b in zip(w, l1, strict=True)],
-                )
-                k3, l3 = fn(
-                    *[a + h2 * b for a, b in zip(z, k2, strict=True)],
-                    *[a + h2 * b for a, b in zip(w, l2, strict=True)],
-                )
-                k4, l4 = fn(
-                    *[a + h * b for a, b in zip(z, k3, strict=True)],
-                    *[a + h * b for a, b in zip(w, l3, strict=True)],
-                )
-                w_new = [
-                    a + h6 * (b + 2 * c + 2 * e + g)
-                    for a, b, c, e, g in zip(w, l1, l2, l3, l4, strict=True)
-                ]
-                norm = math.sqrt(sum(v * v for v in w_new))
-            else:
-                k1 = fn(*z)
-                k2 = fn(*[a + h2 * b for a, b in zip(z, k1, strict=True)])
-                k3 = fn(*[a + h2 * b for a, b in zip(z, k2, strict=True)])
-                k4 = fn(*[a + h * b for a, b in zip(z, k3, strict=True)])
-            new = [
-                a + h6 * (b + 2 * c + 2 * e + g)
-                for a, b, c, e, g in zip(z, k1, k2, k3, k4, strict=True)
-            ]
-            if not all(math.isfinite(v) and abs(v) <= bound for v in new):
-                alive = False
-                break
-            if tangent:
-                logs[i] = math.log(norm) if norm > 0 else -math.inf
-                if norm > 0:
-                    w = [v / norm for v in w_new]
-            z = new
-            i += 1
-            out[i] = z
-    except (OverflowError, ValueError, ZeroDivisionError):
-        alive = False
-    out[i + 1 :] = out[i]
-    return out, not alive, logs
-
-
-def integrate(
-    field: VectorField,
-    z0: np.ndarray,
-    n_steps: int,
-    h: float,
-    *,
-    bound: np.ndarray | float,
-    tangent: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Classical RK4 for m models at once, optionally with the variational equation.
-
-    Args:
-      field: the models.
-      z0: (m, dim) initial states.
-      n_steps, h: number of steps and the step.
-      bound: (m,) or scalar: a model whose ‖z‖∞ leaves it (or becomes non-finite) is frozen and
-        flagged.
-      tangent: also integrate ẇ = J(z) w from a fixed generic unit vector, renormalised every
-        step (Benettin).
-
-    Returns:
-      z (m, n_steps + 1, dim); diverged (m,) bool; and, with ``tangent``, (m, n_steps) the
-      logarithm of the tangent's growth in every step (NaN once diverged), else None.
-    """
-    if field.m <= SCALAR_MODELS:  # a few models: plain floats beat numpy's per-call overhead
-        runs = [
-            _integrate_scalar(
-                field,
-                k,
-                np.asarray(z0[k], float),
-                n_steps,
-                h,
-                float(np.broadcast_to(bound, (field.m,))[k]),
-                tangent,
-            )
-            for k in range(field.m)
-        ]
-        logs = np.stack([r[2] for r in runs]) if tangent else None
-        return np.stack([r[0] for r in runs]), np.array([r[1] for r in runs]), logs
-    state = np.array(np.asarray(z0, float).T, dtype=float, order="C")  # (dim, m)
-    d, m = state.shape
-    bound = np.broadcast_to(np.asarray(bound, float), (m,))
-    out = np.empty((n_steps + 1, d, m))
-    out[0] = state
-    alive = np.all(np.isfinite(state) & (np.abs(state) <= bound), axis=0)
-    logs = None
-    if tangent:
-        w = np.tile(np.random.default_rng(0).normal(size=d)[:, None], (1, m))
-        w /= np.linalg.norm(w, axis=0, keepdims=True)
-        logs = np.full((n_steps, m), np.nan)
-    f = field.rhs
-    ft = field.rhs_tangent
-    with np.errstate(all="ignore"):
-        for i in range(n_steps):
-            if tangent:
-                k1, l1 = ft(state, w)
-                k2, l2 = ft(state + 0.5 * h * k1, w + 0.5 * h * l1)
-                k3, l3 = ft(state + 0.5 * h * k2, w + 0.5 * h * l2)
-                k4, l4 = ft(state + h * k3, w + h * l3)
-                w_new = w + h / 6.0 * (l1 + 2 * l2 + 2 * l3 + l4)
-                norm = np.sqrt(np.sum(w_new * w_new, axis=0))
-                logs[i] = np.where(alive, np.log(norm), np.nan)
-                w = np.where(alive & (norm > 0), w_new / norm, w)
-            else:
-                k1 = f(state)
-                k2 = f(state + 0.5 * h * k1)
-                k3 = f(state + 0.5 * h * k2)
-                k4 = f(state + h * k3)
-            new = state + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-            alive &= np.all(np.isfinite(new) & (np.abs(new) <= bound), axis=0)
-            state = np.where(alive, new, state)
-            out[i + 1] = state
-    return out.transpose(2, 0, 1), ~alive, None if logs is None else logs.T
+    period: float = NAN
+    amplitude: float = NAN
+    floquet: float = NAN
+    lyapunov: float = NAN
+    lyapunov_se: float = NAN
+    returns: bool | None = None
+    description: str = ""
+    dimension: float = NAN
 
 
 # --- measuring one orbit ---------------------------------------------------------------------
@@ -554,19 +234,6 @@ def _benettin(logs: np.ndarray | None, h: float, start: int, blocks: int = 20):
 
 def _f(x: float, digits: int = 3) -> str:
     return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}g}"
-
-
-class _Pending(NamedTuple):
-    """A periodic reference orbit waiting for its perturbation test."""
-
-    index: int
-    period: float
-    crossing: float
-    amplitude: float
-    floquet: float
-    centre: np.ndarray
-    direction: np.ndarray
-    lead: int
 
 
 # --- classifying models ----------------------------------------------------------------------
@@ -643,10 +310,78 @@ def classify_many(
 
     Returns:
       One :class:`Attractor` per model.
+
+    The steps: the reference run of every model (:func:`_reference_runs`); a first look at each
+    orbit (:func:`_first_look`: diverging, a fixed point, a cycle, or not periodic); the largest
+    Lyapunov exponent of every orbit not shown periodic; the kinds of the orbits that are not
+    cycles (:func:`_decide`); the perturbation tests of the cycles
+    (:func:`_perturbation_tests`); and a backward run for the orbits that may have left a
+    repelling cycle (:func:`_repelling_cycles`).
     """
+    batch = _batch(xi, terms, z0, scale, t_end, dt, bound, trajectory)
+    want_lyap = np.broadcast_to(np.asarray(lyapunov, bool), (batch.m,)).copy()
+    z, diverged, exponents = _reference_runs(batch, want_lyap, trajectory)
+    done = want_lyap & (trajectory is None)  # their reference runs carried the tangent
+    looks = [_first_look(batch, i, z[i], diverged[i]) for i in range(batch.m)]
+    diverging = np.array([look.kind == "diverging" for look in looks], bool)
+    aperiodic = np.array([look.kind == "aperiodic?" for look in looks], bool)
+    missing = np.nonzero(((want_lyap & ~diverging) | aperiodic) & ~done)[0]
+    if len(missing):
+        exponents[missing] = _tangent_runs(batch, missing)[2]
+    results, pending, backward = _decide(batch, z, looks, exponents)
+    if pending:
+        tested = _perturbation_tests(batch, pending, exponents)
+        for cycle, result in zip(pending, tested, strict=True):
+            results[cycle.index] = result
+    if backward:
+        results = _repelling_cycles(batch, backward, results)
+    return results
+
+
+class _Batch(NamedTuple):
+    """The models of one :func:`classify_many` call and the grid they are integrated on."""
+
+    xi: np.ndarray  # (m, n_terms, dim)
+    terms: Sequence[Term]
+    z0: np.ndarray  # (m, dim)
+    scale: np.ndarray  # (m,) reference amplitudes
+    bound: np.ndarray  # (m,) divergence bounds on ‖z‖∞
+    field: VectorField
+    t_end: float
+    dt: float
+    n_steps: int
+    t: np.ndarray  # (n_steps + 1,)
+
+    @property
+    def m(self) -> int:
+        return self.xi.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.xi.shape[2]
+
+    @property
+    def start(self) -> int:
+        """The first measured step: the first half of every run is transient."""
+        return self.n_steps // 2
+
+    @property
+    def window(self) -> int:
+        """Steps at the end of a run whose range gives the amplitude (at least)."""
+        return max(self.n_steps // 10, 2)
+
+    @property
+    def tail_t(self) -> np.ndarray:
+        """The measured times."""
+        return self.t[self.start :]
+
+
+def _batch(xi, terms, z0, scale, t_end, dt, bound, trajectory) -> _Batch:
+    """The arguments of :func:`classify_many` as arrays, with the defaults of dt and bound and
+    the grid (a given trajectory's length decides the number of steps)."""
     xi = np.asarray(xi, float)
     z0 = np.asarray(z0, float)
-    m, _, d = xi.shape
+    m, _, _ = xi.shape
     scale = np.broadcast_to(np.asarray(scale, float), (m,)).copy()
     dt = float(dt) if dt else t_end / 1e4
     n_steps = int(round(t_end / dt))
@@ -658,314 +393,371 @@ def classify_many(
         bound = 100.0 * np.maximum.reduce([np.ones(m), scale, np.max(np.abs(z0), axis=1)])
     bound = np.broadcast_to(np.asarray(bound, float), (m,)).copy()
     field = VectorField(xi, terms)
-    start = n_steps // 2
-    window = max(n_steps // 10, 2)
-    tail_t = t[start:]
-    want_lyap = np.broadcast_to(np.asarray(lyapunov, bool), (m,)).copy()
-    lyap = np.full(m, np.nan)
-    lyap_se = np.full(m, np.nan)
-    growth = np.full(m, np.nan)
+    return _Batch(xi, terms, z0, scale, bound, field, t_end, dt, n_steps, t)
 
-    def tangent_runs(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Integrate models idx with the variational equation; fill λ1; return their z."""
-        zi, di, logs = integrate(
-            field.subset(idx), z0[idx], n_steps, dt, bound=bound[idx], tangent=True
-        )
-        for row, i in enumerate(idx):
-            lyap[i], lyap_se[i], growth[i] = _benettin(logs[row], dt, start)
-        return zi, di
 
+def _tangent_runs(batch: _Batch, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integrate the models ``idx`` with the variational equation: their z (k, n_t, dim),
+    diverged (k,) and (k, 3) their λ1, its standard error and the tangent's total log growth
+    over the measured part (:func:`_benettin`)."""
+    zi, di, logs = integrate(
+        batch.field.subset(idx),
+        batch.z0[idx],
+        batch.n_steps,
+        batch.dt,
+        bound=batch.bound[idx],
+        tangent=True,
+    )
+    exponents = np.array([_benettin(logs[row], batch.dt, batch.start) for row in range(len(idx))])
+    return zi, di, exponents
+
+
+def _reference_runs(
+    batch: _Batch, want_lyap: np.ndarray, trajectory: tuple[np.ndarray, np.ndarray] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every model's run from z0: z (m, n_t, dim), diverged (m,) and (m, 3) λ1, its standard
+    error and the tangent's log growth (NaN where not computed). The given ``trajectory``,
+    else integrated, with the variational equation for the models in ``want_lyap``."""
+    m, d = batch.m, batch.dim
+    exponents = np.full((m, 3), np.nan)
     if trajectory is not None:
         z, diverged = np.asarray(trajectory[0], float), np.asarray(trajectory[1], bool)
-        if z.shape != (m, n_steps + 1, d):
+        if z.shape != (m, batch.n_steps + 1, d):
             raise ValueError(f"trajectory of shape {z.shape}, expected ({m}, n_t, {d})")
-    else:  # the runs with a tangent are the reference runs of their models
-        z = np.empty((m, n_steps + 1, d))
-        diverged = np.zeros(m, bool)
-        for subset, with_tangent in ((want_lyap, True), (~want_lyap, False)):
-            idx = np.nonzero(subset)[0]
-            if not len(idx):
-                continue
-            if with_tangent:
-                z[idx], diverged[idx] = tangent_runs(idx)
-            else:
-                z[idx], diverged[idx], _ = integrate(
-                    field.subset(idx), z0[idx], n_steps, dt, bound=bound[idx]
-                )
-    done = want_lyap & (trajectory is None)
-
-    # First pass: what the reference orbits do; which need a Lyapunov exponent.
-    prelim: list[dict] = []
-    for i in range(m):
-        info: dict = {"kind": None}
-        prelim.append(info)
-        if diverged[i]:
-            info["kind"] = "diverging"
-            want_lyap[i] = False
+        return z, diverged, exponents
+    z = np.empty((m, batch.n_steps + 1, d))
+    diverged = np.zeros(m, bool)
+    for subset, with_tangent in ((want_lyap, True), (~want_lyap, False)):
+        idx = np.nonzero(subset)[0]
+        if not len(idx):
             continue
-        zt = z[i, start:]
-        amp = _amplitude(z[i, -window:])
-        info["amplitude"] = amp
-        ref = max(float(scale[i]), float(np.max(np.abs(z[i]))), 1e-12)
-        if amp < 1e-4 * ref:
-            eig = np.linalg.eigvals(field.subset(i).jacobian(z[i, -1][None])[0])
-            info["kind"] = (
-                "stable fixed point" if eig.real.max() <= 1e-9 else ("unstable fixed point")
+        if with_tangent:
+            z[idx], diverged[idx], exponents[idx] = _tangent_runs(batch, idx)
+        else:
+            z[idx], diverged[idx], _ = integrate(
+                batch.field.subset(idx),
+                batch.z0[idx],
+                batch.n_steps,
+                batch.dt,
+                bound=batch.bound[idx],
             )
-            info["eig"] = float(eig.real.max())
-            continue
-        lead = int(np.argmax(zt.max(axis=0) - zt.min(axis=0)))
-        crossing, _ = crossing_period(tail_t, zt[:, lead])
-        info.update(
-            lead=lead, crossing=crossing, trend=_trend(zt, lead), radius_trend=_radius_trend(zt)
-        )
-        if np.isfinite(crossing) and abs(info["trend"] - 1) <= 0.05:
-            period = _periodic(tail_t, zt, crossing, RECURRENCE_TOLERANCE)
-            if np.isfinite(period):
-                info["kind"] = "cycle"
-                info["period"] = period
-                continue
-        info["kind"] = "aperiodic?"
-        want_lyap[i] = True
+    return z, diverged, exponents
 
-    if (want_lyap & ~done).any():
-        tangent_runs(np.nonzero(want_lyap & ~done)[0])
 
-    # Second pass: decide; collect the perturbation tests and the backward runs.
-    results: list[Attractor | None] = [None] * m
+class _FirstLook(NamedTuple):
+    """What a model's reference orbit does, before the tests that decide its kind.
+
+    ``kind`` is ``"diverging"``, ``"stable fixed point"``, ``"unstable fixed point"``,
+    ``"cycle"`` (it repeats after ``period``) or ``"aperiodic?"`` (to be decided);
+    ``eigenvalue`` the largest real part of the Jacobian's eigenvalues at a fixed point;
+    ``lead`` the coordinate of the largest range, ``crossing`` its mean crossing period,
+    ``trend`` and ``radius_trend`` the growth of its range and of the RMS radius between the
+    halves of the measured part.
+    """
+
+    kind: str
+    amplitude: float = NAN
+    eigenvalue: float = NAN
+    lead: int = -1
+    crossing: float = NAN
+    trend: float = NAN
+    radius_trend: float = NAN
+    period: float = NAN
+
+
+def _first_look(batch: _Batch, i: int, z_i: np.ndarray, diverged_i: bool) -> _FirstLook:
+    """The first look at model ``i``'s reference orbit ``z_i`` (n_t, dim)."""
+    if diverged_i:
+        return _FirstLook("diverging")
+    zt = z_i[batch.start :]
+    amp = _amplitude(z_i[-batch.window :])
+    ref = max(float(batch.scale[i]), float(np.max(np.abs(z_i))), 1e-12)
+    if amp < 1e-4 * ref:
+        eig = np.linalg.eigvals(batch.field.subset(i).jacobian(z_i[-1][None])[0])
+        kind = "stable fixed point" if eig.real.max() <= 1e-9 else "unstable fixed point"
+        return _FirstLook(kind, amp, eigenvalue=float(eig.real.max()))
+    lead = int(np.argmax(zt.max(axis=0) - zt.min(axis=0)))
+    crossing, _ = crossing_period(batch.tail_t, zt[:, lead])
+    look = _FirstLook(
+        "aperiodic?",
+        amp,
+        lead=lead,
+        crossing=crossing,
+        trend=_trend(zt, lead),
+        radius_trend=_radius_trend(zt),
+    )
+    if np.isfinite(crossing) and abs(look.trend - 1) <= 0.05:
+        period = _periodic(batch.tail_t, zt, crossing, RECURRENCE_TOLERANCE)
+        if np.isfinite(period):
+            return look._replace(kind="cycle", period=period)
+    return look
+
+
+class _Pending(NamedTuple):
+    """A periodic reference orbit waiting for its perturbation test."""
+
+    index: int
+    period: float
+    crossing: float
+    amplitude: float
+    floquet: float
+    centre: np.ndarray
+    direction: np.ndarray
+    lead: int
+
+
+MAY_HIDE_A_REPELLING_CYCLE = ("diverging", "stable fixed point", "decaying")
+"""Forward kinds whose orbit may have left a repelling cycle (looked for backwards in time)."""
+
+
+def _decide(
+    batch: _Batch, z: np.ndarray, looks: list[_FirstLook], exponents: np.ndarray
+) -> tuple[list[Attractor | None], list[_Pending], list[int]]:
+    """The kind of every orbit that is not a cycle (None for the cycles), the cycles waiting
+    for their perturbation test, and the models to run backwards in time."""
+    results: list[Attractor | None] = [None] * batch.m
     pending: list[_Pending] = []
     backward: list[int] = []
-    for i, info in enumerate(prelim):
-        kind = info["kind"]
-        lam, se = lyap[i], lyap_se[i]
-        if kind == "diverging":
-            results[i] = Attractor(
-                kind,
-                np.nan,
-                np.nan,
-                np.nan,
-                np.nan,
-                np.nan,
-                None,
-                "the orbit leaves every bounded region",
-            )
-            backward.append(i)
-        elif kind in ("stable fixed point", "unstable fixed point"):
-            if not np.isfinite(lam):
-                lam = info["eig"]
-            what = (
-                "no unstable direction"
-                if kind == "stable fixed point"
-                else ("an unstable direction: the orbit sits on it")
-            )
-            results[i] = Attractor(
-                kind,
-                np.nan,
-                info["amplitude"],
-                np.nan,
-                lam,
-                se,
-                None,
-                f"settles to an equilibrium with {what}",
-            )
-            if kind == "stable fixed point":
-                backward.append(i)
-        elif kind == "cycle":
-            zt = z[i, start:]
-            period = info["period"]
-            cycles = int((tail_t[-1] - tail_t[0]) // period)
-            first = np.searchsorted(t, t[-1] - cycles * period)
-            floquet = float(np.mean(field.divergence(z[i, first:], i)))
-            wz = z[i, -max(window, int(np.ceil(3 * period / dt))) :]
-            centre = zt[-int(np.ceil(cycles * period / dt)) :].mean(axis=0)
-            direction = z[i, -1] - centre
-            if np.linalg.norm(direction) == 0:
-                direction = z0[i] - centre
-            norm = np.linalg.norm(direction)
-            direction = direction / norm if norm > 0 else np.eye(d)[0]
-            pending.append(
-                _Pending(
-                    i,
-                    period,
-                    info["crossing"],
-                    _amplitude(wz),
-                    floquet,
-                    centre,
-                    direction,
-                    info["lead"],
-                )
-            )
+    for i, look in enumerate(looks):
+        lam, se, growth = exponents[i]
+        if look.kind == "cycle":
+            pending.append(_pending_cycle(batch, i, z[i], look))
+            continue
+        if look.kind == "aperiodic?":
+            results[i] = _without_period(batch, z[i], look, lam, se, growth)
         else:
-            bounded_steady = 0.8 <= info["radius_trend"] <= 1.25
-            chaotic = (
-                np.isfinite(lam)
-                and lam > CHAOS_SIGMAS * se
-                and growth[i] > CHAOS_GROWTH
-                and bounded_steady
-                and d >= 3
-            )
-            amp = info["amplitude"]
-            if chaotic:
-                dim = correlation_dimension(z[i, start:], theiler=_theiler(info, dt))
-                results[i] = Attractor(
-                    "chaotic",
-                    np.nan,
-                    amp,
-                    np.nan,
-                    lam,
-                    se,
-                    None,
-                    f"bounded and chaotic: λ1 = {_f(lam)} ± {_f(se, 2)}, correlation dimension "
-                    f"{_f(dim)}",
-                    dim,
-                )
-            elif np.isfinite(info["crossing"]) and (
-                (info["trend"] < 0.95 and info["radius_trend"] < 0.95)
-                or (info["trend"] > 1.05 and info["radius_trend"] > 1.05)
-            ):
-                k = "decaying" if info["trend"] < 1 else "growing"
-                results[i] = Attractor(
-                    k,
-                    np.nan,
-                    amp,
-                    np.nan,
-                    lam,
-                    se,
-                    None,
-                    f"an oscillation still {k} at the end of the run (amplitude × "
-                    f"{_f(info['trend'])} between the halves of the measured part)",
-                )
-                if k == "decaying":
-                    backward.append(i)
-            elif not np.isfinite(info["crossing"]) and (
-                info["radius_trend"] < 0.8 or (np.isfinite(lam) and lam < -CHAOS_SIGMAS * se)
-            ):
-                results[i] = Attractor(
-                    "decaying",
-                    np.nan,
-                    amp,
-                    np.nan,
-                    lam,
-                    se,
-                    None,
-                    "a slow, non-oscillating approach still under way at the end of the run",
-                )
-                backward.append(i)
-            else:
-                dim = correlation_dimension(z[i, start:], theiler=_theiler(info, dt))
-                measured = (n_steps - start) * dt
-                if (  # λ1 ≈ 0: within 3 standard errors or one e-fold over the measured part
-                    d >= 3
-                    and np.isfinite(info["crossing"])
-                    and np.isfinite(lam)
-                    and abs(lam) <= max(CHAOS_SIGMAS * se, 1.0 / measured)
-                ):
-                    results[i] = Attractor(
-                        "quasi-periodic",
-                        np.nan,
-                        amp,
-                        np.nan,
-                        lam,
-                        se,
-                        None,
-                        f"bounded, no single period, λ1 = {_f(lam)} ± {_f(se, 2)} (not "
-                        f"chaotic); correlation dimension {_f(dim)}",
-                        dim,
-                    )
-                else:
-                    results[i] = Attractor(
-                        "aperiodic",
-                        np.nan,
-                        amp,
-                        np.nan,
-                        lam,
-                        se,
-                        None,
-                        "bounded without a single period, not shown to be chaotic",
-                        dim,
-                    )
+            results[i] = _diverging_or_fixed_point(look, lam, se)
+        if results[i].kind in MAY_HIDE_A_REPELLING_CYCLE:
+            backward.append(i)
+    return results, pending, backward
 
-    # Perturbed starts at 0.5× and 1.5× scale from each cycle's centre.
-    if pending:
-        idx = np.array([p.index for p in pending])
-        starts = np.concatenate(
-            [
-                np.stack([p.centre + f * scale[p.index] * p.direction for p in pending])
-                for f in (0.5, 1.5)
-            ]
-        )
-        zp, divp, _ = integrate(
-            field.subset(np.concatenate([idx, idx])),
-            starts,
-            n_steps,
-            dt,
-            bound=np.concatenate([bound[idx], bound[idx]]),
-        )
-        n = len(pending)
-        for row, p in enumerate(pending):
-            back = []
-            for trial in (row, row + n):
-                if divp[trial]:
-                    back.append(False)
-                    continue
-                zt = zp[trial, start:]
-                wz = zp[trial, -max(window, int(np.ceil(3 * p.period / dt))) :]
-                amp = _amplitude(wz)
-                crossing, _ = crossing_period(tail_t, zt[:, p.lead])
-                back.append(
-                    bool(
-                        abs(amp - p.amplitude) <= RETURN_TOLERANCE * p.amplitude
-                        and abs(crossing - p.crossing) <= RETURN_TOLERANCE * p.crossing
-                    )
-                )
-            returns = all(back)
-            rel = p.floquet * p.period
-            i = p.index
-            lam, se = lyap[i], lyap_se[i]
-            numbers = f"period {_f(p.period)}, mean divergence {_f(p.floquet)}"
-            if rel >= FLOQUET_MARGIN:
-                kind, text = "repelling cycle", f"a cycle that perturbations leave ({numbers})"
-            elif returns and rel <= -FLOQUET_MARGIN:
-                kind = "attracting limit cycle"
-                text = f"a cycle that attracts: perturbed orbits return ({numbers})"
-            elif returns:
-                kind = "attracting limit cycle"
-                text = (
-                    f"a weakly attracting cycle: perturbed orbits return although the mean "
-                    f"divergence is within ±{FLOQUET_MARGIN:g}/period ({numbers})"
-                )
-            elif rel <= -FLOQUET_MARGIN:
-                kind = "limit cycle, small basin"
-                text = (
-                    f"a cycle that attracts nearby orbits, but starts at 0.5× or 1.5× the "
-                    f"reference amplitude go elsewhere ({numbers})"
-                )
-            else:
-                kind = "neutral centre"
-                text = f"neutral orbits: perturbed orbits keep their own amplitude ({numbers})"
-            results[i] = Attractor(kind, p.period, p.amplitude, p.floquet, lam, se, returns, text)
 
-    # A repelling cycle near the reference amplitude: the forward orbit leaves it, so look
-    # backwards in time (an attracting cycle of ż = −f).
-    if backward:
-        idx = np.array(backward)
-        found = classify_backward(xi[idx], terms, z0[idx], scale[idx], t_end, dt, bound[idx])
-        for i, cycle in zip(idx, found, strict=True):
-            if cycle is None:
-                continue
-            period, amp, floquet = cycle
-            old = results[i]
-            results[i] = Attractor(
-                "repelling cycle",
-                period,
-                amp,
-                floquet,
-                old.lyapunov,
-                old.lyapunov_se,
-                False,
-                f"a cycle that perturbations leave (period {_f(period)}, mean divergence "
-                f"{_f(floquet)}); off it the orbit {_fate(old.kind)}",
-            )
+def _diverging_or_fixed_point(look: _FirstLook, lam: float, se: float) -> Attractor:
+    """A diverging orbit, or one that settles (λ1 from the Jacobian where not integrated)."""
+    if look.kind == "diverging":
+        return Attractor("diverging", description="the orbit leaves every bounded region")
+    if not np.isfinite(lam):
+        lam = look.eigenvalue
+    what = (
+        "no unstable direction"
+        if look.kind == "stable fixed point"
+        else "an unstable direction: the orbit sits on it"
+    )
+    return Attractor(
+        look.kind,
+        amplitude=look.amplitude,
+        lyapunov=lam,
+        lyapunov_se=se,
+        description=f"settles to an equilibrium with {what}",
+    )
+
+
+def _pending_cycle(batch: _Batch, i: int, z_i: np.ndarray, look: _FirstLook) -> _Pending:
+    """A periodic orbit's mean divergence over whole periods, its amplitude, its centre and the
+    direction (from the centre to the last state) of the perturbed starts."""
+    zt = z_i[batch.start :]
+    t, tail_t, dt, period = batch.t, batch.tail_t, batch.dt, look.period
+    cycles = int((tail_t[-1] - tail_t[0]) // period)
+    first = np.searchsorted(t, t[-1] - cycles * period)
+    floquet = float(np.mean(batch.field.divergence(z_i[first:], i)))
+    wz = z_i[-max(batch.window, int(np.ceil(3 * period / dt))) :]
+    centre = zt[-int(np.ceil(cycles * period / dt)) :].mean(axis=0)
+    direction = z_i[-1] - centre
+    if np.linalg.norm(direction) == 0:
+        direction = batch.z0[i] - centre
+    norm = np.linalg.norm(direction)
+    direction = direction / norm if norm > 0 else np.eye(batch.dim)[0]
+    return _Pending(
+        index=i,
+        period=period,
+        crossing=look.crossing,
+        amplitude=_amplitude(wz),
+        floquet=floquet,
+        centre=centre,
+        direction=direction,
+        lead=look.lead,
+    )
+
+
+def _without_period(
+    batch: _Batch, z_i: np.ndarray, look: _FirstLook, lam: float, se: float, growth: float
+) -> Attractor:
+    """A bounded orbit that does not repeat: chaotic, an oscillation or an approach still
+    under way, quasi-periodic, or aperiodic."""
+    d = batch.dim
+    numbers = dict(amplitude=look.amplitude, lyapunov=lam, lyapunov_se=se)
+    oscillates = np.isfinite(look.crossing)
+    bounded_steady = 0.8 <= look.radius_trend <= 1.25
+    chaotic = (
+        np.isfinite(lam)
+        and lam > CHAOS_SIGMAS * se
+        and growth > CHAOS_GROWTH
+        and bounded_steady
+        and d >= 3
+    )
+    if chaotic:
+        dim = correlation_dimension(z_i[batch.start :], theiler=_theiler(look.crossing, batch.dt))
+        return Attractor(
+            "chaotic",
+            **numbers,
+            description=f"bounded and chaotic: λ1 = {_f(lam)} ± {_f(se, 2)}, correlation "
+            f"dimension {_f(dim)}",
+            dimension=dim,
+        )
+    if oscillates and (
+        (look.trend < 0.95 and look.radius_trend < 0.95)
+        or (look.trend > 1.05 and look.radius_trend > 1.05)
+    ):
+        k = "decaying" if look.trend < 1 else "growing"
+        return Attractor(
+            k,
+            **numbers,
+            description=f"an oscillation still {k} at the end of the run (amplitude × "
+            f"{_f(look.trend)} between the halves of the measured part)",
+        )
+    if not oscillates and (
+        look.radius_trend < 0.8 or (np.isfinite(lam) and lam < -CHAOS_SIGMAS * se)
+    ):
+        return Attractor(
+            "decaying",
+            **numbers,
+            description="a slow, non-oscillating approach still under way at the end of the run",
+        )
+    dim = correlation_dimension(z_i[batch.start :], theiler=_theiler(look.crossing, batch.dt))
+    measured = (batch.n_steps - batch.start) * batch.dt
+    if (  # λ1 ≈ 0: within 3 standard errors or one e-fold over the measured part
+        d >= 3
+        and oscillates
+        and np.isfinite(lam)
+        and abs(lam) <= max(CHAOS_SIGMAS * se, 1.0 / measured)
+    ):
+        return Attractor(
+            "quasi-periodic",
+            **numbers,
+            description=f"bounded, no single period, λ1 = {_f(lam)} ± {_f(se, 2)} (not "
+            f"chaotic); correlation dimension {_f(dim)}",
+            dimension=dim,
+        )
+    return Attractor(
+        "aperiodic",
+        **numbers,
+        description="bounded without a single period, not shown to be chaotic",
+        dimension=dim,
+    )
+
+
+def _perturbation_tests(
+    batch: _Batch, pending: list[_Pending], exponents: np.ndarray
+) -> list[Attractor]:
+    """The kind of every pending cycle, from orbits started at 0.5× and 1.5× ``scale`` from its
+    centre (all integrated in one batch) and its mean divergence."""
+    idx = np.array([p.index for p in pending])
+    starts = np.concatenate(
+        [
+            np.stack([p.centre + f * batch.scale[p.index] * p.direction for p in pending])
+            for f in (0.5, 1.5)
+        ]
+    )
+    zp, divp, _ = integrate(
+        batch.field.subset(np.concatenate([idx, idx])),
+        starts,
+        batch.n_steps,
+        batch.dt,
+        bound=np.concatenate([batch.bound[idx], batch.bound[idx]]),
+    )
+    n = len(pending)
+    out = []
+    for row, p in enumerate(pending):
+        returns = all(_returned(batch, p, zp[trial], divp[trial]) for trial in (row, row + n))
+        lam, se, _ = exponents[p.index]
+        out.append(_cycle_kind(p, returns, lam, se))
+    return out
+
+
+def _returned(batch: _Batch, p: _Pending, z_trial: np.ndarray, diverged: bool) -> bool:
+    """Whether a perturbed orbit came back to the cycle's amplitude and crossing period (within
+    ``RETURN_TOLERANCE``)."""
+    if diverged:
+        return False
+    zt = z_trial[batch.start :]
+    wz = z_trial[-max(batch.window, int(np.ceil(3 * p.period / batch.dt))) :]
+    amp = _amplitude(wz)
+    crossing, _ = crossing_period(batch.tail_t, zt[:, p.lead])
+    return bool(
+        abs(amp - p.amplitude) <= RETURN_TOLERANCE * p.amplitude
+        and abs(crossing - p.crossing) <= RETURN_TOLERANCE * p.crossing
+    )
+
+
+def _cycle_kind(p: _Pending, returns: bool, lam: float, se: float) -> Attractor:
+    """A cycle's kind from its mean divergence per period and whether perturbed orbits return."""
+    rel = p.floquet * p.period
+    numbers = f"period {_f(p.period)}, mean divergence {_f(p.floquet)}"
+    if rel >= FLOQUET_MARGIN:
+        kind, text = "repelling cycle", f"a cycle that perturbations leave ({numbers})"
+    elif returns and rel <= -FLOQUET_MARGIN:
+        kind = "attracting limit cycle"
+        text = f"a cycle that attracts: perturbed orbits return ({numbers})"
+    elif returns:
+        kind = "attracting limit cycle"
+        text = (
+            f"a weakly attracting cycle: perturbed orbits return although the mean "
+            f"divergence is within ±{FLOQUET_MARGIN:g}/period ({numbers})"
+        )
+    elif rel <= -FLOQUET_MARGIN:
+        kind = "limit cycle, small basin"
+        text = (
+            f"a cycle that attracts nearby orbits, but starts at 0.5× or 1.5× the "
+            f"reference amplitude go elsewhere ({numbers})"
+        )
+    else:
+        kind = "neutral centre"
+        text = f"neutral orbits: perturbed orbits keep their own amplitude ({numbers})"
+    return Attractor(
+        kind,
+        period=p.period,
+        amplitude=p.amplitude,
+        floquet=p.floquet,
+        lyapunov=lam,
+        lyapunov_se=se,
+        returns=returns,
+        description=text,
+    )
+
+
+def _repelling_cycles(
+    batch: _Batch, backward: list[int], results: list[Attractor]
+) -> list[Attractor]:
+    """``results`` with a repelling cycle near the reference amplitude where the forward orbit
+    of a model in ``backward`` leaves one: found backwards in time, as an attracting cycle of
+    ż = −f (:func:`classify_backward`)."""
+    idx = np.array(backward)
+    found = classify_backward(
+        batch.xi[idx],
+        batch.terms,
+        batch.z0[idx],
+        batch.scale[idx],
+        batch.t_end,
+        batch.dt,
+        batch.bound[idx],
+    )
+    results = list(results)
+    for i, cycle in zip(idx, found, strict=True):
+        if cycle is None:
+            continue
+        period, amp, floquet = cycle
+        old = results[i]
+        results[i] = Attractor(
+            "repelling cycle",
+            period=period,
+            amplitude=amp,
+            floquet=floquet,
+            lyapunov=old.lyapunov,
+            lyapunov_se=old.lyapunov_se,
+            returns=False,
+            description=f"a cycle that perturbations leave (period {_f(period)}, mean "
+            f"divergence {_f(floquet)}); off it the orbit {_fate(old.kind)}",
+        )
     return results
 
 
@@ -977,8 +769,8 @@ def _fate(kind: str) -> str:
     }.get(kind, kind)
 
 
-def _theiler(info: dict, dt: float) -> int:
-    crossing = info.get("crossing", np.nan)
+def _theiler(crossing: float, dt: float) -> int:
+    """The Theiler window (in samples) of the correlation dimension: a quarter crossing period."""
     return max(1, int(0.25 * crossing / dt)) if np.isfinite(crossing) else 10
 
 
@@ -1104,10 +896,9 @@ def rosenstein(
     of the mean log distance to its maximum, before saturation bends it; the whole horizon when
     it rises by less than one e-fold, i.e. there is no exponential divergence). The standard
     error is the spread of the slopes of ``blocks`` contiguous blocks of reference points
-    (fitted on the same steps) over √blocks. On 14 stretches of 10⁴ samples (100 time units)
-    of Lorenz's attractor (λ1 = 0.906), with the separation one mean period and the horizon
-    ten (as :func:`data_attractor` sets them), it read 0.92 ± 0.045 (mean ± spread over the
-    stretches), the block standard errors 0.03–0.06.
+    (fitted on the same steps) over √blocks. Its accuracy on Lorenz's attractor, with the
+    separation and horizon :func:`data_attractor` sets: benchmarks/README.md,
+    "analysis/attractor.py".
 
     Args:
       x: (n, k) states (delay-embed a scalar signal first).
@@ -1216,23 +1007,22 @@ def data_attractor(t: np.ndarray, z: np.ndarray) -> Attractor:
         z = z[:, None]
     t, z, h = _uniform(t, z)
     n = len(t)
-    nan = float("nan")
     if n < 32:
-        return Attractor("aperiodic", nan, nan, nan, nan, nan, None, "too short a signal to judge")
+        return Attractor("aperiodic", description="too short a signal to judge")
     spread = np.sqrt(np.mean(np.sum((z - z.mean(axis=0)) ** 2, axis=1)))
     last = z[-max(n // 10, 4) :]
     amp = _amplitude(z[-n // 3 :])
     if spread == 0 or np.sqrt(np.mean(np.sum((last - last.mean(0)) ** 2, 1))) < 1e-3 * spread:
         return Attractor(
-            "stable fixed point", nan, amp, nan, nan, nan, None, "the signal settles to a constant"
+            "stable fixed point", amplitude=amp, description="the signal settles to a constant"
         )
     period = signal_period(z, h)
     half = slice(n // 2, None)
-    rec_period = nan
+    rec_period = NAN
     if np.isfinite(period):
         rec_period = _periodic(t[half], z[half], period, DATA_RECURRENCE_TOLERANCE)
         if np.isfinite(rec_period) and rec_period > period * 1.5:
-            rec_period = nan  # only the dominant period itself counts for data
+            rec_period = NAN  # only the dominant period itself counts for data
     char = _mean_period(z, h)
     if not np.isfinite(char):
         char = period if np.isfinite(period) else (t[-1] - t[0]) / 20
@@ -1241,69 +1031,53 @@ def data_attractor(t: np.ndarray, z: np.ndarray) -> Attractor:
     horizon = int(min(len(states) // 4, round(10 * char / h)))
     lam, se = rosenstein(states, h, min_separation=sep, horizon=horizon)
     if np.isfinite(rec_period):
-        returns, rate, first = _approach(t, z, rec_period)
-        numbers = f"period {_f(rec_period)}, λ1 = {_f(lam)} ± {_f(se, 2)}"
-        if returns is True:
-            return Attractor(
-                "attracting limit cycle",
-                rec_period,
-                amp,
-                rate,
-                lam,
-                se,
-                True,
-                f"a cycle that attracts: the signal starts {100 * abs(first):.0f} % "
-                f"{'inside' if first < 0 else 'outside'} its final cycle and approaches it "
-                f"(rate {_f(rate)}; {numbers})",
-            )
-        if returns is False:
-            kind = "growing" if first < 0 else "decaying"
-            return Attractor(
-                kind,
-                rec_period,
-                amp,
-                nan,
-                lam,
-                se,
-                False,
-                f"an oscillation whose amplitude has not settled ({numbers})",
-            )
-        return Attractor(
-            "periodic orbit",
-            rec_period,
-            amp,
-            nan,
-            lam,
-            se,
-            None,
-            f"periodic ({numbers}); it starts on its cycle, so whether the cycle attracts "
-            "cannot be judged from one orbit",
-        )
+        return _data_cycle(t, z, rec_period, amp, lam, se)
     dim = correlation_dimension(states, theiler=max(1, sep // 4))
+    numbers = dict(amplitude=amp, lyapunov=lam, lyapunov_se=se, dimension=dim)
     if np.isfinite(lam) and lam > CHAOS_SIGMAS * se and lam > 0:
         return Attractor(
             "chaotic",
-            nan,
-            amp,
-            nan,
-            lam,
-            se,
-            None,
-            f"aperiodic and chaotic: λ1 = {_f(lam)} ± {_f(se, 2)}, correlation dimension {_f(dim)}",
-            dim,
+            **numbers,
+            description=f"aperiodic and chaotic: λ1 = {_f(lam)} ± {_f(se, 2)}, correlation "
+            f"dimension {_f(dim)}",
         )
     kind = "quasi-periodic" if states.shape[1] >= 3 else "aperiodic"
     return Attractor(
         kind,
-        nan,
-        amp,
-        nan,
-        lam,
-        se,
-        None,
-        f"no single period, λ1 = {_f(lam)} ± {_f(se, 2)} (not chaotic); correlation "
-        f"dimension {_f(dim)}",
-        dim,
+        **numbers,
+        description=f"no single period, λ1 = {_f(lam)} ± {_f(se, 2)} (not chaotic); "
+        f"correlation dimension {_f(dim)}",
+    )
+
+
+def _data_cycle(
+    t: np.ndarray, z: np.ndarray, period: float, amp: float, lam: float, se: float
+) -> Attractor:
+    """The kind of a periodic signal (uniformly sampled): whether it approaches its cycle
+    (:func:`_approach`), moves away from it, or starts on it (which one orbit cannot judge)."""
+    returns, rate, first = _approach(t, z, period)
+    numbers = f"period {_f(period)}, λ1 = {_f(lam)} ± {_f(se, 2)}"
+    measured = dict(period=period, amplitude=amp, lyapunov=lam, lyapunov_se=se, returns=returns)
+    if returns is True:
+        return Attractor(
+            "attracting limit cycle",
+            floquet=rate,
+            **measured,
+            description=f"a cycle that attracts: the signal starts {100 * abs(first):.0f} % "
+            f"{'inside' if first < 0 else 'outside'} its final cycle and approaches it "
+            f"(rate {_f(rate)}; {numbers})",
+        )
+    if returns is False:
+        return Attractor(
+            "growing" if first < 0 else "decaying",
+            **measured,
+            description=f"an oscillation whose amplitude has not settled ({numbers})",
+        )
+    return Attractor(
+        "periodic orbit",
+        **measured,
+        description=f"periodic ({numbers}); it starts on its cycle, so whether the cycle "
+        "attracts cannot be judged from one orbit",
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.integrate import odeint
 
 from analysis.library import Term
+from analysis.vector_field import VectorField, integrate
 
 __all__ = [
     "Orbit",
@@ -213,7 +214,7 @@ def simulate_many(
     for all of them, where :func:`simulate` integrates one model adaptively. Choose the spacing
     well below the period (the analysis uses period/100). A model whose state leaves the ball of
     radius ``bound`` (or becomes non-finite) is frozen there and flagged as diverged. The
-    stepping is ``analysis.attractor.integrate`` (monomials built one product each, over
+    stepping is ``analysis.vector_field.integrate`` (monomials built one product each, over
     contiguous vectors of the models).
 
     Args:
@@ -225,8 +226,6 @@ def simulate_many(
     Returns:
       z: (m, n_t, latent_dim) and diverged: (m,) bool.
     """
-    from analysis.attractor import VectorField, integrate  # (analysis.attractor imports this)
-
     z0 = np.asarray(z0, dtype=float)
     if len(t) < 2:
         return z0[:, None, :].copy(), ~np.all(np.abs(z0) <= bound, axis=1)

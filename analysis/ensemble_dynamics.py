@@ -168,6 +168,68 @@ def dynamics_distribution(
     status = np.array([o.status for o in orbits])
     period = np.array([o.period for o in orbits])
     amplitude = np.array([float(np.max(o.amplitude)) for o in orbits])
+    periods = _period_summary(status, period, data_period, tolerance, chain)
+    floquet = cycle_divergence(t, z, xi, terms, period)
+    found = _NO_ATTRACTORS
+    if attractors and len(xi):
+        if scale is None:
+            scale = encoded_radius if encoded_radius is not None else np.linalg.norm(z0, axis=1)
+        found = _member_attractors(
+            xi, terms, z0, (z, diverged), t_end=float(t[-1]), dt=dt, bound=bound, scale=scale,
+            n_lyapunov=n_lyapunov,
+        )  # fmt: skip
+    tail = z[:, len(t) // 2 :]
+    ratio = np.full(len(xi), np.nan)
+    if encoded_radius is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.sqrt(np.mean(np.sum(tail**2, axis=2), axis=1)) / np.asarray(encoded_radius)
+        ratio[np.asarray(diverged)] = np.nan
+    return DynamicsDistribution(
+        label=label,
+        members=np.asarray(members),
+        chain=None if chain is None else np.asarray(chain),
+        status=status,
+        period=period,
+        amplitude=amplitude,
+        fractions=periods.fractions,
+        within=periods.within,
+        tolerance=float(tolerance),
+        data_period=float(data_period),
+        period_quantiles=periods.quantiles,
+        period_r_hat=periods.r_hat,
+        period_ess_bulk=periods.ess_bulk,
+        floquet=floquet,
+        amplitude_ratio=ratio,
+        kind=found.kind,
+        kind_fractions=found.kind_fractions,
+        returns=found.returns,
+        lyapunov=found.lyapunov,
+        lyapunov_se=found.lyapunov_se,
+        dimension=found.dimension,
+        lyapunov_subset=found.lyapunov_subset,
+    )
+
+
+class _PeriodSummary(NamedTuple):
+    """The fates and periods of the members' orbits (see :class:`DynamicsDistribution`)."""
+
+    fractions: dict[str, float]
+    within: float
+    quantiles: tuple[float, float, float]
+    r_hat: float
+    ess_bulk: float
+
+
+def _period_summary(
+    status: np.ndarray,
+    period: np.ndarray,
+    data_period: float,
+    tolerance: float,
+    chain: np.ndarray | None,
+) -> _PeriodSummary:
+    """The fraction of each fate, of steady oscillations within ``tolerance`` of the data's
+    period, the period's 5/50/95 % quantiles and its R-hat and bulk ESS over the chains (with
+    at least 8 periods)."""
     fractions = {fate: float(np.isin(status, kinds).mean()) for fate, kinds in FATES.items()}
     steady = status == "limit_cycle"
     with np.errstate(invalid="ignore"):
@@ -182,60 +244,62 @@ def dynamics_distribution(
         sub_chain = None if chain is None else np.asarray(chain)[has_period]
         diag = diagnose(period[has_period], sub_chain)
         r_hat, ess = float(diag.r_hat), float(diag.ess_bulk)
-    floquet = cycle_divergence(t, z, xi, terms, period)
-    kind = fractions_kind = returns = lyap = lyap_se = dim = want = None
-    if attractors and len(xi):
-        if scale is None:
-            scale = encoded_radius if encoded_radius is not None else np.linalg.norm(z0, axis=1)
-        want = np.zeros(len(xi), bool)
-        n_lyap = min(int(n_lyapunov), len(xi))
-        if n_lyap > 0:
-            want[np.unique(np.linspace(0, len(xi) - 1, n_lyap).round().astype(int))] = True
-        found = classify_many(
-            xi,
-            terms,
-            z0,
-            scale=np.asarray(scale, float),
-            t_end=float(t[-1]),
-            dt=dt,
-            bound=bound,
-            lyapunov=want,
-            trajectory=(z, diverged),
-        )
-        kind = np.array([a.kind for a in found])
-        fractions_kind = {k: float(np.mean(kind == k)) for k in KINDS}
-        returns = np.array([a.returns for a in found], dtype=object)
-        lyap = np.array([a.lyapunov for a in found], float)
-        lyap_se = np.array([a.lyapunov_se for a in found], float)
-        dim = np.array([a.dimension for a in found], float)
-    tail = z[:, len(t) // 2 :]
-    ratio = np.full(len(xi), np.nan)
-    if encoded_radius is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = np.sqrt(np.mean(np.sum(tail**2, axis=2), axis=1)) / np.asarray(encoded_radius)
-        ratio[np.asarray(diverged)] = np.nan
-    return DynamicsDistribution(
-        label=label,
-        members=np.asarray(members),
-        chain=None if chain is None else np.asarray(chain),
-        status=status,
-        period=period,
-        amplitude=amplitude,
-        fractions=fractions,
-        within=within,
-        tolerance=float(tolerance),
-        data_period=float(data_period),
-        period_quantiles=quantiles,
-        period_r_hat=r_hat,
-        period_ess_bulk=ess,
-        floquet=floquet,
-        amplitude_ratio=ratio,
+    return _PeriodSummary(fractions, within, quantiles, r_hat, ess)
+
+
+class _MemberAttractors(NamedTuple):
+    """Each member's attractor (see :class:`DynamicsDistribution`; all None when not
+    classified)."""
+
+    kind: np.ndarray | None = None
+    kind_fractions: dict[str, float] | None = None
+    returns: np.ndarray | None = None
+    lyapunov: np.ndarray | None = None
+    lyapunov_se: np.ndarray | None = None
+    dimension: np.ndarray | None = None
+    lyapunov_subset: np.ndarray | None = None
+
+
+_NO_ATTRACTORS = _MemberAttractors()
+
+
+def _member_attractors(
+    xi: np.ndarray,
+    terms: Sequence[Term],
+    z0: np.ndarray,
+    trajectory: tuple[np.ndarray, np.ndarray],
+    *,
+    t_end: float,
+    dt: float,
+    bound: float,
+    scale: np.ndarray,
+    n_lyapunov: int,
+) -> _MemberAttractors:
+    """Every member's attractor (``analysis.attractor.classify_many`` on the runs already
+    integrated), with the largest Lyapunov exponent of ``n_lyapunov`` members evenly spaced."""
+    want = np.zeros(len(xi), bool)
+    n_lyap = min(int(n_lyapunov), len(xi))
+    if n_lyap > 0:
+        want[np.unique(np.linspace(0, len(xi) - 1, n_lyap).round().astype(int))] = True
+    found = classify_many(
+        xi,
+        terms,
+        z0,
+        scale=np.asarray(scale, float),
+        t_end=t_end,
+        dt=dt,
+        bound=bound,
+        lyapunov=want,
+        trajectory=trajectory,
+    )
+    kind = np.array([a.kind for a in found])
+    return _MemberAttractors(
         kind=kind,
-        kind_fractions=fractions_kind,
-        returns=returns,
-        lyapunov=lyap,
-        lyapunov_se=lyap_se,
-        dimension=dim,
+        kind_fractions={k: float(np.mean(kind == k)) for k in KINDS},
+        returns=np.array([a.returns for a in found], dtype=object),
+        lyapunov=np.array([a.lyapunov for a in found], float),
+        lyapunov_se=np.array([a.lyapunov_se for a in found], float),
+        dimension=np.array([a.dimension for a in found], float),
         lyapunov_subset=want,
     )
 

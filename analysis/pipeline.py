@@ -196,9 +196,110 @@ def analyze_run(
 
     Returns:
       ``Analysis``.
+
+    The stages: the coefficients' statistics, modes and symmetries
+    (:func:`coefficient_structure`); the sparse models; the data's period
+    (:func:`data_period_of`); the integrated models and their attractors
+    (:func:`integrated_models`); the distribution of dynamics over the ensemble
+    (:func:`ensemble_distributions`); and the descriptive extras (:func:`_extras`).
     """
     run = run.as_float64()
     notes = list(run.notes)
+    structure, structure_notes = coefficient_structure(
+        run,
+        threshold=threshold,
+        symmetry_tolerance=symmetry_tolerance,
+        max_modes=max_modes,
+        seed=seed,
+    )
+    notes += structure_notes
+    ident, sparse = sparse_analysis(run, threshold=threshold, optimizer=sparse_optimizer)
+    notes += _sparse_notes(sparse)
+    data_period, t_data_span, period_notes = data_period_of(run)
+    notes += period_notes
+    dynamics: list[ModelDynamics] = []
+    grid = None
+    distributions: list[DynamicsDistribution] = []
+    if run.z is None:
+        notes.append("No latent codes 'z' stored: the identified models are not integrated.")
+    else:
+        grid = integration_grid(run, data_period, t_data_span, n_periods)
+        dynamics = integrated_models(run, structure, sparse, data_period, grid)
+        if np.isfinite(data_period):
+            distributions = ensemble_distributions(
+                run, sparse, data_period, grid, n_members=n_members
+            )
+        else:
+            notes.append("No data period: the distribution of dynamics is not computed.")
+    extras = _extras(
+        run,
+        ident,
+        distributions,
+        data_period,
+        grid,
+        structure.modes.labels,
+        threshold=threshold,
+        seed=seed,
+    )
+    return Analysis(
+        run=run,
+        threshold=float(threshold),
+        stats=structure.stats,
+        modes=structure.modes,
+        mode_stats=structure.mode_stats,
+        symmetries=structure.symmetries,
+        data_period=data_period,
+        dynamics=dynamics,
+        baseline=extras.baseline,
+        notes=notes,
+        chain_symmetries=structure.chain_symmetries,
+        sparse=sparse,
+        distributions=distributions,
+        identifiability=ident,
+        linear=extras.linear,
+        peer=extras.peer,
+        frame_free=extras.targets,
+        combinations=extras.combinations,
+        data_attractor=extras.data_kind,
+        data_attractor_source=extras.data_source,
+    )
+
+
+def _sparse_notes(sparse: SparseModels | None) -> list[str]:
+    """What the report says about where the sparse models come from (nothing when from the fit
+    snapshots)."""
+    if sparse is None:
+        return ["Neither the fit problems nor enough latent codes: no sparse models."]
+    if sparse.source != "fit snapshots":
+        return [
+            "The sparse models are fitted on the stored test codes (this run predates the "
+            "stored fit problems)."
+        ]
+    return []
+
+
+class CoefficientStructure(NamedTuple):
+    """The coefficients' statistics over the ensemble and within each mode, the modes, and the
+    symmetries between modes and between whole chains (see :class:`Analysis`)."""
+
+    stats: CoefficientStats
+    modes: ModeClustering
+    mode_stats: list[CoefficientStats]
+    symmetries: list[SymmetryMatch]
+    chain_symmetries: list[SymmetryMatch]
+
+
+def coefficient_structure(
+    run: RunData,
+    *,
+    threshold: float,
+    symmetry_tolerance: float,
+    max_modes: int,
+    seed: int,
+) -> tuple[CoefficientStructure, list[str]]:
+    """The first stage of :func:`analyze_run` (arguments as there): the structure of the
+    coefficients, and notes on what was assumed."""
+    notes = []
     stats = coefficient_stats(run.xi, threshold=threshold)
     modes = find_modes(
         run.xi, clustering_mask(stats), chain=run.chain, max_components=max_modes, seed=seed
@@ -224,101 +325,163 @@ def analyze_run(
             if _relative_distance(chain_means[match.mode_a], chain_means[match.mode_b])
             >= symmetry_tolerance
         ]
+    structure = CoefficientStructure(stats, modes, mode_stats, symmetries, chain_symmetries)
+    return structure, notes
 
-    ident, sparse = sparse_analysis(run, threshold=threshold, optimizer=sparse_optimizer)
-    if sparse is None:
-        notes.append("Neither the fit problems nor enough latent codes: no sparse models.")
-    elif sparse.source != "fit snapshots":
-        notes.append(
-            "The sparse models are fitted on the stored test codes (this run predates the "
-            "stored fit problems)."
+
+def data_period_of(run: RunData) -> tuple[float, float, list[str]]:
+    """The period of the data's principal-component signal (``data_signal``, put on a uniform
+    grid first where its times are not), the signal's time span, and a note where it cannot be
+    measured (NaN and 0 then)."""
+    if run.data_signal is None:
+        return float("nan"), 0.0, []
+    dt_sig = _spacing(run.t_data_signal, run.dt)
+    if dt_sig is None:
+        return (
+            float("nan"),
+            0.0,
+            ["Neither 't_data_signal' nor attribute 'dt' given; no data period."],
         )
+    # non-uniform times: the signal on a uniform grid first (an FFT needs one)
+    signal, dt_sig = on_uniform_grid(run.t_data_signal, run.data_signal, dt_sig)
+    return signal_period(signal, dt_sig), dt_sig * (len(signal) - 1), []
 
-    data_period = float("nan")
-    t_data_span = 0.0
-    if run.data_signal is not None:
-        dt_sig = _spacing(run.t_data_signal, run.dt)
-        if dt_sig is None:
-            notes.append("Neither 't_data_signal' nor attribute 'dt' given; no data period.")
-        else:  # non-uniform times: the signal on a uniform grid first (an FFT needs one)
-            signal, dt_sig = on_uniform_grid(run.t_data_signal, run.data_signal, dt_sig)
-            data_period = signal_period(signal, dt_sig)
-            t_data_span = dt_sig * (len(signal) - 1)
 
+class IntegrationGrid(NamedTuple):
+    """How the models are integrated: over ``span`` (in the models' time) at the output
+    spacing ``dt``, stopped where ‖z‖∞ leaves ``bound``."""
+
+    span: float
+    dt: float
+    bound: float
+
+
+def integration_grid(
+    run: RunData, data_period: float, t_data_span: float, n_periods: int
+) -> IntegrationGrid:
+    """The span: ``n_periods`` data periods, at least the data signal's span (without either,
+    20× the test trajectory's span, at least 50); the spacing: the test data's (else span /
+    4000), at least span / 20000; the bound: 100× the largest encoding (at least 100)."""
+    span = t_data_span
+    if np.isfinite(data_period):
+        span = max(span, n_periods * data_period)
+    if span <= 0:
+        t_eval_span = float(run.t[-1] - run.t[0]) if run.t is not None else 0.0
+        span = max(20 * t_eval_span, 50.0)
+    dt = _spacing(run.t, run.dt) or span / 4000
+    dt = max(dt, span / 20000)
+    bound = 100.0 * max(1.0, float(np.max(np.abs(run.z))))
+    return IntegrationGrid(span, dt, bound)
+
+
+def integrated_models(
+    run: RunData,
+    structure: CoefficientStructure,
+    sparse: SparseModels | None,
+    data_period: float,
+    grid: IntegrationGrid,
+) -> list[ModelDynamics]:
+    """The mean model, each mode's centre, the recommended sparse model and the top sparse
+    structure, each integrated from its members' mean encoding of the earliest test snapshot,
+    with its period beside the data's and its attractor (all classified in one batch)."""
+    groups = [("mean", structure.stats.mean, np.ones(run.n_samples, bool))]
+    modes = structure.modes
+    groups += [(f"mode {m}", modes.centres[m], modes.labels == m) for m in range(modes.n_modes)]
+    recommended = sparse.choice.recommended if sparse is not None and sparse.choice else None
+    if recommended is not None:
+        chose = np.zeros(run.n_samples, bool)
+        chose[recommended.members] = True
+        groups.append(("recommended sparse model", recommended.mean, chose))
+    if sparse is not None and sparse.structures:
+        top = sparse.structures[0]
+        chose = np.zeros(run.n_samples, bool)
+        chose[top.members] = True
+        groups.append(("top sparse structure", top.mean, chose))
     dynamics: list[ModelDynamics] = []
-    if run.z is None:
-        notes.append("No latent codes 'z' stored: the identified models are not integrated.")
-    else:
-        span = t_data_span
-        if np.isfinite(data_period):
-            span = max(span, n_periods * data_period)
-        if span <= 0:
-            t_eval_span = float(run.t[-1] - run.t[0]) if run.t is not None else 0.0
-            span = max(20 * t_eval_span, 50.0)
-        dt = _spacing(run.t, run.dt) or span / 4000
-        dt = max(dt, span / 20000)
-        bound = 100.0 * max(1.0, float(np.max(np.abs(run.z))))
-        groups = [("mean", stats.mean, np.ones(run.n_samples, bool))]
-        groups += [(f"mode {m}", modes.centres[m], modes.labels == m) for m in range(modes.n_modes)]
-        recommended = sparse.choice.recommended if sparse is not None and sparse.choice else None
-        if recommended is not None:
-            chose = np.zeros(run.n_samples, bool)
-            chose[recommended.members] = True
-            groups.append(("recommended sparse model", recommended.mean, chose))
-        if sparse is not None and sparse.structures:
-            top = sparse.structures[0]
-            chose = np.zeros(run.n_samples, bool)
-            chose[top.members] = True
-            groups.append(("top sparse structure", top.mean, chose))
-        for name, xi_c, members in groups:
-            z0 = run.z[members, 0, :].mean(axis=0)
-            encoded = run.z[members].mean(axis=0)
-            orbit = analyse_orbit(xi_c, run.terms, z0, t_end=span, dt=dt, bound=bound)
-            rel = abs(orbit.period - data_period) / data_period
-            dynamics.append(ModelDynamics(name, xi_c, z0, encoded, orbit, float(rel)))
-        step = min(dt, data_period / 100) if np.isfinite(data_period) else dt
-        kinds = classify_many(  # all models in one batch
-            np.stack([d.xi for d in dynamics]),
+    for name, xi_c, members in groups:
+        z0 = run.z[members, 0, :].mean(axis=0)
+        encoded = run.z[members].mean(axis=0)
+        orbit = analyse_orbit(xi_c, run.terms, z0, t_end=grid.span, dt=grid.dt, bound=grid.bound)
+        rel = abs(orbit.period - data_period) / data_period
+        dynamics.append(ModelDynamics(name, xi_c, z0, encoded, orbit, float(rel)))
+    step = min(grid.dt, data_period / 100) if np.isfinite(data_period) else grid.dt
+    kinds = classify_many(  # all models in one batch
+        np.stack([d.xi for d in dynamics]),
+        run.terms,
+        np.stack([d.z0 for d in dynamics]),
+        scale=np.array([_spread(d.encoded) for d in dynamics]),
+        t_end=grid.span,
+        dt=step,
+        bound=grid.bound,
+        lyapunov=True,
+    )
+    return [d._replace(attractor=k) for d, k in zip(dynamics, kinds, strict=True)]
+
+
+def ensemble_distributions(
+    run: RunData,
+    sparse: SparseModels | None,
+    data_period: float,
+    grid: IntegrationGrid,
+    *,
+    n_members: int,
+) -> list[DynamicsDistribution]:
+    """The distribution of dynamics (``analysis.ensemble_dynamics``) of about ``n_members``
+    members spread over the chains: their least-squares models, each member's model chosen by
+    evidence, and their sparse models."""
+    members = spread_members(run.n_samples, run.chain, n_members)
+    models = [("least squares", run.xi)]
+    if sparse is not None and sparse.choice is not None:  # each member's chosen model
+        models.append(("sparse (chosen by evidence)", sparse.choice.xi))
+    if sparse is not None:
+        models.append(("sparse", sparse.xi))
+    encoded_radius = np.sqrt(np.mean(np.sum(run.z[members] ** 2, axis=2), axis=1))
+    encoded_spread = np.array([_spread(run.z[m]) for m in members])
+    return [
+        dynamics_distribution(
+            label,
+            xi_all[members],
             run.terms,
-            np.stack([d.z0 for d in dynamics]),
-            scale=np.array([_spread(d.encoded) for d in dynamics]),
-            t_end=span,
-            dt=step,
-            bound=bound,
-            lyapunov=True,
+            run.z[members, 0, :],
+            chain=None if run.chain is None else run.chain[members],
+            members=members,
+            data_period=data_period,
+            span=grid.span,
+            dt=min(grid.dt, data_period / 100),
+            bound=grid.bound,
+            encoded_radius=encoded_radius,
+            scale=encoded_spread,
         )
-        dynamics = [d._replace(attractor=k) for d, k in zip(dynamics, kinds, strict=True)]
+        for label, xi_all in models
+    ]
 
-    distributions: list[DynamicsDistribution] = []
-    if run.z is not None and np.isfinite(data_period):
-        members = spread_members(run.n_samples, run.chain, n_members)
-        models = [("least squares", run.xi)]
-        if sparse is not None and sparse.choice is not None:  # each member's chosen model
-            models.append(("sparse (chosen by evidence)", sparse.choice.xi))
-        if sparse is not None:
-            models.append(("sparse", sparse.xi))
-        encoded_radius = np.sqrt(np.mean(np.sum(run.z[members] ** 2, axis=2), axis=1))
-        encoded_spread = np.array([_spread(run.z[m]) for m in members])
-        for label, xi_all in models:
-            distributions.append(
-                dynamics_distribution(
-                    label,
-                    xi_all[members],
-                    run.terms,
-                    run.z[members, 0, :],
-                    chain=None if run.chain is None else run.chain[members],
-                    members=members,
-                    data_period=data_period,
-                    span=span,
-                    dt=min(dt, data_period / 100),
-                    bound=bound,
-                    encoded_radius=encoded_radius,
-                    scale=encoded_spread,
-                )
-            )
-    elif run.z is not None:
-        notes.append("No data period: the distribution of dynamics is not computed.")
 
+class _Extras(NamedTuple):
+    """The descriptive parts of :class:`Analysis` computed after the dynamics."""
+
+    linear: LinearSummary
+    targets: FrameFree
+    combinations: list[Combination]
+    peer: Peer | None
+    data_kind: Attractor | None
+    data_source: str
+    baseline: Baseline | None
+
+
+def _extras(
+    run: RunData,
+    ident: Identifiability | None,
+    distributions: list[DynamicsDistribution],
+    data_period: float,
+    grid: IntegrationGrid | None,
+    mode_labels: np.ndarray,
+    *,
+    threshold: float,
+    seed: int,
+) -> _Extras:
+    """The linearisation at the origin, the frame-free targets, the identified combinations, the
+    PCA + SINDy peer, the data's own attractor and the pysindy baselines on the representative
+    encoder of mode 0 (each where the run has what it needs)."""
     linear = linear_summary(run.xi, run.terms, run.chain)
     targets = run_frame_free(run, distributions[0] if distributions else None)
     combinations = []
@@ -326,8 +489,7 @@ def analyze_run(
         combinations = identified_combinations(
             run.xi, run.chain, run.terms, ident.groups, fit_r=run.fit_r, z=run.z,
             gram=normalised_gram(run.fit_r) if run.fit_r is not None else None,
-        )
-
+        )  # fmt: skip
     peer = None
     if run.pca_z is not None and run.z is not None:
         latent_rms = float(np.median(np.sqrt(np.mean(np.sum(run.z**2, axis=2), axis=1))))
@@ -337,17 +499,15 @@ def analyze_run(
             run.terms,
             latent_rms=latent_rms,
             data_period=data_period,
-            span=span,
-            dt=dt,
+            span=grid.span,
+            dt=grid.dt,
             threshold=threshold,
             seed=seed,
         )
-
     data_kind, data_source = run_data_attractor(run)
-
     baseline = None
     if run.z is not None and run.dz is not None:
-        sample = representative_encoder(run.loss, modes.labels, 0)
+        sample = representative_encoder(run.loss, mode_labels, 0)
         baseline = fit_baselines(
             run.z[sample],
             run.dz[sample],
@@ -356,28 +516,7 @@ def analyze_run(
             threshold=threshold,
             seed=seed,
         )
-    return Analysis(
-        run,
-        float(threshold),
-        stats,
-        modes,
-        mode_stats,
-        symmetries,
-        data_period,
-        dynamics,
-        baseline,
-        notes,
-        chain_symmetries,
-        sparse,
-        distributions,
-        ident,
-        linear,
-        peer,
-        targets,
-        combinations,
-        data_attractor=data_kind,
-        data_attractor_source=data_source,
-    )
+    return _Extras(linear, targets, combinations, peer, data_kind, data_source, baseline)
 
 
 def run_frame_free(run: RunData, integrated: DynamicsDistribution | None = None) -> FrameFree:
@@ -518,8 +657,6 @@ def dynamics_check(
     ``n_periods`` data periods at period/100), has
     the attractor kind of the data (:func:`run_data_attractor`, see :func:`_same_kind`) and,
     where the data have a period, a period within ``tolerance`` of it."""
-    from analysis.attractor import classify_many
-
     if run.z is None:
         return None, "not run: no latent codes to start the models from"
     data, source = run_data_attractor(run)

@@ -65,8 +65,8 @@ FINAL_RIDGE = 1e-6
 """Ridge weight (relative to unit-norm columns) of the least-squares refit on each selected
 support, as ``sindy.ridge`` in training: it damps only directions with singular value ≲ 1e-3 —
 the nearly collinear combinations such as z − sin z, whose plain least-squares coefficients
-cancel in the thousands (measured on the quick preset: ``1410 x0 − 1409.8 sin(1 x0) − 233 x0³``
-from STLSQ's own unbiased refit) — and leaves the identified directions unchanged."""
+cancel in the thousands (an example measured on the quick preset: benchmarks/README.md,
+"analysis/sparse.py") — and leaves the identified directions unchanged."""
 
 STLSQ_ALPHA = 0.05
 """pysindy's default ridge weight of STLSQ, here relative to unit-norm columns."""
@@ -205,9 +205,9 @@ def stlsq_supports(
     STLSQ alternates a ridge regression of each target on its current support,
     (X_sᵀX_s + αI) w = X_sᵀy, with dropping the terms whose |w| is below ``threshold``, until the
     supports stop changing (or ``max_iter`` rounds); a support that no longer changes is a fixed
-    point, so the problems are iterated together until each has converged. Fitting the
-    ensemble's thousands of members one ``STLSQ.fit`` at a time took 86 % of a 20,000-member
-    report.
+    point, so the problems are iterated together until each has converged. This replaces
+    fitting the ensemble's thousands of members one ``STLSQ.fit`` at a time (what that cost:
+    benchmarks/README.md, "analysis/sparse.py").
 
     Args:
       x: (n_problems, n_rows, n_terms); y: (n_problems, n_rows, n_targets).
@@ -773,6 +773,48 @@ def choose_sparse_models(
         int(np.argmin([information_criterion(c, n_snapshots, criterion) for c in path]))
         for path in paths
     ]
+    pick, basis, tried, n_checks = _check_dynamics(paths, checked, keeps_dynamics, by_ic)
+    chosen = [paths[i][pick[i]] for i in range(n)]
+    xi = np.stack([c.xi for c in chosen])
+    passed = checked[basis[checked] == "dynamics"]
+    pool = passed if len(passed) else np.arange(n)
+    names = run.term_names
+    keys = [chosen[i].support.tobytes() for i in pool]
+    counts = Counter(keys)
+    structures = _chosen_structures(xi, pool, keys, counts, run.chain, names, max_structures)
+    front = _front(paths, pool, keys, tried, names, xi.shape[1:], min_front_share)
+    return SparseChoice(
+        xi=xi,
+        basis=basis.astype(str),
+        n_terms=np.array([c.n_terms for c in chosen]),
+        error=np.array([c.error for c in chosen]),
+        pool=pool,
+        checked=checked,
+        n_checks=n_checks,
+        structures=structures,
+        n_structures=len(counts),
+        front=front,
+        criterion=criterion,
+        n_snapshots=int(n_snapshots),
+        n_snapshots_source=n_snapshots_source,
+        thresholds=tuple(ladder),
+        dynamics=dynamics,
+        tolerance=float(tolerance),
+    )
+
+
+def _check_dynamics(
+    paths: list[list[Candidate]], checked: np.ndarray, keeps_dynamics: Any, by_ic: list[int]
+) -> tuple[list[int], np.ndarray, list[dict[bytes, bool]], int]:
+    """The dynamics check of :func:`choose_sparse_models`: each member in ``checked`` offers its
+    candidates sparsest first, all still looking in one call per round, until one passes.
+
+    Returns:
+      each member's pick (index on its path; ``by_ic`` where the check did not pass), its basis
+      (``"dynamics"``, ``"criterion: none kept the dynamics"`` or ``"criterion"``), each
+      member's tried supports (support bytes → passed) and the number of candidates checked.
+    """
+    n = len(paths)
     pick = list(by_ic)
     basis = np.full(n, "criterion", dtype=object)
     tried: list[dict[bytes, bool]] = [{} for _ in range(n)]
@@ -792,43 +834,32 @@ def choose_sparse_models(
                 step[i] += 1
             else:
                 del step[i]
-    chosen = [paths[i][pick[i]] for i in range(n)]
-    xi = np.stack([c.xi for c in chosen])
-    passed = checked[basis[checked] == "dynamics"]
-    pool = passed if len(passed) else np.arange(n)
-    names = run.term_names
-    chain = None if run.chain is None else np.asarray(run.chain)[pool]
+    return pick, basis, tried, n_checks
+
+
+def _chosen_structures(
+    xi: np.ndarray,
+    pool: np.ndarray,
+    keys: list[bytes],
+    counts: Counter,
+    chain: np.ndarray | None,
+    names: Sequence[str],
+    max_structures: int,
+) -> list[Structure]:
+    """The ``max_structures`` most frequent supports among the chosen models of ``pool``
+    (``keys``: their supports' bytes), most frequent first and, among equally frequent, the
+    sparser, each with its members (ensemble indices) and statistics."""
+    chain = None if chain is None else np.asarray(chain)[pool]
     diag = diagnose(xi[pool], chain)
-    keys = [chosen[i].support.tobytes() for i in pool]
-    counts = Counter(keys)
     shape = xi.shape[1:]
     structures = []
-    # most frequent first; among equally frequent, the sparser
     ranked = sorted(counts.items(), key=lambda kc: (-kc[1], np.frombuffer(kc[0], bool).sum()))
     for key, count in ranked[:max_structures]:
         sup = np.frombuffer(key, dtype=bool).reshape(shape)
         local = np.array([p for p, k in enumerate(keys) if k == key])
         s = _structure(sup, local, xi[pool], diag, names, count / len(pool))
         structures.append(s._replace(members=pool[local]))
-    front = _front(paths, pool, keys, tried, names, shape, min_front_share)
-    return SparseChoice(
-        xi=xi,
-        basis=basis.astype(str),
-        n_terms=np.array([c.n_terms for c in chosen]),
-        error=np.array([c.error for c in chosen]),
-        pool=pool,
-        checked=checked,
-        n_checks=n_checks,
-        structures=structures,
-        n_structures=len(counts),
-        front=front,
-        criterion=criterion,
-        n_snapshots=int(n_snapshots),
-        n_snapshots_source=n_snapshots_source,
-        thresholds=tuple(ladder),
-        dynamics=dynamics,
-        tolerance=float(tolerance),
-    )
+    return structures
 
 
 def _front(

@@ -12,16 +12,14 @@ import pytest
 from analysis.attractor import (
     KINDS,
     Attractor,
-    VectorField,
     classify,
     classify_many,
     compare,
     data_attractor,
-    integrate,
-    jacobian,
 )
 from analysis.library import divergence, library_terms, rhs
 from analysis.synthetic import hopf_xi
+from analysis.vector_field import VectorField, integrate, jacobian
 
 T2 = library_terms(2, 3, include_sine=False)
 T3 = library_terms(3, 2, include_sine=False)  # Lorenz: monomials of order ≤ 2, no constant
@@ -54,6 +52,21 @@ def lorenz_series(n: int = 10000, dt: float = 0.01) -> tuple[np.ndarray, np.ndar
 
 
 # --- the vector field ------------------------------------------------------------------------
+
+
+def test_the_integration_does_not_import_the_classification():
+    """analysis.dynamics and analysis.vector_field stand below analysis.attractor: importing
+    them does not import it (no import circle)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, analysis.vector_field, analysis.dynamics; "
+        "assert 'analysis.attractor' not in sys.modules"
+    )
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
 
 
 @pytest.mark.parametrize("dim", [1, 3, 8])
