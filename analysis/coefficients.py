@@ -21,6 +21,8 @@ from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 __all__ = [
+    "PEAK_CRITERIA",
+    "PeakCriteria",
     "KdeModes",
     "CoefficientStats",
     "ModeClustering",
@@ -29,6 +31,18 @@ __all__ = [
     "find_modes",
     "clustering_mask",
 ]
+
+
+class PeakCriteria(NamedTuple):
+    """Which local maxima of a KDE are real peaks, as fractions of the highest density: a peak's
+    density is at least ``min_height`` and its prominence at least ``min_prominence`` of it."""
+
+    min_prominence: float = 0.05
+    min_height: float = 0.1
+
+
+PEAK_CRITERIA = PeakCriteria()
+"""The default criteria: 5 % prominence, 10 % height."""
 
 
 class KdeModes(NamedTuple):
@@ -50,20 +64,20 @@ def kde_modes(
     samples: np.ndarray,
     *,
     grid_size: int = 512,
-    min_prominence: float = 0.05,
-    min_height: float = 0.1,
+    peak_criteria: PeakCriteria = PEAK_CRITERIA,
     bw_method: str | float = "scott",
 ) -> KdeModes:
     """Local maxima of a Gaussian KDE that are real features of the distribution.
 
-    A local maximum counts when its density is at least ``min_height`` times the highest one and
-    its prominence at least ``min_prominence`` times the highest density, so ripples in the tails
-    are not peaks. Locations are refined by a parabola through the three grid points.
+    A local maximum counts when its density is at least ``peak_criteria.min_height`` times the
+    highest one and its prominence at least ``peak_criteria.min_prominence`` times the highest
+    density, so ripples in the tails are not peaks. Locations are refined by a parabola through
+    the three grid points.
 
     Args:
       samples: (n,) values.
       grid_size: number of evaluation points.
-      min_prominence, min_height: relative peak criteria (fractions of the maximum density).
+      peak_criteria: relative peak criteria (fractions of the maximum density).
       bw_method: passed to ``scipy.stats.gaussian_kde``.
 
     Returns:
@@ -86,7 +100,11 @@ def kde_modes(
     grid = np.linspace(lo, hi, grid_size)
     density = _evaluate_kde(x, bw, grid)
     top = float(density.max())
-    idx, _ = find_peaks(density, height=min_height * top, prominence=min_prominence * top)
+    idx, _ = find_peaks(
+        density,
+        height=peak_criteria.min_height * top,
+        prominence=peak_criteria.min_prominence * top,
+    )
     if idx.size == 0:
         idx = np.array([int(np.argmax(density))])
     locs = []
@@ -159,15 +177,14 @@ def coefficient_stats(
     xi: np.ndarray,
     *,
     threshold: float = 0.1,
-    min_prominence: float = 0.05,
-    min_height: float = 0.1,
+    peak_criteria: PeakCriteria = PEAK_CRITERIA,
 ) -> CoefficientStats:
     """Statistics of every coefficient.
 
     Args:
       xi: (n_samples, n_terms, latent_dim) Ξ samples.
       threshold: magnitude threshold for inclusion and significance.
-      min_prominence, min_height: KDE peak criteria, see ``kde_modes``.
+      peak_criteria: which KDE peaks count, see ``kde_modes``.
 
     Returns:
       ``CoefficientStats``.
@@ -176,10 +193,7 @@ def coefficient_stats(
     _, n_terms, d = xi.shape
     q05, q50, q95 = np.quantile(xi, [0.05, 0.5, 0.95], axis=0)
     kde = [
-        [
-            kde_modes(xi[:, k, j], min_prominence=min_prominence, min_height=min_height)
-            for j in range(d)
-        ]
+        [kde_modes(xi[:, k, j], peak_criteria=peak_criteria) for j in range(d)]
         for k in range(n_terms)
     ]
     mode = np.array([[kde[k][j].peaks[0] for j in range(d)] for k in range(n_terms)])

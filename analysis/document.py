@@ -1,4 +1,5 @@
-"""A tiny document model rendered both to Markdown and to a self-contained HTML page."""
+"""A tiny document model rendered both to Markdown and to a self-contained HTML page: the report
+is a list of blocks (headings, paragraphs, bullets, tables, images, code)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Heading", "Para", "Bullets", "Table", "Image", "Code", "to_markdown", "to_html"]
+__all__ = [
+    "Heading",
+    "Para",
+    "Bullets",
+    "Table",
+    "Image",
+    "Code",
+    "image_if_drawn",
+    "to_markdown",
+    "to_html",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,12 @@ class Code:
 
 
 Block = Heading | Para | Bullets | Table | Image | Code
+
+
+def image_if_drawn(figures: dict[str, str], name: str, caption: str) -> list[Block]:
+    """The figure ``name`` with its caption when it was drawn (``figures``: figure name → path
+    relative to the run directory), else nothing."""
+    return [Image(figures[name], caption)] if name in figures else []
 
 
 def _md_cell(text: str) -> str:

@@ -327,13 +327,3 @@ def verdict_lines(ff: FrameFree) -> list[str]:
         "± below are indications, not estimates.",
         "Converged: " + (", ".join(good) if good else "none of them") + ".",
     ]
-
-
-def format_value(value: float, mcse: float) -> str:
-    """``value ± MCSE`` with as many digits as the MCSE warrants (two significant digits of it)."""
-    if not np.isfinite(value):
-        return "—"
-    if not np.isfinite(mcse) or mcse <= 0:
-        return f"{value:.4g}"
-    digits = max(0, int(-np.floor(np.log10(mcse))) + 1)
-    return f"{value:.{digits}f} ± {mcse:.{digits}f}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -84,15 +84,10 @@ def library_terms(
     return terms
 
 
-def library_term_names(
-    latent_dim: int,
-    poly_order: int = 3,
-    include_sine: bool = True,
-    include_constant: bool = False,
-) -> list[str]:
-    """Term names in pysindy's order (the constant ``1`` if included, monomials by degree, then
-    ``sin``)."""
-    return [t.name for t in library_terms(latent_dim, poly_order, include_sine, include_constant)]
+def library_term_names(*settings: Any, **named_settings: Any) -> list[str]:
+    """The names of :func:`library_terms` (the same arguments), in pysindy's order: the constant
+    ``1`` if included, monomials by degree, then ``sin``."""
+    return [t.name for t in library_terms(*settings, **named_settings)]
 
 
 def library_settings(

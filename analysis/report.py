@@ -7,7 +7,11 @@
 - ``figures/*.png``;
 - ``analysis.json``, the computed statistics in machine-readable form.
 
-See docs/analysis.md for how to read the report.
+The report is the table of contents :data:`REPORT_SECTIONS`: section functions, each returning
+its document blocks (``analysis.document``) in order. The run's verdicts and facts come first,
+then what can be checked against the data whatever the latent frame (``analysis.report_sections``),
+then the paper's least-squares view (``analysis.report_least_squares``). See docs/analysis.md for
+how to read the report.
 """
 
 from __future__ import annotations
@@ -15,25 +19,71 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analysis import document as doc
-from analysis import figures as F
-from analysis import report_frame_free as FF
-from analysis import report_sections as S
 from analysis.coefficients import CoefficientStats
-from analysis.diagnostics import Diagnostics
 from analysis.errors import ReportError
+from analysis.figures import (
+    coefficient_label,
+    fig_correlation,
+    fig_distributions,
+    fig_limit_cycles,
+    fig_pairs,
+    fig_snapshots,
+    fig_traces,
+    fig_training,
+)
+from analysis.number_format import decimals_for_threshold, number_text
 from analysis.pipeline import Analysis, analyze_run
 from analysis.report_data import data_facts
-from analysis.rundir import LEARNED_MAX_RELATIVE_MSE, load_run, write_text_atomic
-from simulators.hdf5_io import atomic_output
+from analysis.report_frame_free import (
+    FRAME_FREE_CSV,
+    fig_frame_free_traces,
+    frame_free_blocks,
+    frame_free_csv,
+    frame_free_json,
+    guard_line,
+    verdict_banner,
+)
+from analysis.report_least_squares import (
+    baseline_section,
+    coefficients_section,
+    equations_section,
+    format_equations,
+    integrated_models_section,
+    modes_section,
+)
+from analysis.report_sections import (
+    ensemble_dynamics_section,
+    headline_lines,
+    identifiability_section,
+    peer_section,
+    section_figures,
+    sections_json,
+    sparse_section,
+)
+from analysis.rundir import LEARNED_MAX_RELATIVE_MSE, RunData, load_run
+from analysis.symmetry import SymmetryMatch
+from simulators.atomic_files import atomic_output, atomic_write_json, atomic_write_text
 
-__all__ = ["write_report", "format_equations", "analysis_to_json", "main"]
+__all__ = [
+    "FIGURES",
+    "REPORT_SECTIONS",
+    "analysis_to_json",
+    "convergence_banner",
+    "convergence_lines",
+    "format_equations",
+    "format_number",
+    "learning_lines",
+    "main",
+    "report_blocks",
+    "write_report",
+]
 
 FIGURES = (
     "frame_free_traces",
@@ -48,94 +98,14 @@ FIGURES = (
     "snapshots",
 )
 
-
-def _decimals(threshold: float) -> int:
-    return max(2, int(-np.floor(np.log10(threshold))) + 1) if threshold > 0 else 3
-
-
-def format_equations(
-    mean: np.ndarray,
-    std: np.ndarray,
-    mask: np.ndarray,
-    term_names: Sequence[str],
-    *,
-    decimals: int = 2,
-) -> list[str]:
-    """Readable equations with uncertainties, e.g. ``x0' = 0.47(±0.05) x0 - 1.00(±0.20) x1``.
-
-    Args:
-      mean, std: (n_terms, latent_dim).
-      mask: (n_terms, latent_dim) bool, the terms to show (e.g. the significant ones).
-      term_names: labels of the terms.
-      decimals: digits after the decimal point.
-
-    Returns:
-      One string per equation.
-    """
-    lines = []
-    for j in range(mean.shape[1]):
-        parts = []
-        for k in np.nonzero(mask[:, j])[0]:
-            m, s = float(mean[k, j]), float(std[k, j])
-            body = f"{abs(m):.{decimals}f}(±{s:.{decimals}f}) {term_names[k]}"
-            if not parts:
-                parts.append(("-" if m < 0 else "") + body)
-            else:
-                parts.append(("- " if m < 0 else "+ ") + body)
-        lines.append(f"x{j}' = " + (" ".join(parts) if parts else "0"))
-    return lines
-
-
-def _f(x: float, decimals: int = 3) -> str:
-    return "—" if not np.isfinite(x) else f"{x:.{decimals}f}"
-
-
-def _coef_table(
-    stats: CoefficientStats, diag: Diagnostics, names: Sequence[str], j: int, dec: int
-) -> doc.Table:
-    rows, bold = [], []
-    for k, name in enumerate(names):
-        peaks = stats.kde[k][j].peaks
-        mode = _f(stats.mode[k, j], dec)
-        if len(peaks) > 1:
-            mode += " (also " + ", ".join(_f(p, dec) for p in peaks[1:]) + ")"
-        rows.append(
-            [
-                name,
-                _f(stats.mean[k, j], dec),
-                mode,
-                _f(stats.std[k, j], dec),
-                _f(stats.q05[k, j], dec),
-                _f(stats.q50[k, j], dec),
-                _f(stats.q95[k, j], dec),
-                f"{stats.inclusion[k, j]:.2f}",
-                "yes" if stats.significant[k, j] else "",
-                f"{diag.r_hat[k, j]:.3f}",
-                f"{diag.ess_bulk[k, j]:.0f}",
-                f"{diag.mcse_mean[k, j]:.2g}",
-            ]
-        )
-        bold.append(bool(stats.significant[k, j]))
-    headers = [
-        "term",
-        "mean",
-        "mode(s)",
-        "std",
-        "q05",
-        "q50",
-        "q95",
-        "P(|ξ|>thr)",
-        "significant",
-        "R-hat",
-        "bulk-ESS",
-        "MCSE(mean)",
-    ]
-    return doc.Table(headers, rows, bold)
+Section = Callable[[Analysis, dict[str, str]], list[doc.Block]]
+"""A section of the report: (the analysis, figure name → path relative to the run directory) →
+its blocks, heading first; none where the run has nothing for it."""
 
 
 def format_number(value: float | None, digits: int = 3) -> str:
-    """A number to ``digits`` significant digits; "undefined" for null (e.g. 0/0)."""
-    return "undefined" if value is None else f"{value:.{digits}g}"
+    """A test error to ``digits`` significant digits; "undefined" where it is null (e.g. 0/0)."""
+    return number_text(value, f".{digits}g", missing="undefined")
 
 
 def learning_lines(test_error: dict[str, Any]) -> list[str]:
@@ -155,30 +125,183 @@ def convergence_lines(diagnostics: dict[str, Any], coefficients: dict[str, Any])
     """The coefficients' diagnostics in one line, labelled descriptive: single coefficients
     depend on the latent frame (a rotation or reflection of z mixes them, collinear terms trade
     weight), so the run's verdict is taken on the frame-free targets (``analysis.frame_free``)."""
-    d = diagnostics
-    layout = f"{d['n_chains']} chain(s) × {d['draws_per_chain']} draws"
+    layout = f"{diagnostics['n_chains']} chain(s) × {diagnostics['draws_per_chain']} draws"
     worst = (
-        f"max R-hat {d['max_r_hat']:.3f}"
-        if d["max_r_hat"] is not None
+        f"max R-hat {diagnostics['max_r_hat']:.3f}"
+        if diagnostics["max_r_hat"] is not None
         else "R-hat needs at least two chains"
     )
-    ess = f"min bulk-ESS {d['min_ess_bulk']:.0f}" if d["min_ess_bulk"] is not None else ""
+    ess = (
+        f"min bulk-ESS {diagnostics['min_ess_bulk']:.0f}"
+        if diagnostics["min_ess_bulk"] is not None
+        else ""
+    )
     measured = ", ".join(x for x in (worst, ess) if x)
-    state = "they agree" if d["converged"] else "the chains do not agree on them"
+    state = "they agree" if diagnostics["converged"] else "the chains do not agree on them"
     return [
         f"Coefficients (descriptive: they depend on the latent frame; {layout}): {measured} "
-        f"over the significant coefficients; {state} ({d['rule']})."
+        f"over the significant coefficients; {state} ({diagnostics['rule']})."
     ]
 
 
 def convergence_banner(
     diagnostics: dict[str, Any], coefficients: dict[str, Any]
 ) -> list[doc.Block]:
+    """:func:`convergence_lines` as paragraphs, marked ⚠ when the chains disagree."""
     lines = convergence_lines(diagnostics, coefficients)
     return [doc.Para(("⚠ " if not diagnostics["converged"] else "") + line) for line in lines]
 
 
-def _save(fig, path: Path) -> None:
+def verdicts_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """The report's title and first screen: did the model learn the data, did the frame-free
+    targets converge, does the bias guard hold, do the chains agree on the coefficients."""
+    run = analysis.run
+    blocks: list[doc.Block] = [
+        doc.Heading(1, f"EAE-SINDy coefficient report: {run.run_dir.name}")
+    ]
+    blocks += [doc.Para("⚠ " + line) for line in learning_lines(run.summary["test_error"])]
+    if analysis.frame_free is not None:
+        blocks += verdict_banner(analysis.frame_free)
+    guard = guard_line(run.summary["training"].get("bias_guard"))
+    if guard:
+        mark = "⚠ " if "FAILS" in guard else ""
+        blocks.append(doc.Para(mark + guard[0].upper() + guard[1:] + "."))
+    blocks += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
+    return blocks
+
+
+def collection_facts(run: RunData) -> list[str]:
+    """How the ensemble was collected, where not as trained: the ``[collection]`` sampler and
+    the heavier mass along the stiffest directions (``train.stiff_directions``)."""
+    facts = []
+    collection = run.collection_settings
+    if collection is not None:
+        batch = "the whole training set" if collection.full_batch else "minibatches"
+        facts.append(
+            f"ensemble collected by {collection.thermostat.replace('_', '-')} on {batch}"
+            + (f", friction {collection.friction:g}" if collection.friction else "")
+            + (f", step ≤ {collection.step_size:g} with ω·dt ≤ {collection.max_omega_dt:g}"
+               if collection.max_omega_dt else "")
+            + ("" if collection.resample_every else ", no velocity re-draws")
+            + " (the [collection] settings)"
+        )
+    stiff = run.stiff_collection
+    if stiff is not None:
+        facts.append(
+            f"collected with a mass heavier along each chain's {stiff.stiff_directions} "
+            f"stiffest loss directions and the step {stiff.step_gain:.2f}× larger "
+            f"({stiff.step_size:.3g}): the same Gibbs measure, longer strides "
+            "(train.stiff_directions)"
+        )
+    return facts
+
+
+def run_facts(analysis: Analysis) -> list[str]:
+    """The run in plain lines: its size, threshold, temperature, test errors, training, data
+    and collection."""
+    run = analysis.run
+    facts = [
+        f"{run.n_samples} sampled encoders, latent dimension {run.latent_dim}, "
+        f"{len(run.term_names)} library terms",
+        f"threshold for inclusion / significance: {analysis.threshold:g}",
+    ]
+    if run.temperature is not None:
+        facts.append(f"sampling temperature: {run.temperature:g}")
+    if run.xi_fit_on is not None:
+        where = {"test": "the test snapshots", "all": "all snapshots (train, validation, test)"}
+        facts.append(f"each Ξ fitted on {where.get(run.xi_fit_on, run.xi_fit_on)}")
+    test_error, training = run.summary["test_error"], run.summary["training"]
+    for key in ("x_relative_mse", "dx_relative_mse", "loss_mean"):
+        if key in test_error:
+            facts.append(f"test {key}: {format_number(test_error[key], 4)}")
+    if training:
+        facts.append(
+            f"training: {training.get('outer_iterations', '?')} outer iterations, stopped by "
+            f"{training.get('stopped', '?')}, {training.get('wall_time_s', float('nan')):.1f} s"
+        )
+    facts += data_facts(training.get("data") if training else None)
+    return facts + collection_facts(run)
+
+
+def run_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """"Run": the facts of the run, and notes on what was missing or skipped."""
+    blocks: list[doc.Block] = [doc.Heading(2, "Run"), doc.Bullets(run_facts(analysis))]
+    if analysis.notes:
+        blocks += [doc.Heading(3, "Notes"), doc.Bullets(list(analysis.notes))]
+    return blocks
+
+
+def frame_free_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """"Convergence on frame-free targets" (``analysis.report_frame_free``), when computed."""
+    if analysis.frame_free is None:
+        return []
+    return frame_free_blocks(analysis.frame_free, figures)
+
+
+def training_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """"Training": the loss curves of the ensemble members."""
+    return [doc.Heading(2, "Training")] + (
+        doc.image_if_drawn(
+            figures, "training_curves", "Loss of the ensemble members per outer iteration"
+        )
+        or [doc.Para("Skipped: metrics.csv missing or empty.")]
+    )
+
+
+def reconstructions_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """"Reconstructions": test snapshots beside the model's reconstructions."""
+    return [doc.Heading(2, "Reconstructions")] + (
+        doc.image_if_drawn(figures, "snapshots", "Test snapshots: truth, reconstruction, error")
+        or [doc.Para("Skipped: x_examples / x_recon_examples not stored.")]
+    )
+
+
+def reproduce_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
+    """"Reproduce": the lines that load the run and print its mean model with pysindy."""
+    return [
+        doc.Heading(2, "Reproduce"),
+        doc.Code(
+            "from analysis.interop import to_pysindy\n"
+            "from analysis.rundir import load_run\n"
+            f"run = load_run({str(analysis.run.run_dir)!r})\n"
+            "model = to_pysindy(run.xi.mean(axis=0), run.term_names)\n"
+            "model.print()"
+        ),
+    ]
+
+
+REPORT_SECTIONS: tuple[Section, ...] = (
+    verdicts_section,  # title; learned? converged? bias guard? coefficients' chains agree?
+    run_section,  # "Run"
+    frame_free_section,  # "Convergence on frame-free targets"
+    ensemble_dynamics_section,  # "Dynamics of the ensemble members"
+    sparse_section,  # "Sparse models (one per encoder)"
+    peer_section,  # "Peer: PCA + SINDy on the same data"
+    identifiability_section,  # "Identifiability"
+    equations_section,  # "Discovered equations (least squares, the paper's Table 2)"
+    coefficients_section,  # "Coefficients"
+    modes_section,  # "Modes and symmetry"
+    integrated_models_section,  # "Dynamics of the mean, mode and sparse models"
+    baseline_section,  # "pysindy baseline"
+    training_section,  # "Training"
+    reconstructions_section,  # "Reconstructions"
+    reproduce_section,  # "Reproduce"
+)
+"""The report's table of contents: its sections in order."""
+
+
+def report_blocks(analysis: Analysis, figure_files: dict[str, Path]) -> list[doc.Block]:
+    """The whole report: the blocks of every section of :data:`REPORT_SECTIONS`, in order
+    (``figure_files``: figure name → the PNG written in the run directory's ``figures/``)."""
+    figures = {name: f"figures/{path.name}" for name, path in figure_files.items()}
+    blocks: list[doc.Block] = []
+    for section in REPORT_SECTIONS:
+        blocks += section(analysis, figures)
+    return blocks
+
+
+def _save_figure(fig, path: Path) -> None:
+    """``fig`` written atomically as a PNG at ``path``, then closed."""
     import matplotlib.pyplot as plt
 
     with atomic_output(path, force=True) as tmp:
@@ -186,327 +309,76 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def _make_figures(a: Analysis, fig_dir: Path) -> dict[str, Path]:
-    run, stats = a.run, a.stats
-    names, eqs = run.term_names, run.equations
-    feats = a.modes.features
-    labels = [F.coefficient_label(names[k], eqs[j]) for k, j in feats]
-    out: dict[str, Path] = {}
-
-    shown = list(feats)
+def _key_coefficients(analysis: Analysis) -> list[tuple[int, int]]:
+    """The (term, equation) pairs the coefficient figures show: the mode features, or without
+    any the four largest |mean| coefficients."""
+    shown = list(analysis.modes.features)
     if not shown:  # nothing significant: show the largest |mean| coefficients instead
-        order = np.argsort(-np.abs(stats.mean).ravel())[:4]
-        shown = [tuple(int(i) for i in np.unravel_index(o, stats.mean.shape)) for o in order]
-    figs = {
-        "coefficient_distributions": lambda: F.fig_distributions(run.xi, stats, shown, names, eqs),
-        "coefficient_correlation": lambda: F.fig_correlation(run.xi, feats, labels),
-        "coefficient_pairs": lambda: F.fig_pairs(
-            run.xi, feats, labels, a.modes.labels, a.modes.centres
+        mean = analysis.stats.mean
+        order = np.argsort(-np.abs(mean).ravel())[:4]
+        shown = [tuple(int(i) for i in np.unravel_index(o, mean.shape)) for o in order]
+    return shown
+
+
+def figure_makers(analysis: Analysis) -> dict[str, Callable[[], Any]]:
+    """Figure name → a function that draws it (only the figures this analysis can draw)."""
+    run, stats = analysis.run, analysis.stats
+    names, eqs = run.term_names, run.equations
+    features = analysis.modes.features
+    labels = [coefficient_label(names[k], eqs[j]) for k, j in features]
+    shown = _key_coefficients(analysis)
+    makers: dict[str, Callable[[], Any]] = {
+        "coefficient_distributions": lambda: fig_distributions(run.xi, stats, shown, names, eqs),
+        "coefficient_correlation": lambda: fig_correlation(run.xi, features, labels),
+        "coefficient_pairs": lambda: fig_pairs(
+            run.xi, features, labels, analysis.modes.labels, analysis.modes.centres
         ),
     }
-    if a.dynamics:
-        figs["limit_cycles"] = lambda: F.fig_limit_cycles(
-            [d.name for d in a.dynamics],
-            [d.orbit.z for d in a.dynamics],
-            [d.orbit.status for d in a.dynamics],
-            [d.encoded for d in a.dynamics],
+    if analysis.dynamics:
+        makers["limit_cycles"] = lambda: fig_limit_cycles(
+            [d.name for d in analysis.dynamics],
+            [d.orbit.z for d in analysis.dynamics],
+            [d.orbit.status for d in analysis.dynamics],
+            [d.encoded for d in analysis.dynamics],
         )
-    figs["traces"] = lambda: F.fig_traces(
+    makers["traces"] = lambda: fig_traces(
         run.xi,
         run.chain,
         shown,
-        [F.coefficient_label(names[k], eqs[j]) for k, j in shown],
+        [coefficient_label(names[k], eqs[j]) for k, j in shown],
         run.diagnostics.r_hat,
         run.diagnostics.ess_bulk,
     )
     if run.metrics is not None:
-        figs["training_curves"] = lambda: F.fig_training(run.metrics)
+        makers["training_curves"] = lambda: fig_training(run.metrics)
     if run.x_examples is not None and run.x_recon_examples is not None:
-        figs["snapshots"] = lambda: F.fig_snapshots(
+        makers["snapshots"] = lambda: fig_snapshots(
             run.x_examples, run.x_recon_examples, run.grid_shape
         )
-    figs.update(S.section_figures(a))
-    if a.frame_free is not None and a.frame_free.targets:
-        figs["frame_free_traces"] = lambda: FF.fig_frame_free_traces(a.frame_free)
-    for name, make in figs.items():
-        path = fig_dir / f"{name}.png"
-        _save(make(), path)
-        out[name] = path
-    return out
+    makers.update(section_figures(analysis))
+    if analysis.frame_free is not None and analysis.frame_free.targets:
+        makers["frame_free_traces"] = lambda: fig_frame_free_traces(analysis.frame_free)
+    return makers
 
 
-def _blocks(a: Analysis, figs: dict[str, Path]) -> list[doc.Block]:
-    run, stats, thr = a.run, a.stats, a.threshold
-    names, eqs = run.term_names, run.equations
-    dec = _decimals(thr)
-    rel = {k: f"figures/{p.name}" for k, p in figs.items()}
-    b: list[doc.Block] = [doc.Heading(1, f"EAE-SINDy coefficient report: {run.run_dir.name}")]
-    b += [doc.Para("⚠ " + line) for line in learning_lines(run.summary["test_error"])]
-    if a.frame_free is not None:
-        b += FF.verdict_banner(a.frame_free)
-    guard = FF.guard_line(run.summary["training"].get("bias_guard"))
-    if guard:
-        b.append(doc.Para(("⚠ " if "FAILS" in guard else "") + guard[0].upper() + guard[1:] + "."))
-    b += convergence_banner(run.summary["diagnostics"], run.summary["coefficients"])
-
-    facts = [
-        f"{run.n_samples} sampled encoders, latent dimension {run.latent_dim}, "
-        f"{len(names)} library terms",
-        f"threshold for inclusion / significance: {thr:g}",
-    ]
-    if run.temperature is not None:
-        facts.append(f"sampling temperature: {run.temperature:g}")
-    if run.xi_fit_on is not None:
-        where = {"test": "the test snapshots", "all": "all snapshots (train, validation, test)"}
-        facts.append(f"each Ξ fitted on {where.get(run.xi_fit_on, run.xi_fit_on)}")
-    te, tr = run.summary["test_error"], run.summary["training"]
-    for key in ("x_relative_mse", "dx_relative_mse", "loss_mean"):
-        if key in te:
-            facts.append(f"test {key}: {format_number(te[key], 4)}")
-    if tr:
-        facts.append(
-            f"training: {tr.get('outer_iterations', '?')} outer iterations, stopped by "
-            f"{tr.get('stopped', '?')}, {tr.get('wall_time_s', float('nan')):.1f} s"
-        )
-    facts += data_facts(tr.get("data") if tr else None)
-    collection = tr.get("collection") if tr else None
-    if collection:
-        batch = "the whole training set" if collection["full_batch"] else "minibatches"
-        facts.append(
-            f"ensemble collected by {collection['thermostat'].replace('_', '-')} on {batch}"
-            + (f", friction {collection['friction']:g}" if collection.get("friction") else "")
-            + (f", step ≤ {collection['step_size']:g} with ω·dt ≤ {collection['max_omega_dt']:g}"
-               if collection.get("max_omega_dt") else "")
-            + ("" if collection.get("resample_every") else ", no velocity re-draws")
-            + " (the [collection] settings)"
-        )
-    stiff = tr.get("collection_sampler") if tr else None
-    if stiff:
-        facts.append(
-            f"collected with a mass heavier along each chain's {stiff['stiff_directions']} "
-            f"stiffest loss directions and the step {stiff['step_gain']:.2f}× larger "
-            f"({stiff['step_size']:.3g}): the same Gibbs measure, longer strides "
-            "(train.stiff_directions)"
-        )
-    b += [doc.Heading(2, "Run"), doc.Bullets(facts)]
-    if a.notes:
-        b += [doc.Heading(3, "Notes"), doc.Bullets(list(a.notes))]
-
-    if a.frame_free is not None:
-        b += FF.frame_free_blocks(a.frame_free, rel)
-    b += S.dynamics_blocks(a, rel)
-    b += S.sparse_blocks(a, rel)
-    b += S.peer_blocks(a)
-    b += S.identifiability_blocks(a)
-
-    unidentified = (
-        a.identifiability.not_identified
-        if a.identifiability is not None
-        else np.zeros(len(names), bool)
-    )
-    marked = [n + (" †" if unidentified[k] else "") for k, n in enumerate(names)]
-    b.append(doc.Heading(2, "Discovered equations (least squares, the paper's Table 2)"))
-    b.append(
-        doc.Para(
-            "Significant terms only (|mean| and |KDE mode| above the threshold), written "
-            "mean(±std) over the samples. Per mode, significance is judged within the mode."
-            + (" † not separately identified (see Identifiability)." if unidentified.any() else "")
-        )
-    )
-    text = ["Ensemble mean:"] + format_equations(
-        stats.mean, stats.std, stats.significant, marked, decimals=dec
-    )
-    for m, ms in enumerate(a.mode_stats):
-        text += ["", f"Mode {m} (weight {a.modes.weights[m]:.2f}):"]
-        text += format_equations(ms.mean, ms.std, ms.significant, marked, decimals=dec)
-    b.append(doc.Code("\n".join(text)))
-
-    b.append(doc.Heading(2, "Coefficients"))
-    b.append(
-        doc.Para(
-            "As the paper's Table 2: mean and dominant KDE mode of every coefficient over the "
-            "ensemble (further KDE peaks in parentheses), spread, and the inclusion probability "
-            "P(|ξ| > threshold). Significant rows are bold."
-        )
-    )
-    if unidentified.any():
-        b.append(doc.Para("† not separately identified (see Identifiability)."))
-    for j, eq in enumerate(eqs):
-        b += [doc.Heading(3, f"Equation {eq}"), _coef_table(stats, run.diagnostics, marked, j, dec)]
-    b.append(
-        doc.Image(
-            rel["coefficient_distributions"],
-            "Distributions of the key coefficients (significant, or above threshold mostly)",
-        )
-    )
-    b.append(
-        doc.Image(rel["coefficient_correlation"], "Pearson correlation of the key coefficients")
-    )
-    b.append(
-        doc.Image(
-            rel["traces"],
-            "Traces of the key coefficients in draw order, one colour per chain, and their "
-            "autocorrelations: chains that do not overlap have not mixed (R-hat > 1.01)",
-        )
-    )
-
-    b.append(doc.Heading(2, "Modes and symmetry"))
-    mode_rows = []
-    for m in range(a.modes.n_modes):
-        row = [f"mode {m}", f"{a.modes.weights[m]:.3f}", str(int(np.sum(a.modes.labels == m)))]
-        if a.modes.chains:
-            row.append(", ".join(str(c) for c in a.modes.chains[m]))
-        mode_rows.append(row)
-    b.append(
-        doc.Para(
-            f"Gaussian mixture on the {len(a.modes.features)} coefficients that are significant "
-            "or exceed the threshold in at least half of the samples "
-            f"(BIC chose {a.modes.n_components_bic} component(s); components not separated by "
-            f"Ashman's D ≥ 2 are merged): {a.modes.n_modes} mode(s)."
-        )
-    )
-    if a.modes.chains:
-        b.append(
-            doc.Para(
-                "With several chains a mode is reported only if it holds at least 5 % of the "
-                "samples of at least two chains (a component that one chain alone occupies is "
-                "that chain's drift)."
-                + (" One basin; the chains drift within it." if a.modes.drift else "")
-            )
-        )
-    headers = ["mode", "weight", "samples"] + (["visited by chains"] if a.modes.chains else [])
-    b.append(doc.Table(headers, mode_rows))
-    if a.symmetries:
-        items = []
-        for s in a.symmetries:
-            alt = ", ".join(f"{t.describe()} ({d:.3f})" for t, d in s.alternatives)
-            items.append(
-                f"mode {s.mode_b} ≈ mode {s.mode_a} under {s.transform.describe()} "
-                f"(relative distance {s.distance:.3f}; all matching transforms: {alt})"
-            )
-        b.append(doc.Bullets(items))
-    elif a.modes.n_modes > 1:
-        b.append(doc.Para("No pair of modes is related by a permutation / sign flip of z."))
-    else:
-        b.append(doc.Para("A single mode: no symmetry between modes to report."))
-    if a.chain_symmetries:
-        b.append(
-            doc.Bullets(
-                [
-                    f"chain {s.mode_b} ≈ chain {s.mode_a} under {s.transform.describe()} "
-                    f"(relative distance {s.distance:.3f} between their mean Ξ)"
-                    for s in a.chain_symmetries
-                ]
-            )
-        )
-    elif a.run.n_chains > 1:
-        b.append(doc.Para("No pair of whole chains is related by a permutation / sign flip of z."))
-    b.append(doc.Image(rel["coefficient_pairs"], "Most correlated coefficient pairs by mode"))
-
-    b.append(doc.Heading(2, "Dynamics"))
-    if a.dynamics:
-        b.append(
-            doc.Para(
-                "Each model is integrated from the mean encoding of the earliest test snapshot "
-                "by its samples; period and amplitude are measured on the second half of the "
-                f"run. Data period (from data_signal): {_f(a.data_period)}. 'attractor': what "
-                "the model does to perturbations (the Attractors table above); 'steady "
-                "oscillation' alone would not tell an attracting cycle from a neutral centre."
-            )
-        )
-        rows = []
-        for d in a.dynamics:
-            amp = ", ".join(_f(x) for x in d.orbit.amplitude)
-            rows.append(
-                [
-                    d.name,
-                    d.attractor.kind if d.attractor is not None
-                    else d.orbit.status.replace("limit_cycle", "steady oscillation"),
-                    _f(d.orbit.period),
-                    _f(a.data_period),
-                    _f(d.period_rel_error),
-                    amp,
-                    ", ".join(_f(x) for x in d.z0),
-                ]
-            )
-        headers = ["model", "attractor", "period", "data period", "rel. error", "amplitude", "z(0)"]
-        b.append(doc.Table(headers, rows))
-        b.append(doc.Image(rel["limit_cycles"], "Integrated models with the encoded test data"))
-    else:
-        b.append(doc.Para("Skipped: no latent codes stored."))
-
-    if a.baseline is not None:
-        bl = a.baseline
-        b.append(doc.Heading(2, "pysindy baseline"))
-        b.append(
-            doc.Para(
-                f"STLSQ (threshold {thr:g}) and bagged STLSQ ({bl.n_models} models, median) "
-                f"fitted on z, ż of one representative encoder (sample {bl.sample}: the lowest-"
-                "loss sample of mode 0), beside the EAE ensemble. Rows: every coefficient that "
-                "is significant or non-zero in either baseline."
-                + (
-                    " † not separately identified (see Identifiability): such a coefficient can "
-                    "differ in sign and size between fits that agree on the identified "
-                    "combination."
-                    if unidentified.any()
-                    else ""
-                )
-            )
-        )
-        rows, bold = [], []
-        c0 = a.modes.centres[0]
-        for k, label in enumerate(marked):
-            for j, eq in enumerate(eqs):
-                show = stats.significant[k, j] or bl.stlsq[k, j] != 0 or bl.ensemble[k, j] != 0
-                if not show:
-                    continue
-                rows.append(
-                    [
-                        F.coefficient_label(label, eq),
-                        _f(stats.mean[k, j], dec),
-                        _f(c0[k, j], dec),
-                        _f(bl.stlsq[k, j], dec),
-                        _f(bl.ensemble[k, j], dec),
-                        f"{bl.ensemble_inclusion[k, j]:.2f}",
-                    ]
-                )
-                bold.append(bool(stats.significant[k, j]))
-        headers = ["coefficient", "EAE mean", "EAE mode 0", "STLSQ", "bagged STLSQ", "bagged incl."]
-        b.append(doc.Table(headers, rows, bold))
-
-    b.append(doc.Heading(2, "Training"))
-    if "training_curves" in rel:
-        b.append(
-            doc.Image(rel["training_curves"], "Loss of the ensemble members per outer iteration")
-        )
-    else:
-        b.append(doc.Para("Skipped: metrics.csv missing or empty."))
-    b.append(doc.Heading(2, "Reconstructions"))
-    if "snapshots" in rel:
-        b.append(doc.Image(rel["snapshots"], "Test snapshots: truth, reconstruction, error"))
-    else:
-        b.append(doc.Para("Skipped: x_examples / x_recon_examples not stored."))
-
-    b.append(doc.Heading(2, "Reproduce"))
-    b.append(
-        doc.Code(
-            "from analysis.interop import to_pysindy\n"
-            "from analysis.rundir import load_run\n"
-            f"run = load_run({str(run.run_dir)!r})\n"
-            "model = to_pysindy(run.xi.mean(axis=0), run.term_names)\n"
-            "model.print()"
-        )
-    )
-    return b
+def write_figures(analysis: Analysis, figure_dir: Path) -> dict[str, Path]:
+    """Draw every figure this analysis can draw into ``figure_dir/NAME.png``; name → path."""
+    written: dict[str, Path] = {}
+    for name, make in figure_makers(analysis).items():
+        path = figure_dir / f"{name}.png"
+        _save_figure(make(), path)
+        written[name] = path
+    return written
 
 
-def _json(x: Any) -> Any:
+def _plain_json(x: Any) -> Any:
+    """``x`` with NumPy values as Python ones and non-finite floats as None (strict JSON)."""
     if isinstance(x, dict):
-        return {str(k): _json(v) for k, v in x.items()}
+        return {str(k): _plain_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json(v) for v in x]
+        return [_plain_json(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _json(x.tolist())
+        return _plain_json(x.tolist())
     if isinstance(x, (np.floating, float)):
         return float(x) if np.isfinite(x) else None
     if isinstance(x, (np.integer,)):
@@ -516,20 +388,21 @@ def _json(x: Any) -> Any:
     return x
 
 
-def _stats_json(s: CoefficientStats, names: Sequence[str], eqs: Sequence[str]) -> dict:
+def _stats_json(stats: CoefficientStats, names: Sequence[str], eqs: Sequence[str]) -> dict:
+    """Every coefficient's statistics, by equation and term."""
     return {
         eq: {
             name: {
-                "mean": s.mean[k, j],
-                "std": s.std[k, j],
-                "q05": s.q05[k, j],
-                "q50": s.q50[k, j],
-                "q95": s.q95[k, j],
-                "mode": s.mode[k, j],
-                "peaks": s.kde[k][j].peaks,
-                "n_peaks": s.n_peaks[k, j],
-                "inclusion": s.inclusion[k, j],
-                "significant": s.significant[k, j],
+                "mean": stats.mean[k, j],
+                "std": stats.std[k, j],
+                "q05": stats.q05[k, j],
+                "q50": stats.q50[k, j],
+                "q95": stats.q95[k, j],
+                "mode": stats.mode[k, j],
+                "peaks": stats.kde[k][j].peaks,
+                "n_peaks": stats.n_peaks[k, j],
+                "inclusion": stats.inclusion[k, j],
+                "significant": stats.significant[k, j],
             }
             for k, name in enumerate(names)
         }
@@ -537,26 +410,27 @@ def _stats_json(s: CoefficientStats, names: Sequence[str], eqs: Sequence[str]) -
     }
 
 
-def _symmetry_json(s) -> dict[str, Any]:
+def _symmetry_json(match: SymmetryMatch) -> dict[str, Any]:
+    """A symmetry between two modes (or chains): its transform, distance and alternatives."""
     return {
-        "mode_a": s.mode_a,
-        "mode_b": s.mode_b,
+        "mode_a": match.mode_a,
+        "mode_b": match.mode_b,
         "transform": {
-            "perm": s.transform.perm,
-            "signs": s.transform.signs,
-            "description": s.transform.describe(),
+            "perm": match.transform.perm,
+            "signs": match.transform.signs,
+            "description": match.transform.describe(),
         },
-        "distance": s.distance,
+        "distance": match.distance,
         "alternatives": [
             {"perm": t.perm, "signs": t.signs, "description": t.describe(), "distance": d}
-            for t, d in s.alternatives
+            for t, d in match.alternatives
         ],
     }
 
 
-def analysis_to_json(a: Analysis) -> dict[str, Any]:
+def analysis_to_json(analysis: Analysis) -> dict[str, Any]:
     """The machine-readable content of ``analysis.json`` (NaN → null)."""
-    run = a.run
+    run = analysis.run
     names, eqs = run.term_names, run.equations
 
     def xi_dict(xi):
@@ -565,45 +439,49 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
     out: dict[str, Any] = {
         "schema_version": 1,
         "run_dir": str(run.run_dir),
-        "threshold": a.threshold,
+        "threshold": analysis.threshold,
         "n_samples": run.n_samples,
         "term_names": names,
         "equations": eqs,
-        "coefficients": _stats_json(a.stats, names, eqs),
+        "coefficients": _stats_json(analysis.stats, names, eqs),
         "equations_text": format_equations(
-            a.stats.mean, a.stats.std, a.stats.significant, names, decimals=_decimals(a.threshold)
+            analysis.stats.mean,
+            analysis.stats.std,
+            analysis.stats.significant,
+            names,
+            decimals=decimals_for_threshold(analysis.threshold),
         ),
         "modes": {
-            "one_basin_chains_drift": a.modes.drift,
-            "features": [F.coefficient_label(names[k], eqs[j]) for k, j in a.modes.features],
-            "bic": a.modes.bic,
-            "n_components_bic": a.modes.n_components_bic,
+            "one_basin_chains_drift": analysis.modes.drift,
+            "features": [coefficient_label(names[k], eqs[j]) for k, j in analysis.modes.features],
+            "bic": analysis.modes.bic,
+            "n_components_bic": analysis.modes.n_components_bic,
             "modes": [
                 {
-                    "weight": a.modes.weights[m],
-                    "n_samples": int(np.sum(a.modes.labels == m)),
-                    "chains": a.modes.chains[m] if a.modes.chains else None,
-                    "centre": xi_dict(a.modes.centres[m]),
-                    "coefficients": _stats_json(a.mode_stats[m], names, eqs),
+                    "weight": analysis.modes.weights[m],
+                    "n_samples": int(np.sum(analysis.modes.labels == m)),
+                    "chains": analysis.modes.chains[m] if analysis.modes.chains else None,
+                    "centre": xi_dict(analysis.modes.centres[m]),
+                    "coefficients": _stats_json(analysis.mode_stats[m], names, eqs),
                     "equations_text": format_equations(
-                        a.mode_stats[m].mean,
-                        a.mode_stats[m].std,
-                        a.mode_stats[m].significant,
+                        analysis.mode_stats[m].mean,
+                        analysis.mode_stats[m].std,
+                        analysis.mode_stats[m].significant,
                         names,
-                        decimals=_decimals(a.threshold),
+                        decimals=decimals_for_threshold(analysis.threshold),
                     ),
                 }
-                for m in range(a.modes.n_modes)
+                for m in range(analysis.modes.n_modes)
             ],
         },
-        "symmetries": [_symmetry_json(s) for s in a.symmetries],
+        "symmetries": [_symmetry_json(match) for match in analysis.symmetries],
         "chain_symmetries": [
-            {"chain_a": s.mode_a, "chain_b": s.mode_b, **_symmetry_json(s)}
-            for s in a.chain_symmetries
+            {"chain_a": match.mode_a, "chain_b": match.mode_b, **_symmetry_json(match)}
+            for match in analysis.chain_symmetries
         ],
         "diagnostics": run.summary["diagnostics"],
         "dynamics": {
-            "data_period": a.data_period,
+            "data_period": analysis.data_period,
             "models": [
                 {
                     "name": d.name,
@@ -614,26 +492,26 @@ def analysis_to_json(a: Analysis) -> dict[str, Any]:
                     "n_cycles": d.orbit.n_cycles,
                     "z0": d.z0,
                 }
-                for d in a.dynamics
+                for d in analysis.dynamics
             ],
         },
         "baseline": None,
-        "notes": a.notes,
-        "headline": S.headline_lines(a),
-        "frame_free": FF.frame_free_json(a.frame_free) if a.frame_free is not None else None,
-        **S.sections_json(a, xi_dict),
+        "notes": analysis.notes,
+        "headline": headline_lines(analysis),
+        "frame_free": None if analysis.frame_free is None else frame_free_json(analysis.frame_free),
+        **sections_json(analysis, xi_dict),
     }
-    if a.baseline is not None:
-        bl = a.baseline
+    if analysis.baseline is not None:
+        baseline = analysis.baseline
         out["baseline"] = {
-            "sample": bl.sample,
+            "sample": baseline.sample,
             "rule": "lowest-loss sample of mode 0",
-            "stlsq": xi_dict(bl.stlsq),
-            "bagged_stlsq_median": xi_dict(bl.ensemble),
-            "bagged_inclusion": xi_dict(bl.ensemble_inclusion),
-            "n_models": bl.n_models,
+            "stlsq": xi_dict(baseline.stlsq),
+            "bagged_stlsq_median": xi_dict(baseline.ensemble),
+            "bagged_inclusion": xi_dict(baseline.ensemble_inclusion),
+            "n_models": baseline.n_models,
         }
-    return _json(out)
+    return _plain_json(out)
 
 
 def write_report(run_dir: str | Path, *, threshold: float = 0.1) -> dict[str, Path]:
@@ -653,29 +531,27 @@ def write_report(run_dir: str | Path, *, threshold: float = 0.1) -> dict[str, Pa
     if not (threshold > 0 and np.isfinite(threshold)):
         raise ReportError(f"threshold: must be a positive number, got {threshold!r}")
     run = load_run(run_dir)
-    a = analyze_run(run, threshold=threshold)
+    analysis = analyze_run(run, threshold=threshold)
     root = run.run_dir
-    fig_dir = root / "figures"
-    fig_dir.mkdir(exist_ok=True)
-    figs = _make_figures(a, fig_dir)
-    blocks = _blocks(a, figs)
+    figure_dir = root / "figures"
+    figure_dir.mkdir(exist_ok=True)
+    figure_files = write_figures(analysis, figure_dir)
+    blocks = report_blocks(analysis, figure_files)
     paths = {
         "report.md": root / "report.md",
         "report.html": root / "report.html",
         "analysis.json": root / "analysis.json",
     }
-    write_text_atomic(paths["report.md"], doc.to_markdown(blocks))
-    write_text_atomic(
+    atomic_write_text(paths["report.md"], doc.to_markdown(blocks))
+    atomic_write_text(
         paths["report.html"], doc.to_html(blocks, root, f"EAE-SINDy report: {root.name}")
     )
-    write_text_atomic(
-        paths["analysis.json"], json.dumps(analysis_to_json(a), indent=2, allow_nan=False)
-    )
-    if a.frame_free is not None and a.frame_free.values:
-        paths[FF.FRAME_FREE_CSV] = root / FF.FRAME_FREE_CSV
-        write_text_atomic(paths[FF.FRAME_FREE_CSV], FF.frame_free_csv(a.frame_free))
-    for name, p in figs.items():
-        paths[f"figures/{name}.png"] = p
+    atomic_write_json(paths["analysis.json"], analysis_to_json(analysis), allow_nan=False)
+    if analysis.frame_free is not None and analysis.frame_free.values:
+        paths[FRAME_FREE_CSV] = root / FRAME_FREE_CSV
+        atomic_write_text(paths[FRAME_FREE_CSV], frame_free_csv(analysis.frame_free))
+    for name, path in figure_files.items():
+        paths[f"figures/{name}.png"] = path
     return {k: v.resolve() for k, v in paths.items()}
 
 

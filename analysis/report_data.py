@@ -1,6 +1,6 @@
 """The report's lines about the data a run saw: how its derivatives were obtained, its noise
 estimate, its trajectories and which of them were held out for testing (``summary.json``'s
-``training.data``, written by ``eae_sindy.discovery.data_record``)."""
+``training.data``, written by ``eae_sindy.planning.data_record``)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import document as doc  # noqa: E402
 from analysis.diagnostics import by_chain  # noqa: E402
-from analysis.frame_free import FrameFree, format_value, verdict_lines  # noqa: E402
+from analysis.frame_free import FrameFree, verdict_lines  # noqa: E402
+from analysis.number_format import format_value, number_text  # noqa: E402
 
 __all__ = [
     "FRAME_FREE_CSV",
@@ -31,10 +32,6 @@ __all__ = [
 FRAME_FREE_CSV = "frame_free.csv"
 
 
-def _number(x: float, digits: int = 3) -> str:
-    return "—" if not np.isfinite(x) else f"{x:.{digits}f}"
-
-
 def verdict_banner(ff: FrameFree) -> list[doc.Block]:
     """The verdict lines, marked ⚠ when not converged."""
     lines = verdict_lines(ff)
@@ -42,10 +39,10 @@ def verdict_banner(ff: FrameFree) -> list[doc.Block]:
     return [doc.Para(mark + lines[0])] + [doc.Para(line) for line in lines[1:]]
 
 
-def frame_free_blocks(ff: FrameFree, rel: dict[str, str]) -> list[doc.Block]:
+def frame_free_blocks(ff: FrameFree, figures: dict[str, str]) -> list[doc.Block]:
     """The section "Convergence on frame-free targets": the table and the traces."""
-    b: list[doc.Block] = [doc.Heading(2, "Convergence on frame-free targets")]
-    b.append(
+    blocks: list[doc.Block] = [doc.Heading(2, "Convergence on frame-free targets")]
+    blocks.append(
         doc.Para(
             "Quantities that do not depend on the latent frame (a rotation or reflection of z "
             "leaves them unchanged), so every chain must agree on them: the test errors, the "
@@ -65,34 +62,32 @@ def frame_free_blocks(ff: FrameFree, rel: dict[str, str]) -> list[doc.Block]:
             [
                 t.label,
                 format_value(t.mean, t.mcse),
-                _number(t.sd, 4),
-                f"{_number(t.q05, 4)} – {_number(t.q95, 4)}",
+                number_text(t.sd, ".4f"),
+                f"{number_text(t.q05, '.4f')} – {number_text(t.q95, '.4f')}",
                 f"{100 * t.undefined:.0f} %" if t.undefined else "",
-                _number(t.r_hat),
-                _number(t.ess_bulk, 0),
-                _number(t.ess_tail, 0),
-                _number(t.chain_spread, 2),
+                number_text(t.r_hat),
+                number_text(t.ess_bulk, ".0f"),
+                number_text(t.ess_tail, ".0f"),
+                number_text(t.chain_spread, ".2f"),
                 "yes" if t.converged else "no",
             ]
         )
     headers = ["target", "mean ± MCSE", "sd", "90 % interval", "undefined", "R-hat",
                "bulk-ESS", "tail-ESS", "chain spread", "converged"]
-    b.append(doc.Table(headers, rows))
-    if "frame_free_traces" in rel:
-        b.append(
-            doc.Image(
-                rel["frame_free_traces"],
-                "Each frame-free target in draw order, one colour per chain: converged chains "
-                "overlap and cross often",
-            )
-        )
-    b.append(
+    blocks.append(doc.Table(headers, rows))
+    blocks += doc.image_if_drawn(
+        figures,
+        "frame_free_traces",
+        "Each frame-free target in draw order, one colour per chain: converged chains overlap "
+        "and cross often",
+    )
+    blocks.append(
         doc.Para(
             f"Per-draw values: {FRAME_FREE_CSV} in the run directory "
             "(Discovery.to_arviz() gives them with the coefficients as an ArviZ DataTree)."
         )
     )
-    return b
+    return blocks
 
 
 def frame_free_json(ff: FrameFree) -> dict[str, Any]:
@@ -151,7 +146,7 @@ def fig_frame_free_traces(ff: FrameFree) -> Figure:
         grouped = by_chain(values, chain)
         for c, series in enumerate(grouped):
             ax.plot(series, lw=0.7, color=f"C{c}")
-        ax.set_title(f"{t.name}\nR-hat {_number(t.r_hat)}", fontsize=8)
+        ax.set_title(f"{t.name}\nR-hat {number_text(t.r_hat)}", fontsize=8)
         ax.tick_params(labelsize=6)
     fig.tight_layout()
     return fig

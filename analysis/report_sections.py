@@ -3,7 +3,9 @@ ensemble, the sparse models per encoder, identifiability, and the PCA + SINDy pe
 document blocks (``analysis.document``), figures and ``analysis.json`` entries.
 
 ``analysis.report`` puts the dynamics first (what a reader can check against the data), then
-the sparse models and the peer, then the paper's least-squares tables.
+the sparse models and the peer, then the paper's least-squares tables
+(``analysis.report_least_squares``). Each ``*_section`` function takes the analysis and the
+drawn figures (name → path relative to the run directory) and returns its blocks, heading first.
 """
 
 from __future__ import annotations
@@ -21,21 +23,23 @@ from matplotlib.figure import Figure  # noqa: E402
 from analysis import document as doc  # noqa: E402
 from analysis.attractor import KINDS, Attractor, compare  # noqa: E402
 from analysis.ensemble_dynamics import FATES, DynamicsDistribution  # noqa: E402
-from analysis.frame_free import format_value, verdict_lines  # noqa: E402
+from analysis.frame_free import verdict_lines  # noqa: E402
 from analysis.identifiability import not_identified_in  # noqa: E402
+from analysis.number_format import PERCENT, format_value, number_text  # noqa: E402
 from analysis.pipeline import Analysis  # noqa: E402
 from analysis.report_frame_free import guard_line  # noqa: E402
 from analysis.sparse import SparseChoice, Structure, added_terms  # noqa: E402
 
 __all__ = [
-    "dynamics_blocks",
+    "ENSEMBLE_DYNAMICS_TITLE",
+    "ensemble_dynamics_section",
     "attractor_blocks",
     "attractor_lines",
     "attractor_json",
     "kind_fraction_text",
-    "sparse_blocks",
-    "identifiability_blocks",
-    "peer_blocks",
+    "sparse_section",
+    "identifiability_section",
+    "peer_section",
     "section_figures",
     "sections_json",
     "top_structure_lines",
@@ -45,13 +49,8 @@ __all__ = [
     "fig_inclusion",
 ]
 
-
-def _f(x: float | None, digits: int = 3) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _pct(x: float) -> str:
-    return "—" if not np.isfinite(x) else f"{100 * x:.0f} %"
+ENSEMBLE_DYNAMICS_TITLE = "Dynamics of the ensemble members"
+"""The heading of :func:`ensemble_dynamics_section` (formerly "Dynamics of the ensemble")."""
 
 
 def _equations(xi: np.ndarray, names: Sequence[str], digits: int = 3) -> list[str]:
@@ -63,42 +62,45 @@ def _equations(xi: np.ndarray, names: Sequence[str], digits: int = 3) -> list[st
     return lines
 
 
-def distribution_lines(a: Analysis) -> list[str]:
+def distribution_lines(analysis: Analysis) -> list[str]:
     """One line per distribution of dynamics (for the report and the CLI's closing summary)."""
     lines = []
-    for d in a.distributions:
-        if _chaotic_data(a) and d.kind_fractions is not None:
+    for d in analysis.distributions:
+        if _chaotic_data(analysis) and d.kind_fractions is not None:
             q05, q50, q95 = _lyapunov_quantiles(d)
             lines.append(
                 f"{d.label} models ({len(d.members)} members integrated): "
-                f"{_pct(d.kind_fractions['chaotic'])} chaotic; λ1 {_f(q50)} (90 % interval "
-                f"{_f(q05)}–{_f(q95)}, {int(np.sum(d.lyapunov_subset))} members) against the "
-                f"data's {_lyapunov_text(a.data_attractor)}"
+                f"{number_text(d.kind_fractions['chaotic'], PERCENT)} chaotic; "
+                f"λ1 {number_text(q50)} (90 % interval {number_text(q05)}–{number_text(q95)}, "
+                f"{int(np.sum(d.lyapunov_subset))} members) against the "
+                f"data's {_lyapunov_text(analysis.data_attractor)}"
             )
             continue
         q05, q50, q95 = d.period_quantiles
         lines.append(
             f"{d.label} models ({len(d.members)} members integrated): "
-            f"{_pct(d.fractions['oscillates'])} oscillate, {_pct(d.within)} with a period within "
-            f"{100 * d.tolerance:.0f} % of the data's {_f(d.data_period)}; period {_f(q50)} "
-            f"(90 % interval {_f(q05)}–{_f(q95)}), R-hat {_f(d.period_r_hat)}, "
-            f"bulk-ESS {_f(d.period_ess_bulk, 0)}"
+            f"{number_text(d.fractions['oscillates'], PERCENT)} oscillate, "
+            f"{number_text(d.within, PERCENT)} with a period within "
+            f"{100 * d.tolerance:.0f} % of the data's {number_text(d.data_period)}; "
+            f"period {number_text(q50)} (90 % interval {number_text(q05)}–{number_text(q95)}), "
+            f"R-hat {number_text(d.period_r_hat)}, "
+            f"bulk-ESS {number_text(d.period_ess_bulk, '.0f')}"
         )
     return lines
 
 
-def _unidentified(a: Analysis, support: np.ndarray) -> np.ndarray:
+def _unidentified(analysis: Analysis, support: np.ndarray) -> np.ndarray:
     """Which coefficients of a model with this support are not identified (marked †)."""
-    if a.identifiability is None:
+    if analysis.identifiability is None:
         return np.zeros(np.shape(support), bool)
-    return not_identified_in(support, a.identifiability)
+    return not_identified_in(support, analysis.identifiability)
 
 
-def _marked_equations(a: Analysis, s: Structure) -> list[str]:
+def _marked_equations(analysis: Analysis, s: Structure) -> list[str]:
     """A structure's mean model in pysindy's format, † on the coefficients not identified
     within it (two terms of a nearly collinear group in one equation)."""
-    names = a.run.term_names
-    mark = _unidentified(a, s.support)
+    names = analysis.run.term_names
+    mark = _unidentified(analysis, s.support)
     lines = []
     for j in range(s.mean.shape[1]):
         parts = [
@@ -119,32 +121,27 @@ def _chosen_how(ch: SparseChoice) -> str:
     return f"the smallest {ch.criterion.upper()} on each path"
 
 
-def top_structure_lines(a: Analysis) -> list[str]:
+def top_structure_lines(analysis: Analysis) -> list[str]:
     """The recommended sparse model (the most frequent structure chosen by evidence, with its
     mean coefficients; pysindy format, † on coefficients not identified); without a choice, the
     most frequent fixed-threshold structure."""
-    if a.sparse is None or not a.sparse.structures:
+    if analysis.sparse is None or not analysis.sparse.structures:
         return []
-    ch = a.sparse.choice
+    ch = analysis.sparse.choice
     if ch is not None and ch.recommended is not None:
         top = ch.recommended
         head = (
             f"recommended sparse model ({100 * top.frequency:.0f} % of the members; chosen as "
             f"{_chosen_how(ch)}):"
         )
-        return [head] + _marked_equations(a, top)
-    top = a.sparse.structures[0]
+        return [head] + _marked_equations(analysis, top)
+    top = analysis.sparse.structures[0]
     head = f"top sparse structure ({100 * top.frequency:.0f} % of the members):"
-    return [head] + _marked_equations(a, top)
-
-
-def _g(x: float | None) -> str:
-    """Two significant digits (exponents and rates span decades)."""
-    return "—" if x is None or not np.isfinite(x) else f"{x:.2g}"
+    return [head] + _marked_equations(analysis, top)
 
 
 def _lyapunov_text(x: Attractor) -> str:
-    return f"λ1 = {_g(x.lyapunov)} ± {_g(x.lyapunov_se)}"
+    return f"λ1 = {number_text(x.lyapunov, '.2g')} ± {number_text(x.lyapunov_se, '.2g')}"
 
 
 def _kind_text(x: Attractor) -> str:
@@ -152,12 +149,12 @@ def _kind_text(x: Attractor) -> str:
     if x.kind == "chaotic":
         return f"chaotic ({_lyapunov_text(x)})"
     if np.isfinite(x.period):
-        return f"{x.kind} (period {_f(x.period)})"
+        return f"{x.kind} (period {number_text(x.period)})"
     return x.kind
 
 
-def _chaotic_data(a: Analysis) -> bool:
-    return a.data_attractor is not None and a.data_attractor.kind == "chaotic"
+def _chaotic_data(analysis: Analysis) -> bool:
+    return analysis.data_attractor is not None and analysis.data_attractor.kind == "chaotic"
 
 
 def kind_fraction_text(d: DynamicsDistribution) -> str:
@@ -165,7 +162,7 @@ def kind_fraction_text(d: DynamicsDistribution) -> str:
     if d.kind_fractions is None:
         return "—"
     parts = sorted(((v, k) for k, v in d.kind_fractions.items() if v > 0), reverse=True)
-    return ", ".join(f"{_pct(v)} {k}" for v, k in parts) or "—"
+    return ", ".join(f"{number_text(v, PERCENT)} {k}" for v, k in parts) or "—"
 
 
 def _lyapunov_quantiles(d: DynamicsDistribution) -> tuple[float, float, float]:
@@ -178,117 +175,119 @@ def _lyapunov_quantiles(d: DynamicsDistribution) -> tuple[float, float, float]:
     return tuple(float(q) for q in np.quantile(values, [0.05, 0.5, 0.95]))
 
 
-def attractor_lines(a: Analysis) -> list[str]:
+def attractor_lines(analysis: Analysis) -> list[str]:
     """The data's attractor, the fraction of members of each kind and each model's kind beside
     the data's, in plain words (``analysis.attractor``)."""
-    data = a.data_attractor
+    data = analysis.data_attractor
     if data is None:
         return []
-    lines = [f"data: {_kind_text(data)}, from {a.data_attractor_source}"]
-    for d in a.distributions:
+    lines = [f"data: {_kind_text(data)}, from {analysis.data_attractor_source}"]
+    for d in analysis.distributions:
         if d.kind_fractions is not None:
             lines.append(f"{d.label} members: {kind_fraction_text(d)}")
-    named = [(m.name, m.attractor) for m in a.dynamics if m.name != "mean"]
+    named = [(m.name, m.attractor) for m in analysis.dynamics if m.name != "mean"]
     lines += [f"{name}: {compare(x, data)}" for name, x in named if x is not None]
     return lines
 
 
-def _peer_behaviour(a: Analysis, m) -> str:
+def _peer_behaviour(analysis: Analysis, m) -> str:
     if m.attractor is None:
         return m.orbit.status.replace("_", " ")
-    if a.data_attractor is None:
+    if analysis.data_attractor is None:
         return m.attractor.kind
-    return compare(m.attractor, a.data_attractor)
+    return compare(m.attractor, analysis.data_attractor)
 
 
-def headline_lines(a: Analysis) -> list[str]:
+def headline_lines(analysis: Analysis) -> list[str]:
     """The coordinate-free results and the top sparse model in a few lines (``analysis.json``'s
     ``headline``, printed by ``discover`` and ``python -m analysis.report``)."""
-    lines = verdict_lines(a.frame_free) if a.frame_free is not None else []
-    guard = guard_line(a.run.summary["training"].get("bias_guard"))
+    lines = verdict_lines(analysis.frame_free) if analysis.frame_free is not None else []
+    guard = guard_line(analysis.run.summary["training"].get("bias_guard"))
     lines += [guard] if guard else []
-    lines += distribution_lines(a) + attractor_lines(a) + top_structure_lines(a)
-    if a.peer is not None:
+    lines += distribution_lines(analysis) + attractor_lines(analysis)
+    lines += top_structure_lines(analysis)
+    if analysis.peer is not None:
         lines += [
-            f"peer {m.name}: {int(np.sum(m.xi != 0))} terms, {_peer_behaviour(a, m)}, "
-            f"period {_f(m.orbit.period)} (data {_f(a.data_period)})"
-            for m in a.peer.models[:1]
+            f"peer {m.name}: {int(np.sum(m.xi != 0))} terms, {_peer_behaviour(analysis, m)}, "
+            f"period {number_text(m.orbit.period)} (data {number_text(analysis.data_period)})"
+            for m in analysis.peer.models[:1]
         ]
-    if a.identifiability is not None and a.identifiability.groups:
-        groups = "; ".join(", ".join(g.names) for g in a.identifiability.groups)
+    if analysis.identifiability is not None and analysis.identifiability.groups:
+        groups = "; ".join(", ".join(g.names) for g in analysis.identifiability.groups)
         lines.append(f"not separately identified: {groups}")
     return lines
 
 
-def dynamics_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
+def ensemble_dynamics_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
     """The distribution of dynamics and the linearisation (coordinate-free results)."""
-    b: list[doc.Block] = [doc.Heading(2, "Dynamics of the ensemble")]
-    if not a.distributions:
-        b.append(doc.Para("Skipped: no latent codes or no data period."))
-        return b
-    d0 = a.distributions[0]
+    blocks: list[doc.Block] = [doc.Heading(2, ENSEMBLE_DYNAMICS_TITLE)]
+    if not analysis.distributions:
+        blocks.append(doc.Para("Skipped: no latent codes or no data period."))
+        return blocks
+    d0 = analysis.distributions[0]
     n_chains = 1 if d0.chain is None else len(np.unique(d0.chain))
-    b.append(
+    blocks.append(
         doc.Para(
             f"{len(d0.members)} members spread over {n_chains} chain(s), each integrated (RK4) "
             "from its own encoding of the earliest test snapshot for "
-            f"{_f(d0.data_period)}-periods × 40; period and amplitude measured on the second "
-            "half. These statements do not depend on the latent coordinates: they can be "
+            f"{number_text(d0.data_period)}-periods × 40; period and amplitude measured on the "
+            "second half. These statements do not depend on the latent coordinates: they can be "
             "checked against the data, whose own period is "
-            f"{_f(d0.data_period)}. 'oscillates' = a steady oscillation (amplitude change ≤ 5 "
-            "%): an attracting limit cycle or a neutral centre alike — the attractor table "
-            "below tells them apart."
+            f"{number_text(d0.data_period)}. 'oscillates' = a steady oscillation (amplitude "
+            "change ≤ 5 %): an attracting limit cycle or a neutral centre alike — the attractor "
+            "table below tells them apart."
         )
     )
     rows = []
-    for d in a.distributions:
+    for d in analysis.distributions:
         q05, q50, q95 = d.period_quantiles
         rows.append(
             [
                 d.label,
                 str(len(d.members)),
-                *(_pct(d.fractions[f]) for f in FATES),
-                _pct(d.within),
-                f"{_f(q50)} ({_f(q05)}–{_f(q95)})",
-                _f(d.period_r_hat),
-                _f(d.period_ess_bulk, 0),
+                *(number_text(d.fractions[f], PERCENT) for f in FATES),
+                number_text(d.within, PERCENT),
+                f"{number_text(q50)} ({number_text(q05)}–{number_text(q95)})",
+                number_text(d.period_r_hat),
+                number_text(d.period_ess_bulk, ".0f"),
             ]
         )
     headers = ["models", "members", *FATES, f"period within {100 * d0.tolerance:.0f} %",
                "period q50 (q05–q95)", "period R-hat", "period bulk-ESS"]
-    b.append(doc.Table(headers, rows))
-    if "dynamics_distribution" in rel:
-        b.append(
-            doc.Image(
-                rel["dynamics_distribution"],
-                "Periods of the integrated members (by chain) against the data's period, and "
-                "the fate of every member",
-            )
-        )
-    b += attractor_blocks(a)
-    if a.linear is not None:
-        ln = a.linear
-        b.append(
+    blocks.append(doc.Table(headers, rows))
+    blocks += doc.image_if_drawn(
+        figures,
+        "dynamics_distribution",
+        "Periods of the integrated members (by chain) against the data's period, and the fate of "
+        "every member",
+    )
+    blocks += attractor_blocks(analysis)
+    if analysis.linear is not None:
+        ln = analysis.linear
+        blocks.append(
             doc.Para(
                 "Linearisation at the origin (identified even where single coefficients are "
-                f"not): small oscillations rotate in {_pct(ln.rotating)} of the members, with "
-                f"period 2π/ω = {_f(ln.period[1])} (90 % interval {_f(ln.period[0])}–"
-                f"{_f(ln.period[2])}; R-hat {_f(ln.period_r_hat)}, bulk-ESS "
-                f"{_f(ln.period_ess_bulk, 0)}) and growth rate Re λ = {_f(ln.growth[1])} "
-                f"({_f(ln.growth[0])}–{_f(ln.growth[2])}); a positive growth rate at the origin "
+                f"not): small oscillations rotate in {number_text(ln.rotating, PERCENT)} of the "
+                f"members, with period 2π/ω = {number_text(ln.period[1])} (90 % interval "
+                f"{number_text(ln.period[0])}–{number_text(ln.period[2])}; "
+                f"R-hat {number_text(ln.period_r_hat)}, "
+                f"bulk-ESS {number_text(ln.period_ess_bulk, '.0f')}) "
+                f"and growth rate Re λ = {number_text(ln.growth[1])} "
+                f"({number_text(ln.growth[0])}–{number_text(ln.growth[2])}); "
+                "a positive growth rate at the origin "
                 "with a stable orbit further out is the signature of a limit cycle."
             )
         )
-    return b
+    return blocks
 
 
-def attractor_blocks(a: Analysis) -> list[doc.Block]:
+def attractor_blocks(analysis: Analysis) -> list[doc.Block]:
     """What the models do to perturbations, beside the data's own attractor."""
-    data = a.data_attractor
+    data = analysis.data_attractor
     if data is None:
         return []
-    b: list[doc.Block] = [doc.Heading(3, "Attractors: what the models do to perturbations")]
-    b.append(
+    blocks: list[doc.Block] = [doc.Heading(3, "Attractors: what the models do to perturbations")]
+    blocks.append(
         doc.Para(
             "A period does not make a limit cycle: a neutral centre (ż0 = −ω z1, ż1 = ω z0) has "
             "steady orbits of every amplitude, and a chaotic orbit has a mean period too. Each "
@@ -300,13 +299,13 @@ def attractor_blocks(a: Analysis) -> list[doc.Block]:
             "*repelling cycle* is found by integrating backwards; *chaos* needs the largest "
             "Lyapunov exponent λ1 (Benettin, variational equation) above 3 standard errors on a "
             "bounded aperiodic orbit. "
-            f"The data ({data_source_text(a)}): {data.description}."
+            f"The data ({data_source_text(analysis)}): {data.description}."
         )
     )
     rows = []
-    named = [(m.name, m.attractor) for m in a.dynamics]
-    if a.peer is not None:
-        named += [(f"peer {m.name}", m.attractor) for m in a.peer.models]
+    named = [(m.name, m.attractor) for m in analysis.dynamics]
+    if analysis.peer is not None:
+        named += [(f"peer {m.name}", m.attractor) for m in analysis.peer.models]
     for name, x in [("data", data)] + named:
         if x is None:
             continue
@@ -316,15 +315,15 @@ def attractor_blocks(a: Analysis) -> list[doc.Block]:
                 name,
                 x.kind,
                 "—" if name == "data" else compare(x, data),
-                _f(x.period),
-                _g(x.floquet),
+                number_text(x.period),
+                number_text(x.floquet, ".2g"),
                 ret,
-                _g(x.lyapunov),
-                _g(x.lyapunov_se),
-                _f(x.dimension, 2),
+                number_text(x.lyapunov, ".2g"),
+                number_text(x.lyapunov_se, ".2g"),
+                number_text(x.dimension, ".2f"),
             ]
         )
-    b.append(
+    blocks.append(
         doc.Table(
             [
                 "model",
@@ -340,7 +339,7 @@ def attractor_blocks(a: Analysis) -> list[doc.Block]:
             rows,
         )
     )
-    dists = [d for d in a.distributions if d.kind_fractions is not None]
+    dists = [d for d in analysis.distributions if d.kind_fractions is not None]
     if dists:
         seen = [k for k in KINDS if any(d.kind_fractions[k] > 0 for d in dists)]
         rows = []
@@ -350,12 +349,13 @@ def attractor_blocks(a: Analysis) -> list[doc.Block]:
                 [
                     d.label,
                     str(len(d.members)),
-                    *(_pct(d.kind_fractions[k]) for k in seen),
-                    f"{_g(q50)} ({_g(q05)} – {_g(q95)})",
+                    *(number_text(d.kind_fractions[k], PERCENT) for k in seen),
+                    f"{number_text(q50, '.2g')} "
+                    f"({number_text(q05, '.2g')} – {number_text(q95, '.2g')})",
                     str(int(np.sum(d.lyapunov_subset))),
                 ]
             )
-        b.append(
+        blocks.append(
             doc.Para(
                 "The integrated members by kind (each from its own encoding, the perturbations "
                 "scaled by its own encoded radius), and the distribution of λ1 over an evenly "
@@ -363,22 +363,23 @@ def attractor_blocks(a: Analysis) -> list[doc.Block]:
                 "bounded aperiodic member gets λ1 too, where chaos must be decided):"
             )
         )
-        b.append(
+        blocks.append(
             doc.Table(["models", "members", *seen, "λ1 q50 (q05–q95)", "members with λ1"], rows)
         )
         if data.kind == "chaotic":
-            b.append(doc.Para(_chaos_text(a, dists)))
-    return b
+            blocks.append(doc.Para(_chaos_text(analysis, dists)))
+    return blocks
 
 
-def data_source_text(a: Analysis) -> str:
-    return f"from {a.data_attractor_source}" if a.data_attractor_source else "its time series"
+def data_source_text(analysis: Analysis) -> str:
+    source = analysis.data_attractor_source
+    return f"from {source}" if source else "its time series"
 
 
-def _chaos_text(a: Analysis, dists: Sequence[DynamicsDistribution]) -> str:
+def _chaos_text(analysis: Analysis, dists: Sequence[DynamicsDistribution]) -> str:
     """For chaotic data: the members' λ1 and bounded-attractor statistics beside the data's,
     in place of a period."""
-    data = a.data_attractor
+    data = analysis.data_attractor
     parts = []
     for d in dists:
         q05, q50, q95 = _lyapunov_quantiles(d)
@@ -388,15 +389,17 @@ def _chaos_text(a: Analysis, dists: Sequence[DynamicsDistribution]) -> str:
         ratio = d.amplitude_ratio[chaotic] if d.amplitude_ratio is not None else np.array([])
         ratio = ratio[np.isfinite(ratio)]
         parts.append(
-            f"{d.label}: {_pct(d.kind_fractions['chaotic'])} of the members are chaotic, λ1 "
-            f"{_f(q50)} (90 % interval {_f(q05)}–{_f(q95)}); their correlation dimension "
-            f"{_f(float(np.median(dim)) if len(dim) else np.nan, 2)} and attractor radius "
-            f"{_f(float(np.median(ratio)) if len(ratio) else np.nan, 2)}× their encoded data's"
+            f"{d.label}: {number_text(d.kind_fractions['chaotic'], PERCENT)} of the members are "
+            f"chaotic, λ1 {number_text(q50)} (90 % interval "
+            f"{number_text(q05)}–{number_text(q95)}); their correlation dimension "
+            f"{number_text(float(np.median(dim)) if len(dim) else np.nan, '.2f')} and attractor "
+            f"radius {number_text(float(np.median(ratio)) if len(ratio) else np.nan, '.2f')}× "
+            "their encoded data's"
         )
     return (
         f"The data are chaotic ({_lyapunov_text(data)}, Rosenstein's method; correlation "
-        f"dimension {_f(data.dimension, 2)}): a period means little here, so compare the "
-        "Lyapunov exponents and the attractor's size and dimension instead. "
+        f"dimension {number_text(data.dimension, '.2f')}): a period means little here, so "
+        "compare the Lyapunov exponents and the attractor's size and dimension instead. "
         + "; ".join(parts)
         + "."
     )
@@ -417,21 +420,21 @@ FRONT_ROWS = 12
 always with the recommended and the fixed-threshold structures)."""
 
 
-def _coefficient_rows(a: Analysis, s: Structure) -> list[list[str]]:
-    mark = _unidentified(a, s.support)
-    names = a.run.term_names
+def _coefficient_rows(analysis: Analysis, s: Structure) -> list[list[str]]:
+    mark = _unidentified(analysis, s.support)
+    names = analysis.run.term_names
     rows = []
     for (eq, term), c in s.coefficients.items():
-        j, k = a.run.equations.index(eq), names.index(term)
+        j, k = analysis.run.equations.index(eq), names.index(term)
         rows.append(
             [
                 f"{term}{' †' if mark[k, j] else ''} in {eq}",
-                _f(c["mean"]),
-                _f(c["mode"]),
-                _f(c["q05"]),
-                _f(c["q95"]),
-                _f(c["r_hat"]),
-                _f(c["ess_bulk"], 0),
+                number_text(c["mean"]),
+                number_text(c["mode"]),
+                number_text(c["q05"]),
+                number_text(c["q95"]),
+                number_text(c["r_hat"]),
+                number_text(c["ess_bulk"], ".0f"),
             ]
         )
     return rows
@@ -457,7 +460,13 @@ def _front_rows(ch: SparseChoice, plain: Structure) -> list[list[str]]:
             tags.append("fixed threshold")
         kept = f"{p.kept}/{p.checked}" if p.checked else "—"
         rows.append(
-            [str(p.n_terms), f"{p.error:.3g}", _pct(p.on_front), kept, _pct(p.chosen)]
+            [
+                str(p.n_terms),
+                f"{p.error:.3g}",
+                number_text(p.on_front, PERCENT),
+                kept,
+                number_text(p.chosen, PERCENT),
+            ]
             + [", ".join(t) or "—" for t in p.terms]
             + [", ".join(tags)]
         )
@@ -501,13 +510,9 @@ def _needed_text(
     return " ".join(parts)
 
 
-def _choice_blocks(a: Analysis) -> list[doc.Block]:
-    """The recommended model, how it was chosen, the Pareto front and the terms it needs."""
-    sp, ch = a.sparse, a.sparse.choice
-    names, eqs = a.run.term_names, a.run.equations
-    top, plain = ch.recommended, sp.structures[0]
-    ladder = list(ch.thresholds)
-    b: list[doc.Block] = [doc.Code("\n".join(top_structure_lines(a)))]
+def _choice_rule_text(ch: SparseChoice) -> str:
+    """How each member chose its model: by the dynamics check, or by the information criterion
+    where the check did not run or no candidate passed it."""
     if len(ch.checked):
         failed = int(np.sum(ch.basis[ch.checked] != "dynamics"))
         rule = (
@@ -536,7 +541,18 @@ def _choice_blocks(a: Analysis) -> list[doc.Block]:
             f"{ch.n_snapshots_source}; consecutive snapshots are not independent, so it leans "
             "to more terms); the recommended model is the most frequent structure chosen."
         )
-    b.append(
+    return rule
+
+
+def _choice_blocks(analysis: Analysis) -> list[doc.Block]:
+    """The recommended model, how it was chosen, the Pareto front and the terms it needs."""
+    sp, ch = analysis.sparse, analysis.sparse.choice
+    names, eqs = analysis.run.term_names, analysis.run.equations
+    top, plain = ch.recommended, sp.structures[0]
+    ladder = list(ch.thresholds)
+    rule = _choice_rule_text(ch)
+    blocks: list[doc.Block] = [doc.Code("\n".join(top_structure_lines(analysis)))]
+    blocks.append(
         doc.Para(
             "How the model is chosen. Each encoder's path of sparse models: STLSQ on its own "
             f"least-squares problem ({sp.source}, unit-RMS columns and ż_j) at {len(ladder)} "
@@ -547,7 +563,7 @@ def _choice_blocks(a: Analysis) -> list[doc.Block]:
         )
     )
     if top.frequency < 0.5:
-        b.append(
+        blocks.append(
             doc.Para(
                 f"The members' choices are spread over {ch.n_structures} structures: the "
                 f"recommended one is chosen by only {100 * top.frequency:.0f} % of them "
@@ -557,7 +573,7 @@ def _choice_blocks(a: Analysis) -> list[doc.Block]:
         )
     if ch.recommended_kept is not None:
         kept, tried = ch.recommended_kept
-        b.append(
+        blocks.append(
             doc.Para(
                 f"The recommended mean model itself, integrated from the encodings of {tried} "
                 f"of the members that chose it, keeps the data's attractor from {kept} of them."
@@ -569,8 +585,8 @@ def _choice_blocks(a: Analysis) -> list[doc.Block]:
                 )
             )
         )
-    b.append(doc.Para(_needed_text(ch, plain, eqs, names, sp.threshold)))
-    b.append(
+    blocks.append(doc.Para(_needed_text(ch, plain, eqs, names, sp.threshold)))
+    blocks.append(
         doc.Para(
             "Pareto front: the supports on the members' fronts (the most common, with the "
             "recommended and the fixed-threshold ones). 'unexplained': median over the members "
@@ -578,45 +594,45 @@ def _choice_blocks(a: Analysis) -> list[doc.Block]:
             "members whose integrated model kept the data's attractor / members checked with it."
         )
     )
-    b.append(
+    blocks.append(
         doc.Table(
             ["terms", "unexplained", "on front of", "kept", "chosen by", *eqs, ""],
             _front_rows(ch, plain),
         )
     )
-    b.append(
+    blocks.append(
         doc.Table(
             ["rank", "frequency", "members", *eqs, "terms"], _structure_rows(ch.structures, eqs)
         )
     )
-    b.append(
+    blocks.append(
         doc.Para(
             "Coefficients of the recommended model over the members that chose it "
             "(R-hat and bulk-ESS of each chosen coefficient over those members, by "
             "chain; † not identified within it: see Identifiability):"
         )
     )
-    b.append(
+    blocks.append(
         doc.Table(
             ["coefficient", "mean", "mode", "q05", "q95", "R-hat", "bulk-ESS"],
-            _coefficient_rows(a, top),
+            _coefficient_rows(analysis, top),
         )
     )
-    return b
+    return blocks
 
 
-def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
+def sparse_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
     """The sparse models: the recommended model and how it was chosen (its Pareto front, the
     terms it needs), then the fixed-threshold models (inclusion, structures)."""
-    sp = a.sparse
-    b: list[doc.Block] = [doc.Heading(2, "Sparse models (one per encoder)")]
+    sp = analysis.sparse
+    blocks: list[doc.Block] = [doc.Heading(2, "Sparse models (one per encoder)")]
     if sp is None:
-        b.append(doc.Para("Skipped: the run holds neither the fit problems nor latent codes."))
-        return b
-    names, eqs = a.run.term_names, a.run.equations
+        blocks.append(doc.Para("Skipped: the run holds neither the fit problems nor latent codes."))
+        return blocks
+    names, eqs = analysis.run.term_names, analysis.run.equations
     if sp.choice is not None and sp.choice.recommended is not None:
-        b += _choice_blocks(a)
-        b.append(doc.Heading(3, f"At one fixed threshold ({sp.threshold:g})"))
+        blocks += _choice_blocks(analysis)
+        blocks.append(doc.Heading(3, f"At one fixed threshold ({sp.threshold:g})"))
     rule = {
         "stlsq": f"pysindy's STLSQ with threshold {sp.threshold:g} (a term is dropped when it "
         f"carries less than {100 * sp.threshold:.0f} % of ż_j's RMS), each support then "
@@ -625,7 +641,7 @@ def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
         "Identifiability), the later one in library order is pruned when that costs at most "
         "0.1 % of ż_j's mean square",
     }.get(sp.optimizer, f"pysindy's {sp.optimizer}")
-    b.append(
+    blocks.append(
         doc.Para(
             f"One sparse model per encoder, fitted on its own least-squares problem "
             f"({sp.source}) with columns and each ż_j normalised to unit RMS: {rule}. "
@@ -635,19 +651,19 @@ def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
     )
     top = sp.structures[0]
     head = f"top structure at threshold {sp.threshold:g} ({100 * top.frequency:.0f} % of members):"
-    b.append(doc.Code("\n".join([head] + _marked_equations(a, top))))
+    blocks.append(doc.Code("\n".join([head] + _marked_equations(analysis, top))))
     headers = ["rank", "frequency", "members", *eqs, "terms"]
-    b.append(doc.Table(headers, _structure_rows(sp.structures, eqs)))
-    b.append(
+    blocks.append(doc.Table(headers, _structure_rows(sp.structures, eqs)))
+    blocks.append(
         doc.Para(
             "Coefficients of the top structure over the members that chose it (R-hat "
             "and bulk-ESS of each sparse coefficient over all members, by chain):"
         )
     )
-    b.append(
+    blocks.append(
         doc.Table(
             ["coefficient", "mean", "mode", "q05", "q95", "R-hat", "bulk-ESS"],
-            _coefficient_rows(a, top),
+            _coefficient_rows(analysis, top),
         )
     )
     inc_rows = []
@@ -655,22 +671,23 @@ def sparse_blocks(a: Analysis, rel: dict[str, str]) -> list[doc.Block]:
         if not np.any(sp.inclusion[k] > 0):
             continue
         inc_rows.append([name] + [f"{sp.inclusion[k, j]:.2f}" for j in range(len(eqs))])
-    b.append(doc.Para("Inclusion probability of every term that any member uses:"))
-    b.append(doc.Table(["term", *eqs], inc_rows))
-    if "inclusion" in rel:
-        b.append(doc.Image(rel["inclusion"], "Inclusion probabilities: EAE members and the peer"))
-    return b
+    blocks.append(doc.Para("Inclusion probability of every term that any member uses:"))
+    blocks.append(doc.Table(["term", *eqs], inc_rows))
+    blocks += doc.image_if_drawn(
+        figures, "inclusion", "Inclusion probabilities: EAE members and the peer"
+    )
+    return blocks
 
 
-def identifiability_blocks(a: Analysis) -> list[doc.Block]:
+def identifiability_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
     """The nearly collinear groups of library terms."""
-    idf = a.identifiability
-    b: list[doc.Block] = [doc.Heading(2, "Identifiability")]
+    idf = analysis.identifiability
+    blocks: list[doc.Block] = [doc.Heading(2, "Identifiability")]
     if idf is None:
-        b.append(doc.Para("Skipped: no fit problems or latent codes stored."))
-        return b
+        blocks.append(doc.Para("Skipped: no fit problems or latent codes stored."))
+        return blocks
     sv = ", ".join(f"{v:.2g}" for v in idf.singular_values)
-    b.append(
+    blocks.append(
         doc.Para(
             "Singular values of the library with unit-RMS columns over the encoded data, "
             f"relative to the largest: {sv}. A direction below {idf.tolerance:g} means the "
@@ -679,7 +696,7 @@ def identifiability_blocks(a: Analysis) -> list[doc.Block]:
         )
     )
     if idf.groups:
-        b.append(
+        blocks.append(
             doc.Bullets(
                 [
                     f"not separately identified: {', '.join(g.names)} (singular value "
@@ -689,9 +706,9 @@ def identifiability_blocks(a: Analysis) -> list[doc.Block]:
             )
         )
     else:
-        b.append(doc.Para("No nearly collinear group: every coefficient is identified."))
-    if a.combinations:
-        b.append(
+        blocks.append(doc.Para("No nearly collinear group: every coefficient is identified."))
+    if analysis.combinations:
+        blocks.append(
             doc.Para(
                 "Identified combinations (descriptive: they live in the latent frame): the "
                 "coefficient of each group's first term with the others folded into it, "
@@ -704,30 +721,30 @@ def identifiability_blocks(a: Analysis) -> list[doc.Block]:
             [
                 c.name,
                 format_value(c.summary.mean, c.summary.mcse),
-                f"{_f(c.summary.q05)} – {_f(c.summary.q95)}",
-                _f(c.summary.r_hat),
-                _f(c.summary.ess_bulk, 0),
+                f"{number_text(c.summary.q05)} – {number_text(c.summary.q95)}",
+                number_text(c.summary.r_hat),
+                number_text(c.summary.ess_bulk, ".0f"),
             ]
-            for c in a.combinations
+            for c in analysis.combinations
         ]
-        b.append(doc.Table(["combination", "mean ± MCSE", "90 % interval", "R-hat",
+        blocks.append(doc.Table(["combination", "mean ± MCSE", "90 % interval", "R-hat",
                             "bulk-ESS"], rows))
-    return b
+    return blocks
 
 
-def peer_blocks(a: Analysis) -> list[doc.Block]:
+def peer_section(analysis: Analysis, figures: dict[str, str]) -> list[doc.Block]:
     """PCA + STLSQ and PCA + E-SINDy beside the EAE."""
-    b: list[doc.Block] = [doc.Heading(2, "Peer: PCA + SINDy on the same data")]
-    if a.peer is None:
-        b.append(doc.Para("Skipped: the run does not store the data's principal components."))
-        return b
-    p = a.peer
-    names = a.run.term_names
-    b.append(
+    blocks: list[doc.Block] = [doc.Heading(2, "Peer: PCA + SINDy on the same data")]
+    if analysis.peer is None:
+        blocks.append(doc.Para("Skipped: the run does not store the data's principal components."))
+        return blocks
+    p = analysis.peer
+    names = analysis.run.term_names
+    blocks.append(
         doc.Para(
-            f"PCA of the {p.n_snapshots} fit snapshots to {a.run.latent_dim} components (scores "
-            f"scaled by {p.scale:.3g} to the EAE's latent radius), then pysindy's STLSQ and "
-            f"E-SINDy ({p.n_models} bagged models) with the same library, threshold and column "
+            f"PCA of the {p.n_snapshots} fit snapshots to {analysis.run.latent_dim} components "
+            f"(scores scaled by {p.scale:.3g} to the EAE's latent radius), then pysindy's STLSQ "
+            f"and E-SINDy ({p.n_models} bagged models) with the same library, threshold and column "
             "normalisation as the EAE members; each integrated from the first fit snapshot. "
             "What the EAE adds: a distribution over equations and dynamics with its "
             "diagnostics, from an encoder that also reconstructs the data."
@@ -737,34 +754,35 @@ def peer_blocks(a: Analysis) -> list[doc.Block]:
     rows = []
     for m in p.models:
         text += [f"{m.name}:"] + _equations(m.xi, names) + [""]
-        behaviour = _peer_behaviour(a, m)
+        behaviour = _peer_behaviour(analysis, m)
         rows.append(
             [
                 m.name,
                 str(int(np.sum(m.xi != 0))),
                 behaviour,
-                _f(m.orbit.period),
-                _f(m.period_rel_error),
+                number_text(m.orbit.period),
+                number_text(m.period_rel_error),
             ]
         )
     eae_rows = []
-    if a.sparse is not None and a.sparse.choice is not None and a.sparse.choice.recommended:
+    choice = None if analysis.sparse is None else analysis.sparse.choice
+    if choice is not None and choice.recommended:
         eae_rows.append(("EAE recommended sparse model (members)",
-                         a.sparse.choice.recommended, "sparse (chosen by evidence)"))
-    if a.sparse is not None and a.sparse.structures:
+                         analysis.sparse.choice.recommended, "sparse (chosen by evidence)"))
+    if analysis.sparse is not None and analysis.sparse.structures:
         eae_rows.append(("EAE top sparse structure at the fixed threshold (members)",
-                         a.sparse.structures[0], "sparse"))
+                         analysis.sparse.structures[0], "sparse"))
     for name, top, label in eae_rows:
-        d = next((d for d in a.distributions if d.label == label), None)
+        d = next((d for d in analysis.distributions if d.label == label), None)
         rows.append(
             [name, str(int(top.support.sum())),
-             f"{_pct(d.fractions['oscillates'])} oscillate" if d else "—",
-             _f(d.period_quantiles[1]) if d else "—",
-             _f(abs(d.period_quantiles[1] - d.data_period) / d.data_period) if d else "—"]
+             f"{number_text(d.fractions['oscillates'], PERCENT)} oscillate" if d else "—",
+             number_text(d.period_quantiles[1]) if d else "—",
+             number_text(abs(d.period_quantiles[1] - d.data_period) / d.data_period) if d else "—"]
         )
-    b.append(doc.Code("\n".join(text).rstrip()))
-    b.append(doc.Table(["model", "terms", "behaviour", "period", "rel. error"], rows))
-    return b
+    blocks.append(doc.Code("\n".join(text).rstrip()))
+    blocks.append(doc.Table(["model", "terms", "behaviour", "period", "rel. error"], rows))
+    return blocks
 
 
 def fig_dynamics_distribution(distributions: Sequence[DynamicsDistribution]) -> Figure:
@@ -795,14 +813,14 @@ def fig_dynamics_distribution(distributions: Sequence[DynamicsDistribution]) -> 
     return fig
 
 
-def fig_inclusion(a: Analysis) -> Figure:
+def fig_inclusion(analysis: Analysis) -> Figure:
     """Inclusion probabilities of the EAE members' sparse models beside E-SINDy's (peer)."""
-    names, eqs = a.run.term_names, a.run.equations
+    names, eqs = analysis.run.term_names, analysis.run.equations
     fig, axes = plt.subplots(1, len(eqs), figsize=(4.5 * len(eqs), 3.4), squeeze=False)
     x = np.arange(len(names))
     for j, ax in enumerate(axes[0]):
-        ax.bar(x - 0.2, a.sparse.inclusion[:, j], 0.4, label="EAE members")
-        peer = a.peer.models[1].inclusion if a.peer is not None else None
+        ax.bar(x - 0.2, analysis.sparse.inclusion[:, j], 0.4, label="EAE members")
+        peer = analysis.peer.models[1].inclusion if analysis.peer is not None else None
         if peer is not None:
             ax.bar(x + 0.2, peer[:, j], 0.4, label="PCA + E-SINDy")
         ax.set_xticks(x, names, rotation=60, fontsize=7)
@@ -813,22 +831,22 @@ def fig_inclusion(a: Analysis) -> Figure:
     return fig
 
 
-def section_figures(a: Analysis) -> dict[str, Any]:
+def section_figures(analysis: Analysis) -> dict[str, Any]:
     """Figure name → a function that draws it (only the figures this analysis can draw)."""
     figs: dict[str, Any] = {}
-    if a.distributions:
-        figs["dynamics_distribution"] = lambda: fig_dynamics_distribution(a.distributions)
-    if a.sparse is not None:
-        figs["inclusion"] = lambda: fig_inclusion(a)
+    if analysis.distributions:
+        figs["dynamics_distribution"] = lambda: fig_dynamics_distribution(analysis.distributions)
+    if analysis.sparse is not None:
+        figs["inclusion"] = lambda: fig_inclusion(analysis)
     return figs
 
 
-def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
+def sections_json(analysis: Analysis, xi_dict) -> dict[str, Any]:
     """``analysis.json``'s ``sparse``, ``dynamics_distribution``, ``identifiability`` and
     ``peer`` entries (``xi_dict`` turns an (n_terms, latent_dim) array into {eq: {term: v}})."""
-    names, eqs = a.run.term_names, a.run.equations
+    names, eqs = analysis.run.term_names, analysis.run.equations
     out: dict[str, Any] = {"sparse": None, "identifiability": None, "peer": None}
-    sp = a.sparse
+    sp = analysis.sparse
     if sp is not None:
         out["sparse"] = {
             "optimizer": sp.optimizer,
@@ -851,9 +869,9 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
                 for s in sp.structures
             ],
         }
-    out["sparse_choice"] = _choice_json(a, xi_dict)
+    out["sparse_choice"] = _choice_json(analysis, xi_dict)
     out["dynamics_distribution"] = {
-        "data_period": a.data_period,
+        "data_period": analysis.data_period,
         "models": [
             {
                 "label": d.label,
@@ -871,11 +889,11 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
                 "lyapunov_q05_q50_q95": _lyapunov_quantiles(d),
                 "n_lyapunov": None if d.lyapunov_subset is None else int(np.sum(d.lyapunov_subset)),
             }
-            for d in a.distributions
+            for d in analysis.distributions
         ],
     }
-    out["attractor"] = attractor_json(a)
-    idf = a.identifiability
+    out["attractor"] = attractor_json(analysis)
+    idf = analysis.identifiability
     if idf is not None:
         out["identifiability"] = {
             "tolerance": idf.tolerance,
@@ -885,11 +903,11 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
             "not_identified": [n for n, f in zip(names, idf.not_identified, strict=True) if f],
             "combinations": {
                 c.name: {k: v for k, v in c.summary._asdict().items() if k != "name"}
-                for c in a.combinations
+                for c in analysis.combinations
             },
         }
-        if a.linear is not None:
-            ln = a.linear
+        if analysis.linear is not None:
+            ln = analysis.linear
             out["identifiability"]["linearisation"] = {
                 "jacobian_mean": ln.jacobian_mean,
                 "jacobian_q05": ln.jacobian_q05,
@@ -900,11 +918,11 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
                 "period_r_hat": ln.period_r_hat,
                 "period_ess_bulk": ln.period_ess_bulk,
             }
-    if a.peer is not None:
+    if analysis.peer is not None:
         out["peer"] = {
             "method": "PCA to latent_dim components + pysindy STLSQ / E-SINDy",
-            "scale": a.peer.scale,
-            "n_snapshots": a.peer.n_snapshots,
+            "scale": analysis.peer.scale,
+            "n_snapshots": analysis.peer.n_snapshots,
             "models": [
                 {
                     "name": m.name,
@@ -914,9 +932,9 @@ def sections_json(a: Analysis, xi_dict) -> dict[str, Any]:
                     "status": m.orbit.status,
                     "period": m.orbit.period,
                     "period_rel_error": m.period_rel_error,
-                    "attractor": _attractor_dict(m.attractor, a.data_attractor),
+                    "attractor": _attractor_dict(m.attractor, analysis.data_attractor),
                 }
-                for m in a.peer.models
+                for m in analysis.peer.models
             ],
         }
     return out
@@ -931,22 +949,24 @@ def _attractor_dict(x: Attractor | None, data: Attractor | None = None) -> dict 
     return out
 
 
-def attractor_json(a: Analysis) -> dict[str, Any] | None:
+def attractor_json(analysis: Analysis) -> dict[str, Any] | None:
     """``analysis.json``'s ``attractor``: the data's attractor and its source, each integrated
     model's (mean, modes, top sparse structure, peer) beside it, and per distribution of the
     members the fraction of each kind, λ1's quantiles over the Lyapunov subset and the fraction
     whose perturbed orbits return (``analysis.attractor``)."""
-    data = a.data_attractor
+    data = analysis.data_attractor
     if data is None:
         return None
-    models = [{"name": m.name, **(_attractor_dict(m.attractor, data) or {})} for m in a.dynamics]
-    if a.peer is not None:
+    models = [
+        {"name": m.name, **(_attractor_dict(m.attractor, data) or {})} for m in analysis.dynamics
+    ]
+    if analysis.peer is not None:
         models += [
             {"name": f"peer {m.name}", **(_attractor_dict(m.attractor, data) or {})}
-            for m in a.peer.models
+            for m in analysis.peer.models
         ]
     members = []
-    for d in a.distributions:
+    for d in analysis.distributions:
         if d.kind_fractions is None:
             continue
         cycle = np.array([r is not None for r in d.returns])
@@ -963,21 +983,21 @@ def attractor_json(a: Analysis) -> dict[str, Any] | None:
             }
         )
     return {
-        "data": {"source": a.data_attractor_source, **_attractor_dict(data)},
+        "data": {"source": analysis.data_attractor_source, **_attractor_dict(data)},
         "kinds": list(KINDS),
         "models": models,
         "members": members,
     }
 
 
-def _choice_json(a: Analysis, xi_dict) -> dict[str, Any] | None:
+def _choice_json(analysis: Analysis, xi_dict) -> dict[str, Any] | None:
     """``analysis.json``'s ``sparse_choice``: the recommended sparse model and how it was
     chosen (``analysis.sparse.SparseChoice``)."""
-    sp = a.sparse
+    sp = analysis.sparse
     ch = None if sp is None else sp.choice
     if ch is None or ch.recommended is None:
         return None
-    eqs, names = a.run.equations, a.run.term_names
+    eqs, names = analysis.run.equations, analysis.run.term_names
     top, plain = ch.recommended, sp.structures[0]
 
     def terms(t):
@@ -1004,7 +1024,7 @@ def _choice_json(a: Analysis, xi_dict) -> dict[str, Any] | None:
             "frequency": top.frequency,
             "n_members": len(top.members),
             "mean": xi_dict(top.mean),
-            "equations_text": _marked_equations(a, top),
+            "equations_text": _marked_equations(analysis, top),
             "coefficients": {
                 eq: {t: c for (e, t), c in top.coefficients.items() if e == eq} for eq in eqs
             },

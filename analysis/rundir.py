@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
@@ -28,7 +28,8 @@ from analysis.coefficients import coefficient_stats
 from analysis.diagnostics import ESS_MIN, R_HAT_MAX, Diagnostics, diagnose, verdict
 from analysis.errors import ReportError
 from analysis.library import Term, library_terms, terms_from_arrays
-from simulators.hdf5_io import atomic_output, hdf5_for_writing
+from simulators.atomic_files import atomic_output, atomic_write_json, atomic_write_text
+from simulators.hdf5_io import hdf5_for_writing
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -46,7 +47,8 @@ __all__ = [
     "read_metrics",
     "summary_of",
     "write_run",
-    "write_text_atomic",
+    "CollectionSettings",
+    "StiffCollection",
 ]
 
 LEARNED_MAX_RELATIVE_MSE = 0.5
@@ -113,6 +115,55 @@ PER_RUN = {
 OPTIONAL = ("xi_test", "chain", "x_offset", "fit_r", "fit_qtdz", "fit_dz_ms", "pca_z", "pca_dz",
             "t_pca")
 """Datasets whose absence is not worth a note (older layouts, runs without those features)."""
+
+
+class StiffCollection(NamedTuple):
+    """How a run collected with a heavier mass along each chain's stiffest loss directions
+    (``train.stiff_directions``): ``summary.json``'s ``training.collection_sampler``, written by
+    ``eae_sindy.sindy_eae`` as this tuple's ``_asdict()``.
+
+    Attributes:
+      stiff_directions: how many of the stiffest directions got the heavier mass.
+      curvature: (n_chains, stiff_directions + 1) nested lists, the loss curvature along each
+        chain's stiffest directions and the next one, largest first.
+      step_size: the collection's sampler step, the training step × ``step_gain``.
+      step_gain: √(largest stiff curvature / largest next curvature), at least 1.
+    """
+
+    stiff_directions: int
+    curvature: list[list[float]]
+    step_size: float
+    step_gain: float
+
+
+class CollectionSettings(NamedTuple):
+    """The sampler a run collected its ensemble with when the ``[collection]`` settings change it:
+    ``summary.json``'s ``training.collection``, written by ``eae_sindy.sindy_eae`` as this tuple's
+    ``_asdict()``.
+
+    Attributes:
+      full_batch: collected on the whole training set (else on minibatches).
+      thermostat: the sampler's thermostat (e.g. "langevin").
+      friction: its friction (0 or None: none).
+      step_size: its step.
+      max_omega_dt: the cap on ω·dt that limits the step, or None.
+      resample_every: velocity re-draws every this many steps, or None (never).
+    """
+
+    full_batch: bool
+    thermostat: str
+    friction: float | None
+    step_size: float
+    max_omega_dt: float | None
+    resample_every: int | None
+
+
+def _settings_record(settings: type[NamedTuple], record: Any) -> Any:
+    """``record`` (a dict of ``summary.json``) as the NamedTuple ``settings``, a field it lacks
+    as None; None for an absent or empty record."""
+    if not record or not isinstance(record, dict):
+        return None
+    return settings(**{name: record.get(name) for name in settings._fields})
 
 
 @dataclass(frozen=True)
@@ -226,6 +277,18 @@ class RunData:
         return dataclasses.replace(self, **{n: a.astype(np.float64) for n, a in floats.items()})
 
     @property
+    def stiff_collection(self) -> StiffCollection | None:
+        """``training.collection_sampler``: the heavier mass along the stiffest directions the
+        ensemble was collected with, or None (collected with the training sampler's mass)."""
+        return _settings_record(StiffCollection, self.training.get("collection_sampler"))
+
+    @property
+    def collection_settings(self) -> CollectionSettings | None:
+        """``training.collection``: the sampler the ensemble was collected with, or None
+        (collected as trained)."""
+        return _settings_record(CollectionSettings, self.training.get("collection"))
+
+    @property
     def n_chains(self) -> int:
         return 1 if self.chain is None else len(np.unique(self.chain))
 
@@ -314,13 +377,6 @@ def summary_of(run: RunData) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """``text`` written to a temporary file beside ``path`` and renamed over it: a crash or a
-    full disk leaves the old file or the new one, never a part of one."""
-    with atomic_output(path, force=True) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-
-
 def _cells(row: dict[str, Any]) -> list[str]:
     """One metrics row as text: the iteration as an integer, every value as a round-trip float."""
     return [str(int(v)) if c == "iteration" else repr(float(v)) for c, v in row.items()]
@@ -370,13 +426,13 @@ def write_run(run_dir: str | os.PathLike, run: RunData) -> dict[str, Path]:
             for name, values in run.arrays().items():
                 handle.create_dataset(name, data=values)
             handle.attrs.update(attrs)
-    write_text_atomic(paths[SUMMARY_FILE], json.dumps(summary_of(run), indent=2, allow_nan=False))
+    atomic_write_json(paths[SUMMARY_FILE], summary_of(run), allow_nan=False)
     if run.metrics is not None:
         paths[METRICS_FILE] = run_dir / METRICS_FILE
-        write_text_atomic(paths[METRICS_FILE], _metrics_text(run.metrics))
+        atomic_write_text(paths[METRICS_FILE], _metrics_text(run.metrics))
     if run.config is not None:
         paths[CONFIG_FILE] = run_dir / CONFIG_FILE
-        write_text_atomic(paths[CONFIG_FILE], json.dumps(run.config, indent=2, allow_nan=False))
+        atomic_write_json(paths[CONFIG_FILE], run.config, allow_nan=False)
     return paths
 
 
@@ -404,7 +460,7 @@ class MetricsLog:
         if kept is not None:
             keep = kept["iteration"] < completed
             text = _metrics_text({c: _column(kept, c)[keep] for c in METRICS_COLUMNS})
-        write_text_atomic(self.path, text)
+        atomic_write_text(self.path, text)
         self._handle = self.path.open("a", newline="")
         self._writer = csv.writer(self._handle, lineterminator="\n")
 
@@ -618,40 +674,85 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
         the wrong shape or non-finite values, or an optional file is present but malformed.
     """
     run_dir = Path(run_dir)
+    notes: list[str] = []
+    attrs, xi, terms, arrays = _read_ensemble(_ensemble_path(run_dir), notes)
+    _check_per_sample(arrays, xi.shape)
+    _check_chain(arrays["chain"], notes)
+    _check_least_squares(arrays, xi.shape)
+    _check_pca(arrays, xi.shape[2])
+    _check_encoded(arrays, xi.shape)
+    _check_signal_and_examples(arrays)
+    grid_shape = _grid_shape(attrs, arrays["x_examples"])
+    metrics = _read_metrics_file(run_dir, notes)
+    training, config = _read_records(run_dir, terms, notes)
+    return RunData(
+        xi=xi,
+        terms=tuple(terms),
+        poly_order=int(attrs.get("poly_order", max(t.degree for t in terms))),
+        include_sine=bool(attrs.get("include_sine", any(t.kind == "sin" for t in terms))),
+        **{name: arr for name, arr in arrays.items()},
+        dt=float(attrs["dt"]) if attrs.get("dt") is not None else None,
+        grid_shape=grid_shape,
+        temperature=float(attrs["temperature"]) if "temperature" in attrs else None,
+        x_scale=float(attrs["x_scale"]) if "x_scale" in attrs else None,
+        xi_fit_on=str(attrs["xi_fit_on"]) if "xi_fit_on" in attrs else None,
+        package_version=str(attrs.get("package_version", "unknown")),
+        metrics=metrics,
+        training=training,
+        config=config,
+        run_dir=run_dir,
+        notes=notes,
+    )
+
+
+def _ensemble_path(run_dir: Path) -> Path:
+    """``run_dir/ensemble.h5``, after checking that the directory and the file exist."""
     if not run_dir.exists():
         raise ReportError(f"run directory {str(run_dir)!r} does not exist")
     if not run_dir.is_dir():
         raise ReportError(f"run directory {str(run_dir)!r} is not a directory")
-    notes: list[str] = []
     path = run_dir / ENSEMBLE_FILE
     if not path.exists():
         raise ReportError(
             f"ensemble.h5: file missing in {str(run_dir)!r} (the trainer writes it after "
             "collecting the encoder ensemble; the report cannot be made without it)"
         )
+    return path
+
+
+def _read_ensemble(
+    path: Path, notes: list[str]
+) -> tuple[dict[str, Any], np.ndarray, list[Term], dict[str, np.ndarray | None]]:
+    """``ensemble.h5``'s root attributes, its Ξ samples (checked: at least 2, finite), its
+    library terms and every other dataset by name (None where absent; absences noted)."""
     try:
-        f = h5py.File(path, "r")
+        handle = h5py.File(path, "r")
     except OSError as exc:
         raise ReportError(f"ensemble.h5: cannot be opened as HDF5 ({exc})") from None
-    with f:
-        attrs = {k: _attr_scalar(v) for k, v in f.attrs.items()}
+    with handle:
+        attrs = {k: _attr_scalar(v) for k, v in handle.attrs.items()}
         version = _schema_version(attrs)
-        if "xi" not in f:
+        if "xi" not in handle:
             raise ReportError("ensemble.h5: dataset 'xi' is missing (expected the Ξ samples)")
-        xi = _dataset(f, "xi", 3, notes)
+        xi = _dataset(handle, "xi", 3, notes)
         if xi.shape[0] < 2:
             raise ReportError(
                 f"ensemble.h5: dataset 'xi' has {xi.shape[0]} sample(s); need at least 2"
             )
         _check_finite(xi, "xi")
-        terms = _terms(f, attrs, version, xi)
+        terms = _terms(handle, attrs, version, xi)
         arrays = {
-            name: _dataset(f, name, rank, notes)
+            name: _dataset(handle, name, rank, notes)
             for name, rank in {**PER_SAMPLE, **PER_RUN}.items()
             if name != "xi"
         }
+    return attrs, xi, terms, arrays
 
-    n, latent_dim = xi.shape[0], xi.shape[2]
+
+def _check_per_sample(arrays: dict[str, np.ndarray | None], shape: tuple[int, ...]) -> None:
+    """Every per-sample dataset has one row per Ξ sample, a latent last axis where it is 3-D
+    (but ``fit_r``), and finite values where it is 3-D."""
+    n, latent_dim = shape[0], shape[2]
     for name in PER_SAMPLE:
         arr = arrays.get(name)
         if arr is None:
@@ -667,9 +768,12 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             )
         if arr.ndim == 3:
             _check_finite(arr, name)
-    if arrays["chain"] is None:
+
+
+def _check_chain(chain: np.ndarray | None, notes: list[str]) -> None:
+    """The chain labels are non-negative integers in chain-major order (absent: one chain)."""
+    if chain is None:
         notes.append("ensemble.h5 has no 'chain' dataset: the samples are read as one chain.")
-    chain = arrays["chain"]
     if chain is not None and (
         not np.issubdtype(chain.dtype, np.integer) or np.any(np.diff(chain) < 0) or chain[0] < 0
     ):
@@ -677,18 +781,25 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             "ensemble.h5: dataset 'chain' must hold non-negative integers in chain-major order "
             "(all samples of chain 0, then chain 1, ...)"
         )
-    _check_least_squares(arrays, xi.shape)
-    _check_pca(arrays, latent_dim)
+
+
+def _check_encoded(arrays: dict[str, np.ndarray | None], shape: tuple[int, ...]) -> None:
+    """``xi_test`` is shaped like ``xi``; ``z`` and ``dz`` alike, with one time in ``t`` each."""
     z, dz, t = arrays["z"], arrays["dz"], arrays["t"]
-    if arrays["xi_test"] is not None and arrays["xi_test"].shape != xi.shape:
+    if arrays["xi_test"] is not None and arrays["xi_test"].shape != shape:
         raise ReportError(
             f"ensemble.h5: dataset 'xi_test' has shape {arrays['xi_test'].shape}; "
-            f"'xi' has {xi.shape}"
+            f"'xi' has {shape}"
         )
     if z is not None and dz is not None and z.shape != dz.shape:
         raise ReportError(f"ensemble.h5: dataset 'dz' has shape {dz.shape}; 'z' has {z.shape}")
     if z is not None and t is not None and t.shape != (z.shape[1],):
         raise ReportError(f"ensemble.h5: dataset 't' has shape {t.shape}; expected ({z.shape[1]},)")
+
+
+def _check_signal_and_examples(arrays: dict[str, np.ndarray | None]) -> None:
+    """``data_signal`` is finite with one time each in ``t_data_signal``; the example snapshots
+    and their reconstructions have the same shape."""
     signal, t_signal = arrays["data_signal"], arrays["t_data_signal"]
     if signal is not None:
         _check_finite(signal, "data_signal")
@@ -703,22 +814,36 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
             f"ensemble.h5: dataset 'x_recon_examples' has shape {x_rec.shape}; 'x_examples' "
             f"has {x_ex.shape}"
         )
-    grid_shape = None
-    if "grid_shape" in attrs:
-        grid_shape = tuple(int(g) for g in np.atleast_1d(attrs["grid_shape"]))
-        if x_ex is not None and int(np.prod(grid_shape)) != x_ex.shape[1]:
-            raise ReportError(
-                f"ensemble.h5: attribute 'grid_shape' {list(grid_shape)} has "
-                f"{int(np.prod(grid_shape))} cells but 'x_examples' has {x_ex.shape[1]} features"
-            )
 
-    metrics = None
-    if (run_dir / METRICS_FILE).exists():
-        metrics = read_metrics(run_dir / METRICS_FILE)
-        if metrics is None:
-            notes.append("metrics.csv has no rows yet; the training-curve figure is skipped.")
-    else:
+
+def _grid_shape(attrs: dict[str, Any], x_examples: np.ndarray | None) -> tuple[int, ...] | None:
+    """The attribute ``grid_shape`` (None without one), checked against the example snapshots."""
+    if "grid_shape" not in attrs:
+        return None
+    grid_shape = tuple(int(g) for g in np.atleast_1d(attrs["grid_shape"]))
+    if x_examples is not None and int(np.prod(grid_shape)) != x_examples.shape[1]:
+        raise ReportError(
+            f"ensemble.h5: attribute 'grid_shape' {list(grid_shape)} has "
+            f"{int(np.prod(grid_shape))} cells but 'x_examples' has {x_examples.shape[1]} features"
+        )
+    return grid_shape
+
+
+def _read_metrics_file(run_dir: Path, notes: list[str]) -> dict[str, np.ndarray] | None:
+    """``metrics.csv`` (:func:`read_metrics`); None, with a note, when it is missing or empty."""
+    if not (run_dir / METRICS_FILE).exists():
         notes.append("metrics.csv is missing; the training-curve figure is skipped.")
+        return None
+    metrics = read_metrics(run_dir / METRICS_FILE)
+    if metrics is None:
+        notes.append("metrics.csv has no rows yet; the training-curve figure is skipped.")
+    return metrics
+
+
+def _read_records(
+    run_dir: Path, terms: list[Term], notes: list[str]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``summary.json``'s ``training`` section ({} without one) and ``config.json`` (or None)."""
     summary = _read_json(run_dir / SUMMARY_FILE, notes)
     config = _read_json(run_dir / CONFIG_FILE, notes)
     if summary is not None and summary.get("term_names", [t.name for t in terms]) != [
@@ -726,21 +851,4 @@ def load_run(run_dir: str | os.PathLike) -> RunData:
     ]:
         notes.append("summary.json 'term_names' differ from ensemble.h5; ensemble.h5 is used.")
     training = (summary or {}).get("training", {})
-    return RunData(
-        xi=xi,
-        terms=tuple(terms),
-        poly_order=int(attrs.get("poly_order", max(t.degree for t in terms))),
-        include_sine=bool(attrs.get("include_sine", any(t.kind == "sin" for t in terms))),
-        **{name: arr for name, arr in arrays.items()},
-        dt=float(attrs["dt"]) if attrs.get("dt") is not None else None,
-        grid_shape=grid_shape,
-        temperature=float(attrs["temperature"]) if "temperature" in attrs else None,
-        x_scale=float(attrs["x_scale"]) if "x_scale" in attrs else None,
-        xi_fit_on=str(attrs["xi_fit_on"]) if "xi_fit_on" in attrs else None,
-        package_version=str(attrs.get("package_version", "unknown")),
-        metrics=metrics,
-        training=training if isinstance(training, dict) else {},
-        config=config,
-        run_dir=run_dir,
-        notes=notes,
-    )
+    return (training if isinstance(training, dict) else {}), config

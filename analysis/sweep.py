@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from analysis.number_format import MISSING, number_text
+from simulators.atomic_files import atomic_write_text
+
 __all__ = [
     "MIN_PERIOD_FRACTION",
     "RULE",
@@ -151,10 +154,6 @@ def choose_temperature(rows: Sequence[dict[str, Any]]) -> tuple[float, str]:
     )
 
 
-def _number(value: Any, spec: str = ".3g") -> str:
-    return "—" if value is None else format(value, spec)
-
-
 def _structure_text(structure: dict[str, Any] | None) -> str:
     if structure is None:
         return "—"
@@ -173,15 +172,22 @@ def _markdown(rows: list[dict[str, Any]], chosen: float, reason: str) -> str:
     ]
     for r in rows:
         dynamics = r["sparse_dynamics"] or {}
-        learned = "—" if r["learned"] is None else str(r["learned"]).lower()
-        lines.append(
-            f"| {r['temperature']:g} | {r['run_dir']} | {_number(r['x_relative_mse'])} "
-            f"| {_number(r['loss_mean'])} | {learned} | {_number(r['latent_spread'])} "
-            f"| {_number(r['coefficient_std_median'])} | {_number(r['max_r_hat'])} "
-            f"| {_number(r['min_ess_bulk'], '.0f')} | {_number(dynamics.get('oscillates'), '.0%')} "
-            f"| {_number(dynamics.get('period_within_tolerance'), '.0%')} "
-            f"| {_structure_text(r['top_sparse_structure'])} |"
-        )
+        learned = MISSING if r["learned"] is None else str(r["learned"]).lower()
+        cells = [
+            f"{r['temperature']:g}",
+            str(r["run_dir"]),
+            number_text(r["x_relative_mse"], ".3g"),
+            number_text(r["loss_mean"], ".3g"),
+            learned,
+            number_text(r["latent_spread"], ".3g"),
+            number_text(r["coefficient_std_median"], ".3g"),
+            number_text(r["max_r_hat"], ".3g"),
+            number_text(r["min_ess_bulk"], ".0f"),
+            number_text(dynamics.get("oscillates"), ".0%"),
+            number_text(dynamics.get("period_within_tolerance"), ".0%"),
+            _structure_text(r["top_sparse_structure"]),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"**Chosen temperature: T = {chosen:g}.** {reason}.", "", f"Rule: {RULE}.", ""]
     return "\n".join(lines)
 
@@ -204,6 +210,6 @@ def write_sweep(
         "anneal_factor": anneal_factor,
         "rows": rows,
     }
-    (out / SWEEP_JSON).write_text(json.dumps(result, indent=2) + "\n")
-    (out / SWEEP_MD).write_text(_markdown(rows, chosen, reason))
+    atomic_write_text(out / SWEEP_JSON, json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / SWEEP_MD, _markdown(rows, chosen, reason))
     return result

@@ -149,12 +149,97 @@ def write_synthetic_run(
     run_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     terms = library_terms(latent_dim, 3, True)
-    names = [t.name for t in terms]
-    n_terms = len(names)
     if xi_true is None:
         xi0 = hopf_xi(terms, mu=mu, omega=omega, skew=skew)
     else:
         xi0 = np.asarray(xi_true, dtype=float)
+    weights_arr, transform = _mode_weights_and_transform(latent_dim, n_modes, weights, transform)
+    ensemble = _sample_xi(rng, xi0, terms, n_samples, weights_arr, transform, xi_noise,
+                          xi_scale_noise)
+    skew_matrix = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
+    encoded = _encoded_test_data(rng, xi0, terms, ensemble.labels, transform, skew_matrix, mu,
+                                 n_eval, dt)
+    loss = 1.0 + 0.1 * np.abs(rng.standard_normal(n_samples)) + 0.05 * (ensemble.scale - 1.0) ** 2
+    t_data, data_signal = _data_signal(rng, n_test, dt, mu, omega)
+    x_examples, x_recon = _example_snapshots(rng, encoded.z_true, skew_matrix, grid, n_examples)
+    metrics = _metrics(n_iterations, rng) if write_metrics else None
+    run = _run_data(terms, ensemble, encoded, loss, (t_data, data_signal), (x_examples, x_recon),
+                    n_chains=n_chains, dt=dt, grid=grid, metrics=metrics, n_iterations=n_iterations,
+                    config=_config_record(xi_true is None, mu, omega, n_modes, seed))
+    write_run(run_dir, run)
+    if not write_summary:
+        (run_dir / SUMMARY_FILE).unlink()
+    return SyntheticRun(
+        run_dir=run_dir,
+        term_names=[t.name for t in terms],
+        xi_modes=ensemble.xi_modes,
+        weights=weights_arr,
+        labels=ensemble.labels,
+        transform=transform,
+        period=float(2 * np.pi / omega),
+        amplitude=np.sqrt(mu) * np.linalg.norm(skew_matrix, axis=1),
+    )
+
+
+def _run_data(
+    terms: Sequence[Term],
+    ensemble: SampledXi,
+    encoded: EncodedTestData,
+    loss: np.ndarray,
+    signal: tuple[np.ndarray, np.ndarray],
+    examples: tuple[np.ndarray, np.ndarray],
+    *,
+    n_chains: int,
+    dt: float,
+    grid: int,
+    metrics: dict[str, np.ndarray] | None,
+    n_iterations: int,
+    config: dict,
+) -> RunData:
+    """The synthetic run as ``eae_sindy`` stores one: float32 arrays, ``n_chains`` chains of
+    consecutive samples, the data's times ``signal`` = (t, values) and the example snapshots
+    ``examples`` = (truth, reconstruction)."""
+    n_samples = len(loss)
+    t_data, data_signal = signal
+    x_examples, x_recon = examples
+    return RunData(
+        xi=ensemble.xi.astype(np.float32),
+        terms=tuple(terms),
+        poly_order=3,
+        include_sine=True,
+        chain=(np.arange(n_samples) * n_chains // n_samples).astype(np.int32),
+        loss=loss.astype(np.float32),
+        x_relative_mse=np.full(n_samples, 0.01, np.float32),
+        dx_relative_mse=np.full(n_samples, 0.1, np.float32),
+        z=encoded.z.astype(np.float32),
+        dz=encoded.dz.astype(np.float32),
+        t=encoded.t,
+        data_signal=data_signal.astype(np.float32),
+        t_data_signal=t_data,
+        x_examples=x_examples.astype(np.float32),
+        x_recon_examples=x_recon.astype(np.float32),
+        dt=dt,
+        grid_shape=(grid, grid),
+        temperature=1e-3,
+        package_version="synthetic",
+        metrics=metrics,
+        training={
+            "outer_iterations": n_iterations,
+            "stopped": "budget",
+            "wall_time_s": 0.5 * n_iterations,
+        },
+        config=config,
+    )
+
+
+def _mode_weights_and_transform(
+    latent_dim: int,
+    n_modes: int,
+    weights: tuple[float, ...] | None,
+    transform: SignedPermutation | None,
+) -> tuple[np.ndarray, SignedPermutation | None]:
+    """The normalised weights of the modes (default (0.6, 0.4) for two) and the map from mode 0
+    to mode 1 (default: swap z0 ↔ z1; None with one mode)."""
     if weights is None:
         weights = (0.6, 0.4) if n_modes == 2 else (1.0,)
     weights_arr = np.asarray(weights, dtype=float) / np.sum(weights)
@@ -164,10 +249,40 @@ def write_synthetic_run(
         transform = SignedPermutation(tuple(perm), (1,) * latent_dim)
     if n_modes == 1:
         transform = None
-    tmat = transform.matrix() if transform is not None else np.eye(latent_dim)
+    return weights_arr, transform
 
+
+class SampledXi(NamedTuple):
+    """The Ξ samples of a synthetic ensemble.
+
+    Attributes:
+      xi: (n_samples, n_terms, latent_dim) the samples.
+      labels: (n_samples,) mode of each sample.
+      scale: (n_samples,) the random factor multiplying each sample's Ξ.
+      xi_modes: (n_modes, n_terms, latent_dim) noise-free Ξ of each mode.
+    """
+
+    xi: np.ndarray
+    labels: np.ndarray
+    scale: np.ndarray
+    xi_modes: np.ndarray
+
+
+def _sample_xi(
+    rng: np.random.Generator,
+    xi0: np.ndarray,
+    terms: Sequence[Term],
+    n_samples: int,
+    weights_arr: np.ndarray,
+    transform: SignedPermutation | None,
+    xi_noise: float,
+    xi_scale_noise: float,
+) -> SampledXi:
+    """Samples of mode 0's Ξ with a random scale and independent noise; the mode-1 ones mapped
+    by ``transform``."""
+    n_terms, latent_dim = len(terms), len(terms[0].powers)
     labels = np.zeros(n_samples, dtype=int)
-    if n_modes == 2:
+    if transform is not None:
         n1 = int(round(weights_arr[1] * n_samples))
         labels[rng.permutation(n_samples)[:n1]] = 1
     scale = 1.0 + xi_scale_noise * rng.standard_normal(n_samples)
@@ -177,12 +292,42 @@ def write_synthetic_run(
         # Each mode-1 sample is the exact image of a mode-0-like sample (noise included).
         xi[labels == 1] = transform_xi(xi[labels == 1], terms, transform)
     xi_modes = np.stack([xi0] + ([transform_xi(xi0, terms, transform)] if transform else []))
+    return SampledXi(xi, labels, scale, xi_modes)
 
-    # Encoded test trajectory: the true orbit from slightly off the cycle, plus encoder noise.
+
+class EncodedTestData(NamedTuple):
+    """The encoded test trajectory of every sample.
+
+    Attributes:
+      t: (n_eval,) times.
+      z_true: (n_eval, latent_dim) the noise-free orbit of mode 0.
+      z, dz: (n_samples, n_eval, latent_dim) each sample's codes and their derivatives.
+    """
+
+    t: np.ndarray
+    z_true: np.ndarray
+    z: np.ndarray
+    dz: np.ndarray
+
+
+def _encoded_test_data(
+    rng: np.random.Generator,
+    xi0: np.ndarray,
+    terms: Sequence[Term],
+    labels: np.ndarray,
+    transform: SignedPermutation | None,
+    skew_matrix: np.ndarray,
+    mu: float,
+    n_eval: int,
+    dt: float,
+) -> EncodedTestData:
+    """The true orbit from slightly off the cycle, plus encoder noise; mode-1 samples see it
+    through ``transform``."""
+    n_samples, latent_dim = len(labels), len(terms[0].powers)
+    tmat = transform.matrix() if transform is not None else np.eye(latent_dim)
     t = np.arange(n_eval) * dt
     z_init = np.zeros(latent_dim)
-    a = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
-    z_init[:2] = a @ np.array([1.2 * np.sqrt(mu), 0.1])
+    z_init[:2] = skew_matrix @ np.array([1.2 * np.sqrt(mu), 0.1])
     z_init[2:] = 0.5
     z_true = odeint(lambda z, _: rhs(z, xi0, terms), z_init, t)
     dz_true = rhs(z_true, xi0, terms)
@@ -193,76 +338,54 @@ def write_synthetic_run(
     mode1 = labels == 1
     z[mode1] = z[mode1] @ tmat.T
     dz[mode1] = dz[mode1] @ tmat.T
-    loss = 1.0 + 0.1 * np.abs(rng.standard_normal(n_samples)) + 0.05 * (scale - 1.0) ** 2
+    return EncodedTestData(t, z_true, z, dz)
 
-    # The data's own oscillation: three "principal components" of a rotating pattern.
+
+def _data_signal(
+    rng: np.random.Generator, n_test: int, dt: float, mu: float, omega: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The data's own oscillation: times and three "principal components" of a rotating
+    pattern, with a little noise."""
     t_data = np.arange(n_test) * dt
     phase = omega * t_data + 0.3
     data_signal = np.stack(
         [np.cos(phase), np.sin(phase), 0.1 * np.cos(2 * phase)], axis=1
     ) * np.sqrt(mu) + 0.01 * rng.standard_normal((n_test, 3))
+    return t_data, data_signal
 
-    # Example snapshots: a rotating one-armed pattern driven by (z0, z1).
+
+def _example_snapshots(
+    rng: np.random.Generator,
+    z_true: np.ndarray,
+    skew_matrix: np.ndarray,
+    grid: int,
+    n_examples: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Example snapshots, a rotating one-armed pattern on a ``grid × grid`` image driven by the
+    Hopf coordinates of the orbit, and their noisy reconstructions."""
     xs = np.linspace(-1.0, 1.0, grid)
     gx, gy = np.meshgrid(xs, xs, indexing="ij")
     r, th = np.hypot(gx, gy), np.arctan2(gy, gx)
     phi1 = (np.exp(-2 * r**2) * np.cos(th - 3 * r)).ravel()
     phi2 = (np.exp(-2 * r**2) * np.sin(th - 3 * r)).ravel()
-    idx = np.linspace(0, n_eval - 1, n_examples).astype(int)
-    w_true = z_true[:, :2] @ np.linalg.inv(a).T
+    idx = np.linspace(0, len(z_true) - 1, n_examples).astype(int)
+    w_true = z_true[:, :2] @ np.linalg.inv(skew_matrix).T
     x_examples = w_true[idx, :1] * phi1 + w_true[idx, 1:2] * phi2
     x_recon = x_examples + 0.02 * rng.standard_normal(x_examples.shape)
+    return x_examples, x_recon
 
-    run = RunData(
-        xi=xi.astype(np.float32),
-        terms=tuple(terms),
-        poly_order=3,
-        include_sine=True,
-        chain=(np.arange(n_samples) * n_chains // n_samples).astype(np.int32),
-        loss=loss.astype(np.float32),
-        x_relative_mse=np.full(n_samples, 0.01, np.float32),
-        dx_relative_mse=np.full(n_samples, 0.1, np.float32),
-        z=z.astype(np.float32),
-        dz=dz.astype(np.float32),
-        t=t,
-        data_signal=data_signal.astype(np.float32),
-        t_data_signal=t_data,
-        x_examples=x_examples.astype(np.float32),
-        x_recon_examples=x_recon.astype(np.float32),
-        dt=dt,
-        grid_shape=(grid, grid),
-        temperature=1e-3,
-        package_version="synthetic",
-        metrics=_metrics(n_iterations, rng) if write_metrics else None,
-        training={
-            "outer_iterations": n_iterations,
-            "stopped": "budget",
-            "wall_time_s": 0.5 * n_iterations,
-        },
-        config={
-            "synthetic": True,
-            "model": "hopf" if xi_true is None else "custom",
-            "mu": mu,
-            "omega": omega,
-            "n_modes": n_modes,
-            "seed": seed,
-            "package_version": "synthetic",
-        },
-    )
-    write_run(run_dir, run)
-    if not write_summary:
-        (run_dir / SUMMARY_FILE).unlink()
 
-    return SyntheticRun(
-        run_dir=run_dir,
-        term_names=names,
-        xi_modes=xi_modes,
-        weights=weights_arr,
-        labels=labels,
-        transform=transform,
-        period=float(2 * np.pi / omega),
-        amplitude=np.sqrt(mu) * np.linalg.norm(a, axis=1),
-    )
+def _config_record(hopf: bool, mu: float, omega: float, n_modes: int, seed: int) -> dict:
+    """The ``config.json`` of a synthetic run."""
+    return {
+        "synthetic": True,
+        "model": "hopf" if hopf else "custom",
+        "mu": mu,
+        "omega": omega,
+        "n_modes": n_modes,
+        "seed": seed,
+        "package_version": "synthetic",
+    }
 
 
 def _metrics(n_iterations: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

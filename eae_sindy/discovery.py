@@ -221,7 +221,8 @@ def fit(
       resume: continue from the checkpoint in ``checkpoint_dir``.
       progress: show progress bars.
       record: the run record (``config.json``) to claim ``checkpoint_dir`` with; default
-        :func:`run_record` of ``config``, ``data_path`` and the data's content hash.
+        :func:`eae_sindy.planning.run_record` of ``config``, ``data_path`` and the data's
+        content hash.
 
     Returns:
       A :class:`Discovery`.
@@ -323,7 +324,8 @@ class Discovery:
         """Print what converged (the frame-free targets with mean ± MCSE, R-hat and ESS), then
         :meth:`equations` (like ``pysindy.SINDy.print``; descriptive: coefficients depend on
         the latent frame)."""
-        from analysis.frame_free import format_value, verdict_lines
+        from analysis.frame_free import verdict_lines
+        from analysis.number_format import format_value
 
         found = self.frame_free()
         for line in verdict_lines(found):

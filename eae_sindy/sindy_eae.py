@@ -15,6 +15,7 @@ import numpy as np
 import optax
 from jax.sharding import PartitionSpec as P
 
+from analysis.rundir import CollectionSettings, StiffCollection
 from eae_sindy.collection_guard import GUARD_MAX_FLOATS, guard_after_collection
 from eae_sindy.config import DiscoverConfig
 from eae_sindy.distributed import global_mesh, place
@@ -204,18 +205,19 @@ def collection_eae(
 
 def collection_settings(config: DiscoverConfig) -> dict[str, Any] | None:
     """What ``summary.json``'s ``training.collection`` says of a collection that samples
-    otherwise than training did (None when it does not)."""
+    otherwise than training did (``analysis.rundir.CollectionSettings`` as a dict; None when it
+    does not)."""
     if not config.collection.changes_sampler:
         return None
     collecting = config.collection.sampler(config.sampler)
-    return {
-        "full_batch": config.collection.full_batch,
-        "thermostat": collecting.thermostat,
-        "friction": collecting.friction,
-        "step_size": collecting.step_size,
-        "max_omega_dt": collecting.max_omega_dt,
-        "resample_every": collecting.resample_every,
-    }
+    return CollectionSettings(
+        full_batch=config.collection.full_batch,
+        thermostat=collecting.thermostat,
+        friction=collecting.friction,
+        step_size=collecting.step_size,
+        max_omega_dt=collecting.max_omega_dt,
+        resample_every=collecting.resample_every,
+    )._asdict()
 
 
 def stiff_collection(
@@ -230,7 +232,7 @@ def stiff_collection(
     stiffest directions (:mod:`eae_sindy.stiffness`, on four fixed training minibatches at the
     trained decoder) and the step enlarged by √(λ_1/λ_{k+1}) over all chains (the configured
     worst-case ω·dt kept); the state with those masses attached; and what was done, for
-    ``summary.json``."""
+    ``summary.json`` (``analysis.rundir.StiffCollection`` as a dict)."""
     tc, sc = config.train, config.collection.sampler(config.sampler)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x57)
     key_batches, key_start = jax.random.split(key)
@@ -261,13 +263,13 @@ def stiff_collection(
     factor = heavier_mass(found.curvature)
     stiff_sampler = jax.vmap(with_stiff_subspace)(state.sampler, found.basis, factor)
     state = state._replace(sampler=stiff_sampler)
-    record = {
-        "stiff_directions": tc.stiff_directions,
-        "curvature": curvature.tolist(),
-        "step_size": step_size,
-        "step_gain": gain,
-    }
-    return collector, state, record
+    record = StiffCollection(
+        stiff_directions=tc.stiff_directions,
+        curvature=curvature.tolist(),
+        step_size=step_size,
+        step_gain=gain,
+    )
+    return collector, state, record._asdict()
 
 
 def bias_guard(

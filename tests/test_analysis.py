@@ -281,10 +281,12 @@ def test_report_markdown_lists_all_terms_and_findings(reported_run):
     # Identifiability)
     assert "swap z0<->z1" in md
     assert "x0' = " in md and "(±" in md
-    for heading in ("Dynamics of the ensemble", "Sparse models (one per encoder)",
-                    "Identifiability", "Peer: PCA + SINDy"):
+    for heading in ("Dynamics of the ensemble members", "Sparse models (one per encoder)",
+                    "Identifiability", "Peer: PCA + SINDy",
+                    "Dynamics of the mean, mode and sparse models"):
         assert f"## {heading}" in md
-    assert md.index("## Dynamics of the ensemble") < md.index("## Coefficients")
+    assert md.index("## Dynamics of the ensemble members") < md.index("## Coefficients")
+    assert "## Dynamics\n" not in md  # each dynamics section has its own title
 
 
 def test_report_json_holds_the_statistics(reported_run):
@@ -330,9 +332,9 @@ def test_a_centre_is_told_apart_from_data_whose_cycle_attracts(tmp_path):
     oscillator started inside it): the report must not call the centre a limit cycle."""
     from dataclasses import replace
 
-    from analysis.attractor import VectorField, integrate
     from analysis.pipeline import analyze_run
     from analysis.report_sections import attractor_lines
+    from analysis.vector_field import VectorField, integrate
 
     terms = library_terms(2)
     centre = np.zeros((len(terms), 2))
@@ -357,9 +359,10 @@ def test_chaotic_data_get_lyapunov_exponents_instead_of_a_period():
     from types import SimpleNamespace
 
     from analysis import document as doc
-    from analysis.attractor import VectorField, data_attractor, integrate
+    from analysis.attractor import data_attractor
     from analysis.ensemble_dynamics import dynamics_distribution
     from analysis.report_sections import attractor_blocks, attractor_lines, distribution_lines
+    from analysis.vector_field import VectorField, integrate
 
     terms = library_terms(3, 2, include_sine=False)  # Lorenz, σ = 10, ρ = 28, β = 8/3
     col = {t.name: k for k, t in enumerate(terms)}
@@ -501,3 +504,23 @@ def test_package_reexports_lazily():
 
     assert analysis.write_report is analysis.report.write_report
     assert issubclass(analysis.ReportError, ValueError)
+
+
+def test_collection_records_read_as_typed_settings():
+    """``training.collection_sampler`` and ``training.collection`` of summary.json read as
+    ``StiffCollection`` / ``CollectionSettings``; their ``_asdict()`` is the record, in order."""
+    from analysis.rundir import CollectionSettings, RunData, StiffCollection
+
+    stiff = {"stiff_directions": 2, "curvature": [[3.0, 2.0, 1.0]], "step_size": 2e-5,
+             "step_gain": 1.5}
+    collection = {"full_batch": True, "thermostat": "langevin", "friction": 1000.0,
+                  "step_size": 2e-5, "max_omega_dt": 1.0, "resample_every": None}
+    terms = tuple(library_terms(2))
+    run = RunData(xi=np.zeros((2, len(terms), 2)), terms=terms, poly_order=3, include_sine=True,
+                  training={"collection_sampler": stiff, "collection": collection})
+    assert run.stiff_collection == StiffCollection(**stiff)
+    assert list(run.stiff_collection._asdict().items()) == list(stiff.items())
+    assert run.collection_settings == CollectionSettings(**collection)
+    assert list(run.collection_settings._asdict().items()) == list(collection.items())
+    plain = RunData(xi=np.zeros((2, len(terms), 2)), terms=terms, poly_order=3, include_sine=True)
+    assert plain.stiff_collection is None and plain.collection_settings is None
