@@ -13,7 +13,7 @@ decided).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -170,7 +170,7 @@ def dynamics_distribution(
     amplitude = np.array([float(np.max(o.amplitude)) for o in orbits])
     periods = _period_summary(status, period, data_period, tolerance, chain)
     floquet = cycle_divergence(t, z, xi, terms, period)
-    found = _NO_ATTRACTORS
+    found: dict[str, Any] = {}  # not classified: the attractor fields keep their None
     if attractors and len(xi):
         if scale is None:
             scale = encoded_radius if encoded_radius is not None else np.linalg.norm(z0, axis=1)
@@ -191,33 +191,24 @@ def dynamics_distribution(
         status=status,
         period=period,
         amplitude=amplitude,
-        fractions=periods.fractions,
-        within=periods.within,
         tolerance=float(tolerance),
         data_period=float(data_period),
-        period_quantiles=periods.quantiles,
-        period_r_hat=periods.r_hat,
-        period_ess_bulk=periods.ess_bulk,
+        **periods._asdict(),
         floquet=floquet,
         amplitude_ratio=ratio,
-        kind=found.kind,
-        kind_fractions=found.kind_fractions,
-        returns=found.returns,
-        lyapunov=found.lyapunov,
-        lyapunov_se=found.lyapunov_se,
-        dimension=found.dimension,
-        lyapunov_subset=found.lyapunov_subset,
+        **found,
     )
 
 
 class _PeriodSummary(NamedTuple):
-    """The fates and periods of the members' orbits (see :class:`DynamicsDistribution`)."""
+    """The fates and periods of the members' orbits (the fields of :class:`DynamicsDistribution`
+    of the same names)."""
 
     fractions: dict[str, float]
     within: float
-    quantiles: tuple[float, float, float]
-    r_hat: float
-    ess_bulk: float
+    period_quantiles: tuple[float, float, float]
+    period_r_hat: float
+    period_ess_bulk: float
 
 
 def _period_summary(
@@ -247,22 +238,6 @@ def _period_summary(
     return _PeriodSummary(fractions, within, quantiles, r_hat, ess)
 
 
-class _MemberAttractors(NamedTuple):
-    """Each member's attractor (see :class:`DynamicsDistribution`; all None when not
-    classified)."""
-
-    kind: np.ndarray | None = None
-    kind_fractions: dict[str, float] | None = None
-    returns: np.ndarray | None = None
-    lyapunov: np.ndarray | None = None
-    lyapunov_se: np.ndarray | None = None
-    dimension: np.ndarray | None = None
-    lyapunov_subset: np.ndarray | None = None
-
-
-_NO_ATTRACTORS = _MemberAttractors()
-
-
 def _member_attractors(
     xi: np.ndarray,
     terms: Sequence[Term],
@@ -274,9 +249,10 @@ def _member_attractors(
     bound: float,
     scale: np.ndarray,
     n_lyapunov: int,
-) -> _MemberAttractors:
+) -> dict[str, Any]:
     """Every member's attractor (``analysis.attractor.classify_many`` on the runs already
-    integrated), with the largest Lyapunov exponent of ``n_lyapunov`` members evenly spaced."""
+    integrated), with the largest Lyapunov exponent of ``n_lyapunov`` members evenly spaced:
+    the attractor fields of :class:`DynamicsDistribution` (``kind`` to ``lyapunov_subset``)."""
     want = np.zeros(len(xi), bool)
     n_lyap = min(int(n_lyapunov), len(xi))
     if n_lyap > 0:
@@ -293,15 +269,15 @@ def _member_attractors(
         trajectory=trajectory,
     )
     kind = np.array([a.kind for a in found])
-    return _MemberAttractors(
-        kind=kind,
-        kind_fractions={k: float(np.mean(kind == k)) for k in KINDS},
-        returns=np.array([a.returns for a in found], dtype=object),
-        lyapunov=np.array([a.lyapunov for a in found], float),
-        lyapunov_se=np.array([a.lyapunov_se for a in found], float),
-        dimension=np.array([a.dimension for a in found], float),
-        lyapunov_subset=want,
-    )
+    return {
+        "kind": kind,
+        "kind_fractions": {k: float(np.mean(kind == k)) for k in KINDS},
+        "returns": np.array([a.returns for a in found], dtype=object),
+        "lyapunov": np.array([a.lyapunov for a in found], float),
+        "lyapunov_se": np.array([a.lyapunov_se for a in found], float),
+        "dimension": np.array([a.dimension for a in found], float),
+        "lyapunov_subset": want,
+    }
 
 
 def cycle_divergence(

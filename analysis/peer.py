@@ -14,7 +14,7 @@ the RMS radius of the scaled scores about their mean as the reference amplitude.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -70,10 +70,8 @@ def fit_peer(
     data_period: float,
     span: float,
     dt: float,
-    threshold: float = 0.1,
-    n_models: int = 50,
-    seed: int = 0,
     attractors: bool = True,
+    **sindy: Any,
 ) -> Peer:
     """Fit and integrate the PCA + SINDy peer.
 
@@ -84,15 +82,16 @@ def fit_peer(
       latent_rms: the EAE's median latent RMS radius (None: scale the scores to unit RMS radius).
       data_period: the data's period.
       span, dt: integration length and output spacing.
-      threshold, n_models, seed: as for ``analysis.sparse.fit_sindy``.
       attractors: classify each model's attractor (RK4 step min(dt, data period / 100)).
+      sindy: ``threshold``, ``n_models``, ``seed`` of ``analysis.sparse.fit_sindy`` (its
+        defaults where not given).
     """
     pca_z = np.asarray(pca_z, float)
     pca_dz = np.asarray(pca_dz, float)
     radius = float(np.sqrt(np.mean(np.sum(pca_z**2, axis=1))))
     scale = (latent_rms or 1.0) / radius if radius > 0 else 1.0
     z, dz = pca_z * scale, pca_dz * scale
-    found = fit_sindy(z, dz, terms, threshold=threshold, n_models=n_models, seed=seed)
+    found = fit_sindy(z, dz, terms, **sindy)
     bound = 100.0 * max(1.0, float(np.max(np.abs(z))))
     fits = (
         ("PCA + STLSQ", found.stlsq, None),
@@ -117,4 +116,4 @@ def fit_peer(
         orbit = analyse_orbit(xi, terms, z[0], t_end=span, dt=dt, bound=bound)
         rel = abs(orbit.period - data_period) / data_period
         models.append(PeerModel(name, xi, inclusion, orbit, float(rel), kind))
-    return Peer(float(scale), len(z), n_models, models)
+    return Peer(float(scale), len(z), found.n_models, models)

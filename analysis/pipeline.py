@@ -244,24 +244,14 @@ def analyze_run(
     return Analysis(
         run=run,
         threshold=float(threshold),
-        stats=structure.stats,
-        modes=structure.modes,
-        mode_stats=structure.mode_stats,
-        symmetries=structure.symmetries,
+        **structure._asdict(),
         data_period=data_period,
         dynamics=dynamics,
-        baseline=extras.baseline,
         notes=notes,
-        chain_symmetries=structure.chain_symmetries,
         sparse=sparse,
         distributions=distributions,
         identifiability=ident,
-        linear=extras.linear,
-        peer=extras.peer,
-        frame_free=extras.targets,
-        combinations=extras.combinations,
-        data_attractor=extras.data_kind,
-        data_attractor_source=extras.data_source,
+        **extras._asdict(),
     )
 
 
@@ -457,14 +447,15 @@ def ensemble_distributions(
 
 
 class _Extras(NamedTuple):
-    """The descriptive parts of :class:`Analysis` computed after the dynamics."""
+    """The descriptive parts of :class:`Analysis` computed after the dynamics (its fields of the
+    same names)."""
 
     linear: LinearSummary
-    targets: FrameFree
+    frame_free: FrameFree
     combinations: list[Combination]
     peer: Peer | None
-    data_kind: Attractor | None
-    data_source: str
+    data_attractor: Attractor | None
+    data_attractor_source: str
     baseline: Baseline | None
 
 

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import document as doc  # noqa: E402
 from analysis.diagnostics import by_chain  # noqa: E402
-from analysis.frame_free import FrameFree, verdict_lines  # noqa: E402
+from analysis.frame_free import FrameFree, TargetSummary, verdict_lines  # noqa: E402
 from analysis.number_format import format_value, number_text  # noqa: E402
 
 __all__ = [
@@ -30,6 +30,8 @@ __all__ = [
 ]
 
 FRAME_FREE_CSV = "frame_free.csv"
+_TARGET_HEADERS = ["target", "mean ± MCSE", "sd", "90 % interval", "undefined", "R-hat",
+                   "bulk-ESS", "tail-ESS", "chain spread", "converged"]
 
 
 def verdict_banner(ff: FrameFree) -> list[doc.Block]:
@@ -56,25 +58,7 @@ def frame_free_blocks(ff: FrameFree, figures: dict[str, str]) -> list[doc.Block]
             f"sit apart. The rule: {ff.rule}."
         )
     )
-    rows = []
-    for t in ff.targets:
-        rows.append(
-            [
-                t.label,
-                format_value(t.mean, t.mcse),
-                number_text(t.sd, ".4f"),
-                f"{number_text(t.q05, '.4f')} – {number_text(t.q95, '.4f')}",
-                f"{100 * t.undefined:.0f} %" if t.undefined else "",
-                number_text(t.r_hat),
-                number_text(t.ess_bulk, ".0f"),
-                number_text(t.ess_tail, ".0f"),
-                number_text(t.chain_spread, ".2f"),
-                "yes" if t.converged else "no",
-            ]
-        )
-    headers = ["target", "mean ± MCSE", "sd", "90 % interval", "undefined", "R-hat",
-               "bulk-ESS", "tail-ESS", "chain spread", "converged"]
-    blocks.append(doc.Table(headers, rows))
+    blocks.append(doc.Table(_TARGET_HEADERS, [_target_row(t) for t in ff.targets]))
     blocks += doc.image_if_drawn(
         figures,
         "frame_free_traces",
@@ -88,6 +72,22 @@ def frame_free_blocks(ff: FrameFree, figures: dict[str, str]) -> list[doc.Block]
         )
     )
     return blocks
+
+
+def _target_row(t: TargetSummary) -> list[str]:
+    """One frame-free target's row of the table (columns :data:`_TARGET_HEADERS`)."""
+    return [
+        t.label,
+        format_value(t.mean, t.mcse),
+        number_text(t.sd, ".4f"),
+        f"{number_text(t.q05, '.4f')} – {number_text(t.q95, '.4f')}",
+        f"{100 * t.undefined:.0f} %" if t.undefined else "",
+        number_text(t.r_hat),
+        number_text(t.ess_bulk, ".0f"),
+        number_text(t.ess_tail, ".0f"),
+        number_text(t.chain_spread, ".2f"),
+        "yes" if t.converged else "no",
+    ]
 
 
 def frame_free_json(ff: FrameFree) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.integrate import odeint
@@ -24,7 +24,7 @@ from analysis.library import Term, library_terms, rhs, theta
 from analysis.rundir import METRICS_COLUMNS, SUMMARY_FILE, RunData, write_run
 from analysis.symmetry import SignedPermutation, transform_xi
 
-__all__ = ["SyntheticRun", "hopf_xi", "write_synthetic_run", "METRICS_COLUMNS"]
+__all__ = ["SyntheticRun", "SyntheticSettings", "hopf_xi", "write_synthetic_run", "METRICS_COLUMNS"]
 
 
 class SyntheticRun(NamedTuple):
@@ -85,35 +85,10 @@ def hopf_xi(
     return xi
 
 
-def write_synthetic_run(
-    run_dir: str | Path,
-    *,
-    n_samples: int = 400,
-    latent_dim: int = 2,
-    n_modes: int = 2,
-    weights: tuple[float, ...] | None = None,
-    transform: SignedPermutation | None = None,
-    xi_true: np.ndarray | None = None,
-    mu: float = 1.0,
-    omega: float = 1.0,
-    skew: tuple[tuple[float, float], tuple[float, float]] | None = ((1.0, 0.5), (0.0, 0.8)),
-    xi_noise: float = 0.03,
-    xi_scale_noise: float = 0.05,
-    n_eval: int = 200,
-    n_test: int = 1000,
-    dt: float = 0.05,
-    grid: int = 16,
-    n_examples: int = 4,
-    n_iterations: int = 30,
-    seed: int = 0,
-    write_metrics: bool = True,
-    write_summary: bool = True,
-    n_chains: int = 4,
-) -> SyntheticRun:
-    """Write a small but realistic run directory.
+class SyntheticSettings(NamedTuple):
+    """The keyword arguments of :func:`write_synthetic_run`, with their defaults.
 
-    Args:
-      run_dir: created if needed; existing files are overwritten.
+    Attributes:
       n_samples: ensemble size.
       latent_dim: d ≥ 2 (library: monomials up to degree 3 without constant, plus sin).
       n_modes: 1 or 2.
@@ -137,37 +112,67 @@ def write_synthetic_run(
       write_metrics, write_summary: set False to test the report without these optional files.
       n_chains: the independent draws are labelled as this many chains of consecutive samples
         (chain-major, as ``eae_sindy`` stores them); every chain visits every mode.
-
-    Returns:
-      The truth, as a ``SyntheticRun``.
     """
-    if n_modes not in (1, 2):
-        raise ValueError(f"n_modes must be 1 or 2, got {n_modes}")
-    if latent_dim < 2:
-        raise ValueError(f"latent_dim must be >= 2, got {latent_dim}")
+
+    n_samples: int = 400
+    latent_dim: int = 2
+    n_modes: int = 2
+    weights: tuple[float, ...] | None = None
+    transform: SignedPermutation | None = None
+    xi_true: np.ndarray | None = None
+    mu: float = 1.0
+    omega: float = 1.0
+    skew: tuple[tuple[float, float], tuple[float, float]] | None = ((1.0, 0.5), (0.0, 0.8))
+    xi_noise: float = 0.03
+    xi_scale_noise: float = 0.05
+    n_eval: int = 200
+    n_test: int = 1000
+    dt: float = 0.05
+    grid: int = 16
+    n_examples: int = 4
+    n_iterations: int = 30
+    seed: int = 0
+    write_metrics: bool = True
+    write_summary: bool = True
+    n_chains: int = 4
+
+
+def write_synthetic_run(run_dir: str | Path, **settings: Any) -> SyntheticRun:
+    """Write a small but realistic run directory ``run_dir`` (created if needed; existing files
+    are overwritten) and return the truth, as a ``SyntheticRun``. The keyword arguments are the
+    fields of :class:`SyntheticSettings` (``TypeError`` for any other)."""
+    s = SyntheticSettings(**settings)
+    if s.n_modes not in (1, 2):
+        raise ValueError(f"n_modes must be 1 or 2, got {s.n_modes}")
+    if s.latent_dim < 2:
+        raise ValueError(f"latent_dim must be >= 2, got {s.latent_dim}")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    terms = library_terms(latent_dim, 3, True)
-    if xi_true is None:
-        xi0 = hopf_xi(terms, mu=mu, omega=omega, skew=skew)
+    rng = np.random.default_rng(s.seed)
+    terms = library_terms(s.latent_dim, 3, True)
+    if s.xi_true is None:
+        xi0 = hopf_xi(terms, mu=s.mu, omega=s.omega, skew=s.skew)
     else:
-        xi0 = np.asarray(xi_true, dtype=float)
-    weights_arr, transform = _mode_weights_and_transform(latent_dim, n_modes, weights, transform)
-    ensemble = _sample_xi(rng, xi0, terms, n_samples, weights_arr, transform, xi_noise,
-                          xi_scale_noise)
-    skew_matrix = np.eye(2) if skew is None else np.asarray(skew, dtype=float)
-    encoded = _encoded_test_data(rng, xi0, terms, ensemble.labels, transform, skew_matrix, mu,
-                                 n_eval, dt)
-    loss = 1.0 + 0.1 * np.abs(rng.standard_normal(n_samples)) + 0.05 * (ensemble.scale - 1.0) ** 2
-    t_data, data_signal = _data_signal(rng, n_test, dt, mu, omega)
-    x_examples, x_recon = _example_snapshots(rng, encoded.z_true, skew_matrix, grid, n_examples)
-    metrics = _metrics(n_iterations, rng) if write_metrics else None
+        xi0 = np.asarray(s.xi_true, dtype=float)
+    weights_arr, transform = _mode_weights_and_transform(
+        s.latent_dim, s.n_modes, s.weights, s.transform
+    )
+    ensemble = _sample_xi(rng, xi0, terms, s.n_samples, weights_arr, transform, s.xi_noise,
+                          s.xi_scale_noise)
+    skew_matrix = np.eye(2) if s.skew is None else np.asarray(s.skew, dtype=float)
+    encoded = _encoded_test_data(rng, xi0, terms, ensemble.labels, transform, skew_matrix, s.mu,
+                                 s.n_eval, s.dt)
+    loss = 1.0 + 0.1 * np.abs(rng.standard_normal(s.n_samples)) + 0.05 * (ensemble.scale - 1.0) ** 2
+    t_data, data_signal = _data_signal(rng, s.n_test, s.dt, s.mu, s.omega)
+    x_examples, x_recon = _example_snapshots(rng, encoded.z_true, skew_matrix, s.grid,
+                                             s.n_examples)
+    metrics = _metrics(s.n_iterations, rng) if s.write_metrics else None
     run = _run_data(terms, ensemble, encoded, loss, (t_data, data_signal), (x_examples, x_recon),
-                    n_chains=n_chains, dt=dt, grid=grid, metrics=metrics, n_iterations=n_iterations,
-                    config=_config_record(xi_true is None, mu, omega, n_modes, seed))
+                    n_chains=s.n_chains, dt=s.dt, grid=s.grid, metrics=metrics,
+                    n_iterations=s.n_iterations,
+                    config=_config_record(s.xi_true is None, s.mu, s.omega, s.n_modes, s.seed))
     write_run(run_dir, run)
-    if not write_summary:
+    if not s.write_summary:
         (run_dir / SUMMARY_FILE).unlink()
     return SyntheticRun(
         run_dir=run_dir,
@@ -176,8 +181,8 @@ def write_synthetic_run(
         weights=weights_arr,
         labels=ensemble.labels,
         transform=transform,
-        period=float(2 * np.pi / omega),
-        amplitude=np.sqrt(mu) * np.linalg.norm(skew_matrix, axis=1),
+        period=float(2 * np.pi / s.omega),
+        amplitude=np.sqrt(s.mu) * np.linalg.norm(skew_matrix, axis=1),
     )
 
 

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -207,11 +207,19 @@ def iter_snapshots(
     u0, v0, substeps = _validate(
         u0, v0, L, d1, d2, beta, dt, n_snapshots, substeps, chunk_size, backend
     )
-    if backend == "jax":
-        yield from _iter_snapshots_jax(
-            u0, v0, (L, d1, d2, beta, dt), n_snapshots, substeps, chunk_size, callback
-        )
-        return
+    physics = (L, d1, d2, beta, dt)
+    yield from _snapshots(u0, v0, physics, n_snapshots, substeps, chunk_size, callback, backend)
+
+
+def _snapshots(u0, v0, physics, n_snapshots, substeps, chunk_size, callback, backend):
+    """:func:`iter_snapshots` on validated arguments, ``physics`` = (L, d1, d2, beta, dt)."""
+    run = _iter_snapshots_jax if backend == "jax" else _iter_snapshots_numpy
+    return run(u0, v0, physics, n_snapshots, substeps, chunk_size, callback)
+
+
+def _iter_snapshots_numpy(u0, v0, physics, n_snapshots, substeps, chunk_size, callback):
+    """The numpy backend of :func:`iter_snapshots` (arguments already validated)."""
+    L, d1, d2, beta, dt = physics
     n = u0.shape[0]
     solver = LambdaOmegaSpectral(n, L, d1, d2, beta, dt / substeps)
     w_hat = solver.to_spectral(np.stack([u0, v0]))
@@ -294,19 +302,9 @@ def simulate(
     n = u0.shape[0]
     out = {k: np.empty((n_snapshots, n, n)) for k in ("u", "v", "u_t", "v_t")}
     t = np.empty(n_snapshots)
-    for chunk in iter_snapshots(
-        u0,
-        v0,
-        L=L,
-        d1=d1,
-        d2=d2,
-        beta=beta,
-        dt=dt,
-        n_snapshots=n_snapshots,
-        substeps=substeps,
-        callback=callback,
-        backend=backend,
-    ):
+    physics = (L, d1, d2, beta, dt)
+    chunks = _snapshots(u0, v0, physics, n_snapshots, substeps, DEFAULT_CHUNK, callback, backend)
+    for chunk in chunks:
         sl = slice(chunk.start, chunk.start + len(chunk.t))
         t[sl] = chunk.t
         for key in out:
@@ -379,6 +377,35 @@ def _file_attrs(params: Mapping[str, Any], n: int, L: float) -> dict[str, Any]:
     return attrs
 
 
+class _Layout(NamedTuple):
+    """The shape and storage of a data-set file: n x n grid on [-L/2, L/2)^2, n_snapshots rows
+    written in chunks of ``chunk_rows``, u and v stored or not, compression."""
+
+    n: int
+    L: float
+    n_snapshots: int
+    store_uv: bool
+    compression: str | None
+    chunk_rows: int
+
+
+def _writer(tmp: Path, layout: _Layout, attrs: dict[str, Any], model: _ModelInput) -> HDF5Writer:
+    """The :class:`HDF5Writer` of a data-set file, with its grid and ``model``'s mask."""
+    x1, _, _ = grid(layout.n, layout.L)
+    return HDF5Writer(
+        tmp,
+        n_snapshots=layout.n_snapshots,
+        grid_shape=(layout.n, layout.n),
+        attrs=attrs,
+        grid_x=x1,
+        grid_y=x1,
+        mask=model.f,
+        store_uv=layout.store_uv,
+        compression=layout.compression,
+        chunk_rows=layout.chunk_rows,
+    )
+
+
 def write_hdf5(
     path: str | os.PathLike,
     result: SimulationResult,
@@ -401,21 +428,9 @@ def write_hdf5(
     model = _ModelInput(
         n, L, mask=mask, noise_std=merged.get("noise_std", 0.0), seed=merged.get("seed", 0)
     )
-    attrs = _file_attrs(merged, n, L)
-    x1, _, _ = grid(n, L)
+    layout = _Layout(n, L, result.n_snapshots, store_uv, compression, DEFAULT_CHUNK)
     with atomic_output(path, force=force) as tmp:
-        with HDF5Writer(
-            tmp,
-            n_snapshots=result.n_snapshots,
-            grid_shape=result.grid_shape,
-            attrs=attrs,
-            grid_x=x1,
-            grid_y=x1,
-            mask=model.f if mask else None,
-            store_uv=store_uv,
-            compression=compression,
-            chunk_rows=DEFAULT_CHUNK,
-        ) as writer:
+        with _writer(tmp, layout, _file_attrs(merged, n, L), model) as writer:
             for start in range(0, result.n_snapshots, DEFAULT_CHUNK):
                 sl = slice(start, min(start + DEFAULT_CHUNK, result.n_snapshots))
                 x, dx = model(result.u[sl], result.u_t[sl])
@@ -463,24 +478,12 @@ def generate_dataset(
     substeps_eff = default_substeps(dt) if substeps is None else substeps
     params = _sim_params(n, L, d1, d2, beta, dt, n_snapshots, substeps_eff, backend)
     params.update(seed=int(seed), noise_std=float(noise_std), mask=bool(mask))
-    attrs = _file_attrs(params, n, L)
-    x1, _, _ = grid(n, L)
+    layout = _Layout(n, L, n_snapshots, store_uv, compression, chunk_size)
     out = Path(path)
     with atomic_output(out, force=force) as tmp:
         bar = _progress_bar(n_snapshots, enabled=progress, desc=out.name)
         try:
-            with HDF5Writer(
-                tmp,
-                n_snapshots=n_snapshots,
-                grid_shape=(n, n),
-                attrs=attrs,
-                grid_x=x1,
-                grid_y=x1,
-                mask=model.f if mask else None,
-                store_uv=store_uv,
-                compression=compression,
-                chunk_rows=chunk_size,
-            ) as writer:
+            with _writer(tmp, layout, _file_attrs(params, n, L), model) as writer:
                 for chunk in iter_snapshots(
                     u0,
                     v0,
@@ -515,74 +518,49 @@ def _progress_bar(total: int, *, enabled: bool, desc: str):
 # --------------------------------------------------------------------------------------------
 # CLI
 # --------------------------------------------------------------------------------------------
+CLI_HELP = (
+    "Simulate the lambda-omega reaction-diffusion system from a spiral and write the masked "
+    "field x = f*u and its time derivative dx to an HDF5 file (schema: docs/simulator.md)."
+)
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m simulators.lambda_omega",
-        description="Simulate the lambda-omega reaction-diffusion system from a spiral and write "
-        "the masked field x = f*u and its time derivative dx to an HDF5 file "
-        "(schema: docs/simulator.md).",
-    )
-    p.add_argument("--out", required=True, type=Path, help="output HDF5 file")
+    """The CLI; every option's ``dest`` is the :func:`generate_dataset` argument it sets."""
+    p = argparse.ArgumentParser(prog="python -m simulators.lambda_omega", description=CLI_HELP)
+    p.add_argument("--out", dest="path", metavar="OUT", required=True, type=Path,
+                   help="output HDF5 file")
     p.add_argument("--n", type=int, default=100, help="grid points per side (default 100)")
-    p.add_argument("--snapshots", type=int, default=10000, help="number of snapshots (10000)")
+    p.add_argument("--snapshots", dest="n_snapshots", metavar="SNAPSHOTS", type=int,
+                   default=10000, help="number of snapshots (10000)")
     p.add_argument("--dt", type=float, default=0.05, help="time between snapshots (0.05)")
     p.add_argument("--L", type=float, default=20.0, help="side of the periodic square (20)")
     p.add_argument("--d1", type=float, default=0.1, help="diffusion of u (0.1)")
     p.add_argument("--d2", type=float, default=0.1, help="diffusion of v (0.1)")
     p.add_argument("--beta", type=float, default=1.0, help="beta (1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the additive noise (0)")
-    p.add_argument(
-        "--noise",
-        type=float,
-        default=0.0,
-        help="std of additive Gaussian noise on x and dx (0; the reference uses 1e-6)",
-    )
-    p.add_argument("--no-mask", action="store_true", help="x = u instead of exp(-0.01 r^2) u")
+    p.add_argument("--noise", dest="noise_std", metavar="NOISE", type=float, default=0.0,
+                   help="std of additive Gaussian noise on x and dx (0; the reference uses 1e-6)")
+    p.add_argument("--no-mask", dest="mask", action="store_false",
+                   help="x = u instead of exp(-0.01 r^2) u")
     p.add_argument("--store-uv", action="store_true", help="also store the fields u and v")
-    p.add_argument("--gzip", action="store_true", help="gzip-compress the large datasets")
-    p.add_argument(
-        "--substeps",
-        type=int,
-        default=None,
-        help=f"ETDRK4 steps per snapshot (default: substep <= {DEFAULT_MAX_SUBSTEP})",
-    )
-    p.add_argument(
-        "--backend",
-        default=DEFAULT_BACKEND,
-        help=f"solver: {' or '.join(BACKENDS)} (jax uses a GPU when present; "
-        f"default {DEFAULT_BACKEND})",
-    )
+    p.add_argument("--gzip", dest="compression", action="store_const", const="gzip",
+                   help="gzip-compress the large datasets")
+    p.add_argument("--substeps", type=int, default=None,
+                   help=f"ETDRK4 steps per snapshot (default: substep <= {DEFAULT_MAX_SUBSTEP})")
+    p.add_argument("--backend", default=DEFAULT_BACKEND,
+                   help=f"solver: {' or '.join(BACKENDS)} (jax uses a GPU when present; "
+                   f"default {DEFAULT_BACKEND})")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", dest="progress", action="store_false", help="no progress bar")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 ok, 2 usage/overwrite error, 130 interrupt)."""
     args = _parser().parse_args(argv)
-    if args.out.exists() and not args.force:
-        print(f"error: {args.out} already exists; pass --force to overwrite", file=sys.stderr)
+    if args.path.exists() and not args.force:
+        print(f"error: {args.path} already exists; pass --force to overwrite", file=sys.stderr)
         return 2
     try:
-        path = generate_dataset(
-            args.out,
-            n=args.n,
-            n_snapshots=args.snapshots,
-            dt=args.dt,
-            L=args.L,
-            d1=args.d1,
-            d2=args.d2,
-            beta=args.beta,
-            seed=args.seed,
-            noise_std=args.noise,
-            mask=not args.no_mask,
-            progress=not args.quiet,
-            force=args.force,
-            store_uv=args.store_uv,
-            compression="gzip" if args.gzip else None,
-            substeps=args.substeps,
-            backend=args.backend,
-        )
+        path = generate_dataset(**vars(args))
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -590,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted; {args.out} was not written", file=sys.stderr)
+        print(f"\ninterrupted; {args.path} was not written", file=sys.stderr)
         return 130
     print(f"wrote {path}")
     return 0
