@@ -26,7 +26,7 @@ from trained_run import load_trained
 
 from analysis.diagnostics import diagnose
 from eae_sindy.planning import Plan
-from eae_sindy.sindy_eae import stiff_collection
+from eae_sindy.sindy_eae import collection_eae
 
 
 def collect(eae, state, data, n_samples: int, thin: int, chunk: int = 100):
@@ -68,10 +68,14 @@ def main() -> None:
     tc, sc = config.train, config.sampler
     thin = args.thin or tc.thin
 
-    # what discover does with train.stiff_directions = rank
-    stiff_config = config.replace(train=tc.replace(stiff_directions=args.rank))
+    # what discover does with train.stiff_directions = rank (a Nosé–Hoover metric: the
+    # collection's thermostat is Nosé–Hoover whatever the run collected with)
+    stiff_config = config.replace(
+        train=tc.replace(stiff_directions=args.rank),
+        collection=config.collection.replace(thermostat="nose_hoover"),
+    )
     started = time.perf_counter()
-    stiff_built, stiff_state, done = stiff_collection(
+    stiff_built, stiff_state, done = collection_eae(
         built, state, Plan(split, library), stiff_config, x, dx
     )
     estimate_s = time.perf_counter() - started

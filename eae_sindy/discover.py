@@ -25,7 +25,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from eae_sindy.discovery import Discovery, fit
 from eae_sindy.distributed import add_arguments, barrier, initialize_from_args, is_main_process
 from eae_sindy.output import check_output, claim_output, run_directory_lock
 from eae_sindy.planning import data_digest, plan, run_record
+from eae_sindy.sweep import rung_directory_name
 from simulators.lambda_omega import generate_dataset, read_dataset
 
 __all__ = ["discover", "main"]
@@ -69,16 +70,14 @@ def discover(
     report: bool = True,
 ) -> Discovery | list[Discovery]:
     """Run the whole pipeline into ``out``; returns the :class:`Discovery` (saved there), or
-    for a temperature sweep (``config.sweep``) one per temperature (see :func:`discover_sweep`).
+    for a temperature sweep (``config.sweep``) one per temperature (see :func:`_discover_sweep`).
 
     In a multi-process run every process calls this; process 0 alone writes ``out``."""
     if config.sweep.enabled:
-        return discover_sweep(
-            config, out, data_path=data_path, resume=resume, progress=progress, report=report
-        )
+        return _discover_sweep(config, Path(out), data_path, resume, progress, report)
     out = Path(out)
     main_process = is_main_process()
-    found = _fitted_into(fit, config, out, data_path, resume, progress and main_process)
+    found = _fitted_into(config, out, data_path, resume, progress and main_process)
     if main_process:
         found.save(out)
         if report:
@@ -87,14 +86,13 @@ def discover(
 
 
 def _fitted_into(
-    fitter: Callable[..., Any],
     config: DiscoverConfig,
     out: Path,
     data_path: str | None,
     resume: bool,
     progress: bool,
 ) -> Any:
-    """``fitter`` (:func:`eae_sindy.fit` or :func:`eae_sindy.sweep.fit_sweep`) run into ``out``:
+    """:func:`eae_sindy.fit` run into ``out``:
     everything checked first (:func:`_checked`), ``out`` claimed by process 0, the data read or
     simulated, and ``out`` the checkpoint directory (continued when it holds a checkpoint)."""
     dataset, record = _checked(config, out, data_path, resume)
@@ -108,7 +106,7 @@ def _fitted_into(
         bounds = trajectory_bounds(trajectory, len(t))
         x, t = [x[a:b] for a, b in bounds], [t[a:b] for a, b in bounds]
         x_dot = None if x_dot is None else [x_dot[a:b] for a, b in bounds]
-    return fitter(
+    return fit(
         x,
         t,
         x_dot,
@@ -138,14 +136,13 @@ def _checked(config: DiscoverConfig, out: Path, data_path: str | None, resume: b
     return dataset, record
 
 
-def discover_sweep(
+def _discover_sweep(
     config: DiscoverConfig,
-    out: str | os.PathLike,
-    *,
-    data_path: str | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    report: bool = True,
+    out: Path,
+    data_path: str | None,
+    resume: bool,
+    progress: bool,
+    report: bool,
 ) -> list[Discovery]:
     """The temperature sweep of ``config.sweep`` into ``out``: ``OUT/T_<T>/`` per temperature
     (a normal run directory, with its report unless ``report`` is False) and ``OUT/sweep.json``,
@@ -153,10 +150,7 @@ def discover_sweep(
     columns, and the rule falls back to the lowest temperature). While training, the ladder's
     state is checkpointed in ``OUT/checkpoint.msgpack`` as a single run's is; with ``resume`` an
     interrupted sweep continues from it (the configuration and data must be the sweep's)."""
-    from eae_sindy.sweep import fit_sweep, rung_directory_name
-
-    out = Path(out)
-    found = _fitted_into(fit_sweep, config, out, data_path, resume, progress)
+    found = _fitted_into(config, out, data_path, resume, progress)
     runs = []
     for rung in found:
         directory = out / rung_directory_name(rung.run.temperature)

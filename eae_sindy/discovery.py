@@ -61,9 +61,10 @@ from eae_sindy.sindy_eae import (
     run_data_argument,
     validation_loss,
 )
+from eae_sindy.sweep import train_and_collect_sweep
 from eae_sindy.training import resume_from, run_collection, run_training
 
-__all__ = ["Discovery", "fit", "load"]
+__all__ = ["Discovery", "fit", "fit_sweep", "load"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     record: dict[str, Any] | None = None,
-) -> Discovery:
+) -> Discovery | list[Discovery]:
     """Discover the latent governing equations of snapshots ``x`` (pysindy's convention).
 
     Args:
@@ -225,7 +226,8 @@ def fit(
         content hash.
 
     Returns:
-      A :class:`Discovery`.
+      A :class:`Discovery`; for a temperature sweep (``config.sweep``, :mod:`eae_sindy.sweep`)
+      one per temperature, in the order of ``config.sweep.temperatures``.
 
     Raises:
       DatasetError: the arrays are not 2-D, finite, of matching shapes (naming the trajectory).
@@ -236,6 +238,14 @@ def fit(
     """
     prepared = prepare(x, t, x_dot, config, seed, data_path)
     record = record or prepared.record(data_path=data_path)
+    grid_shape = grid_shape or (prepared.data.x.shape[1],)
+    if prepared.config.sweep.enabled:
+        found = train_and_collect_sweep(
+            prepared, record, data_path=data_path, grid_shape=grid_shape,
+            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir),
+            resume=resume, progress=progress,
+        )
+        return [Discovery(run, config_k, state) for run, config_k, state in found]
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         if is_main_process():  # process 0 alone writes the run directory
@@ -244,11 +254,22 @@ def fit(
     return _train_and_collect(
         prepared,
         record,
-        grid_shape=grid_shape or (prepared.data.x.shape[1],),
+        grid_shape=grid_shape,
         checkpoint_dir=checkpoint_dir,
         progress=progress,
     )
 
+
+
+def fit_sweep(x: Any, t: Any = None, x_dot: Any = None, **options: Any) -> list[Discovery]:
+    """A temperature sweep (:mod:`eae_sindy.sweep`): :func:`fit` with ``config.sweep``
+    set (same arguments), refusing a configuration without one (``ConfigError``). Returns one
+    :class:`Discovery` per temperature, in the order of ``config.sweep.temperatures``; each has
+    ``run.temperature`` = T_k, the rung's configuration and its final state."""
+    config = options.get("config")
+    if config is None or not config.sweep.enabled:
+        raise ConfigError("fit_sweep needs sweep.temperatures (at least 2 temperatures)")
+    return fit(x, t, x_dot, **options)
 
 # --------------------------------------------------------------------------------------------
 # The result

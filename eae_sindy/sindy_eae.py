@@ -7,6 +7,7 @@ stiff directions (:func:`stiff_collection`) and the bias guard after it (:func:`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,7 +23,7 @@ from eae_sindy.distributed import global_mesh, place
 from eae_sindy.eae import EAEState, EntropicAutoencoder, LossFn, entropic_autoencoder
 from eae_sindy.models import Autoencoder, mlp_autoencoder
 from eae_sindy.planning import Plan
-from eae_sindy.simmering import simmering, with_stiff_subspace
+from eae_sindy.simmering import SimmeringAlgorithm, simmering, with_stiff_subspace
 from eae_sindy.sindy import (
     SindyLibrary,
     compress_least_squares,
@@ -190,17 +191,20 @@ def collection_eae(
     """The EAE that collects the ensemble (Algorithm 2), the state to collect from and, for a
     collection along stiff directions, its record for ``summary.json``: ``built`` itself when
     the collection samples as training did; with ``train.stiff_directions``, the EAE of
-    :func:`stiff_collection`; else the EAE with ``config.collection``'s sampler."""
-    if config.train.stiff_directions:
-        return stiff_collection(built, state, the_plan, config, x, dx)
-    if config.collection.changes_sampler:
-        collecting = config.collection.sampler(config.sampler).build()
-        collector = build_sindy_eae(
-            x, dx, *the_plan, config, sampler=collecting, data=built.data,
+    :func:`stiff_collection`; else the EAE with ``config.collection``'s sampler. ``x``, ``dx``:
+    the scaled snapshots ``built`` was built on."""
+    if not (config.train.stiff_directions or config.collection.changes_sampler):
+        return built, state, None
+
+    def collector_for(sampler: SimmeringAlgorithm) -> SindyEAE:
+        return build_sindy_eae(
+            x, dx, *the_plan, config, sampler=sampler, data=built.data,
             full_batch=config.collection.full_batch,
         )
-        return collector, state, None
-    return built, state, None
+
+    if config.train.stiff_directions:
+        return stiff_collection(built, state, config, collector_for)
+    return collector_for(config.collection.sampler(config.sampler).build()), state, None
 
 
 def collection_settings(config: DiscoverConfig) -> dict[str, Any] | None:
@@ -223,21 +227,20 @@ def collection_settings(config: DiscoverConfig) -> dict[str, Any] | None:
 def stiff_collection(
     built: SindyEAE,
     state: EAEState,
-    the_plan: Plan,
     config: DiscoverConfig,
-    x: np.ndarray,
-    dx: np.ndarray,
+    collector_for: Callable[[SimmeringAlgorithm], SindyEAE],
 ) -> tuple[SindyEAE, EAEState, dict[str, Any]]:
     """The EAE that collects with a mass heavier along each chain's ``train.stiff_directions``
     stiffest directions (:mod:`eae_sindy.stiffness`, on four fixed training minibatches at the
     trained decoder) and the step enlarged by √(λ_1/λ_{k+1}) over all chains (the configured
-    worst-case ω·dt kept); the state with those masses attached; and what was done, for
-    ``summary.json`` (``analysis.rundir.StiffCollection`` as a dict)."""
+    worst-case ω·dt kept), built by ``collector_for(sampler)``; the state with those masses
+    attached; and what was done, for ``summary.json`` (``analysis.rundir.StiffCollection`` as
+    a dict)."""
     tc, sc = config.train, config.collection.sampler(config.sampler)
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x57)
     key_batches, key_start = jax.random.split(key)
-    index = jax.random.randint(key_batches, (4, tc.batch_size), 0, len(the_plan.split["train"]))
     train = built.data["train"]
+    index = jax.random.randint(key_batches, (4, tc.batch_size), 0, train["x"].shape[0])
     batches = [{name: a[i] for name, a in train.items()} for i in index]
 
     def one_chain(enc_params, decoder, batches, key):
@@ -256,10 +259,7 @@ def stiff_collection(
     gain = max(1.0, float(np.sqrt(curvature[:, 0].max() / max(curvature[:, -1].max(), 1e-30))))
     step_size = sc.step_size * gain
     sampler = simmering(**{**dataclasses.asdict(sc), "step_size": step_size})
-    collector = build_sindy_eae(
-        x, dx, *the_plan, config, sampler=sampler, data=built.data,
-        full_batch=config.collection.full_batch,
-    )
+    collector = collector_for(sampler)
     factor = heavier_mass(found.curvature)
     stiff_sampler = jax.vmap(with_stiff_subspace)(state.sampler, found.basis, factor)
     state = state._replace(sampler=stiff_sampler)

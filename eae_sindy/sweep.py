@@ -1,5 +1,6 @@
 """A temperature sweep: K independent SINDy-EAEs, one per temperature, trained and collected in
-one compiled program (:func:`eae_sindy.eae.temperature_ladder`), returned as one
+one compiled program (:func:`eae_sindy.eae.temperature_ladder`): what :func:`eae_sindy.fit`
+(or :func:`eae_sindy.discovery.fit_sweep`) runs when ``config.sweep`` is set, returning one
 :class:`~eae_sindy.discovery.Discovery` per temperature.
 
 Configured by ``config.sweep`` (:class:`eae_sindy.config.SweepConfig`): ``temperatures`` replace
@@ -21,15 +22,15 @@ Not (yet) supported in a sweep: ``train.target_ess`` (exactly ``train.n_samples`
 collected), multi-process runs. ``train.grad_tol`` stops training once every rung's decoder
 gradient is below it.
 
-A sweep takes the same steps as :func:`eae_sindy.fit` (:func:`eae_sindy.planning.prepare`,
-:func:`eae_sindy.sindy_eae.build_sindy_eae`, :func:`eae_sindy.run_data.run_data`), so a rung's
-run directory is built exactly like a single run's.
+A sweep takes the same steps as a single run (:func:`eae_sindy.planning.prepare` in
+:func:`eae_sindy.fit`, then :func:`eae_sindy.sindy_eae.build_sindy_eae`,
+:func:`eae_sindy.run_data.run_data`), so a rung's run directory is built exactly like a single
+run's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 from pathlib import Path
@@ -44,20 +45,25 @@ from analysis.rundir import (
     CHECKPOINT_FILE,
     METRICS_FILE,
     MetricsLog,
+    RunData,
     read_metrics,
 )
 from eae_sindy.config import DiscoverConfig
-from eae_sindy.discovery import Discovery
-from eae_sindy.eae import TemperatureLadder, temperature_ladder
+from eae_sindy.eae import EAEState, TemperatureLadder, temperature_ladder
 from eae_sindy.errors import ConfigError, SamplerDivergedError
 from eae_sindy.output import check_output, claim_output
-from eae_sindy.planning import Scaling, prepare
+from eae_sindy.planning import PreparedRun, Scaling
 from eae_sindy.run_data import data_fields, run_data, training_curve, training_record
 from eae_sindy.simmering import simmering
 from eae_sindy.sindy_eae import build_sindy_eae, validation_loss
 from eae_sindy.training import resume_from, run_ladder_training
 
-__all__ = ["fit_sweep", "rung_config", "rung_directory_name", "sweep_ladder"]
+__all__ = [
+    "rung_config",
+    "rung_directory_name",
+    "sweep_ladder",
+    "train_and_collect_sweep",
+]
 
 
 def rung_config(config: DiscoverConfig, temperature: float) -> DiscoverConfig:
@@ -204,44 +210,33 @@ def _collect(
     return state, chunks, time.perf_counter() - started
 
 
-def fit_sweep(
-    x: Any,
-    t: Any = None,
-    x_dot: Any = None,
+def train_and_collect_sweep(
+    prepared: PreparedRun,
+    record: dict[str, Any],
     *,
-    config: DiscoverConfig,
-    seed: int | None = None,
-    grid_shape: tuple[int, ...] | None = None,
-    data_path: str | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    progress: bool = True,
-    record: dict[str, Any] | None = None,
-) -> list[Discovery]:
-    """Train and collect one EAE per temperature of ``config.sweep.temperatures`` together.
-
-    Arguments as :func:`eae_sindy.fit`: ``checkpoint_dir`` is claimed for the sweep
-    (``config.json``: ``record``, default :func:`run_record` of ``config``) and, while training,
-    holds the ladder's ``checkpoint.msgpack`` and each rung's ``T_<T_k>/metrics.csv``; with
-    ``resume`` an interrupted sweep continues from that checkpoint. Returns one
-    :class:`Discovery` per temperature, in the order of ``config.sweep.temperatures``; each has
-    ``run.temperature`` = T_k, the rung's configuration (:func:`rung_config`) and its final
-    state.
+    data_path: str | None,
+    grid_shape: tuple[int, ...],
+    checkpoint_dir: Path | None,
+    resume: bool,
+    progress: bool,
+) -> list[tuple[RunData, DiscoverConfig, EAEState]]:
+    """The sweep's part of :func:`eae_sindy.fit` once the run is prepared: train and collect
+    one EAE per temperature together, ``checkpoint_dir`` (if any) claimed for the sweep with
+    ``record`` and holding, while training, the ladder's ``checkpoint.msgpack`` and each rung's
+    ``T_<T_k>/metrics.csv``; with ``resume`` an interrupted sweep continues from that
+    checkpoint. Returns each rung's run data, configuration (:func:`rung_config`) and final
+    state, in the order of ``config.sweep.temperatures``.
 
     Raises:
-      ConfigError: no sweep configured, or a setting does not fit the data.
-      DatasetError: the arrays are not 2-D, finite, of matching shapes.
+      ConfigError: a multi-process run (a sweep runs in one process).
       RunDirectoryError: ``checkpoint_dir`` (or a rung's directory in it) cannot be used: it
         holds another run, or its checkpoint is damaged or of another run.
       SamplerDivergedError: a rung diverged (its temperature is named; the last good
         checkpoint is kept).
     """
-    if not config.sweep.enabled:
-        raise ConfigError("fit_sweep needs sweep.temperatures (at least 2 temperatures)")
     if jax.process_count() > 1:
         raise ConfigError("a temperature sweep runs in one process only")
     started = time.perf_counter()
-    prepared = prepare(x, t, x_dot, config, seed, data_path)
     config, given, the_plan = prepared.config, prepared.data, prepared.plan
     split, library = the_plan
     temperatures = [float(v) for v in config.sweep.temperatures]
@@ -251,7 +246,6 @@ def fit_sweep(
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
         rung_dirs = [checkpoint_dir / rung_directory_name(v) for v in temperatures]
-        record = record or prepared.record(data_path=data_path)
         _claim(checkpoint_dir, record, dict(zip(rung_dirs, records, strict=True)), resume)
     scaling = Scaling.fit(given.x, config.data.standardize)
     x, dx = scaling.forward(given.x, given.dx)
@@ -287,8 +281,7 @@ def fit_sweep(
         print(f"sweep: trained and collected {len(temperatures)} EAEs", file=sys.stderr)
 
     shared = data_fields(
-        (given.x, x, dx, given.t), config, the_plan, scaling, grid_shape or (x.shape[1],),
-        given.trajectory,
+        (given.x, x, dx, given.t), config, the_plan, scaling, grid_shape, given.trajectory
     )
     found = []
     for k, config_k in enumerate(configs):
@@ -301,5 +294,5 @@ def fit_sweep(
             built, rung, chunks[k], x, config_k, split, scaling, records[k],
             shared=shared, metrics=metrics[k], training=training, started=started,
         )
-        found.append(Discovery(run, config_k, rung))
+        found.append((run, config_k, rung))
     return found
