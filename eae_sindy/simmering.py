@@ -88,6 +88,7 @@ from eae_sindy.mass_metrics import (
 )
 from eae_sindy.thermostats import (
     SUZUKI_YOSHIDA,
+    ChainSettings,
     baoa_update,
     chain_weights,
     nhc_conserved_energy,
@@ -333,6 +334,21 @@ class _StepStart(NamedTuple):
     ke2: Array  # vᵀ M v of ``velocity``
 
 
+class _StepCall(NamedTuple):
+    """One call of a ``step`` after the previous step's half kick: what a thermostat's own
+    part of the step (its ``move``, see :func:`_thermostat_step`) reads. ``key``,
+    ``potential`` and ``shared_step`` are the call's arguments (:class:`SimmeringStepFn`)."""
+
+    state: SimmeringState
+    start: _StepStart
+    key: Array
+    potential: ArrayLike | None
+    shared_step: ArrayLike | None
+
+
+_ThermostatMove = Callable[[_StepCall], tuple[SimmeringState, SimmeringInfo]]
+
+
 def _begin_step(
     state: SimmeringState,
     grads: PyTree,
@@ -376,18 +392,13 @@ class _Synchronised(NamedTuple):
 
 
 def _synchronise(
-    start: _StepStart,
-    state: SimmeringState,
-    scale: Array,
-    ke2: Array,
-    redraw_key: Array,
-    potential: ArrayLike | None,
-    shared_step: ArrayLike | None,
-    resample_every: int | None,
+    call: _StepCall, scale: Array, ke2: Array, redraw_key: Array, resample_every: int | None
 ) -> _Synchronised:
-    """The synchronised point: divergence flags, and the velocity re-draw from N(0, T M⁻¹) at
-    every step whose counter is a positive multiple of ``resample_every``."""
-    diverged = state.diverged | ~jnp.isfinite(ke2)
+    """The synchronised point of ``call``: divergence flags, and the velocity re-draw from
+    N(0, T M⁻¹) (with ``redraw_key``) at every step whose counter is a positive multiple of
+    ``resample_every``; ``scale`` and ``ke2``: the velocity's pending factor and vᵀ M v."""
+    start, shared_step, potential = call.start, call.shared_step, call.potential
+    diverged = call.state.diverged | ~jnp.isfinite(ke2)
     velocity = start.velocity
     if resample_every is not None:
         # With ``shared_step`` (= state.step, unbatched under vmap) the predicate is not
@@ -448,6 +459,32 @@ def simmering_init(
     return init
 
 
+def _thermostat_step(
+    move: _ThermostatMove,
+    metric_for: MetricFor,
+    temperature_at: TemperatureAt,
+    step_size: float,
+) -> SimmeringStepFn:
+    """The :class:`SimmeringStepFn` of a thermostat: pick dt (the configured ``step_size`` or
+    the call's), finish the previous step's half kick (:func:`_begin_step`), then ``move``."""
+    configured_step = step_size
+
+    def step(
+        state: SimmeringState,
+        grads: PyTree,
+        key: Array,
+        potential: ArrayLike | None = None,
+        *,
+        shared_step: ArrayLike | None = None,
+        step_size: ArrayLike | None = None,
+    ) -> tuple[SimmeringState, SimmeringInfo]:
+        dt = configured_step if step_size is None else step_size
+        start = _begin_step(state, grads, metric_for, temperature_at, dt)
+        return move(_StepCall(state, start, key, potential, shared_step))
+
+    return step
+
+
 def nose_hoover_step(
     metric_for: MetricFor,
     temperature_at: TemperatureAt,
@@ -460,38 +497,26 @@ def nose_hoover_step(
     kick, chain half-step), the synchronised point, then chain half-step, half kick and drift.
     ``weights``: the chain half-step's sub-step weights
     (:func:`eae_sindy.thermostats.chain_weights`)."""
-    configured_step = step_size
 
-    def step(
-        state: SimmeringState,
-        grads: PyTree,
-        key: Array,
-        potential: ArrayLike | None = None,
-        *,
-        shared_step: ArrayLike | None = None,
-        step_size: ArrayLike | None = None,
-    ) -> tuple[SimmeringState, SimmeringInfo]:
-        dt = configured_step if step_size is None else step_size
-        start = _begin_step(state, grads, metric_for, temperature_at, dt)
+    def move(call: _StepCall) -> tuple[SimmeringState, SimmeringInfo]:
+        state, start = call.state, call.start
         dtype, temp, n_dof, started = start.dtype, start.temperature, start.num_dof, start.started
-        tau = jnp.asarray(thermostat_timescale, dtype)
+        chain = ChainSettings(temp, n_dof, jnp.asarray(thermostat_timescale, dtype))
         s_a, xi_a, p_a, ke2_a = nhc_half_step(
-            start.ke2, state.xi, state.p_xi, temp, n_dof, tau, weights, 0.5 * start.dt
+            start.ke2, state.xi, state.p_xi, chain, weights, 0.5 * start.dt
         )  # finishes the previous step: applied from step 1 on
         scale = jnp.where(started, s_a, jnp.ones((), dtype))
         xi = jnp.where(started, xi_a, state.xi)
         p_xi = jnp.where(started, p_a, state.p_xi)
         ke2 = jnp.where(started, ke2_a, start.ke2)
 
-        sync = _synchronise(start, state, scale, ke2, key, potential, shared_step, resample_every)
+        sync = _synchronise(call, scale, ke2, call.key, resample_every)
         conserved = jnp.full((), jnp.nan, dtype)
         if sync.potential is not None:
-            conserved = nhc_conserved_energy(sync.potential, sync.ke2, xi, p_xi, temp, n_dof, tau)
+            conserved = nhc_conserved_energy(sync.potential, sync.ke2, xi, p_xi, chain)
 
         # start the next step: chain half-step, half kick, drift
-        s_b, xi, p_xi, _ = nhc_half_step(
-            sync.ke2, xi, p_xi, temp, n_dof, tau, weights, 0.5 * start.dt
-        )
+        s_b, xi, p_xi, _ = nhc_half_step(sync.ke2, xi, p_xi, chain, weights, 0.5 * start.dt)
         total = sync.scale * s_b
         out = jax.tree.map(
             lambda x, v, g, k: nhc_kick_drift(x, v, g, k, total, start.dt),
@@ -503,7 +528,7 @@ def nose_hoover_step(
         info = SimmeringInfo(sync.ke2 / n_dof, conserved, temp, sync.diverged)
         return _advanced(state, out, xi, p_xi, start.n, sync.diverged), info
 
-    return step
+    return _thermostat_step(move, metric_for, temperature_at, step_size)
 
 
 def langevin_step(
@@ -516,28 +541,16 @@ def langevin_step(
     """The BAOAB Langevin ``step`` (see :func:`simmering`): finish the previous step (B), the
     synchronised point, then B A O A with friction γ = ``friction``. The chain variables stay
     as they are (zeros) and ``info.conserved_energy`` is NaN."""
-    configured_step = step_size
 
-    def step(
-        state: SimmeringState,
-        grads: PyTree,
-        key: Array,
-        potential: ArrayLike | None = None,
-        *,
-        shared_step: ArrayLike | None = None,
-        step_size: ArrayLike | None = None,
-    ) -> tuple[SimmeringState, SimmeringInfo]:
-        dt = configured_step if step_size is None else step_size
-        start = _begin_step(state, grads, metric_for, temperature_at, dt)
+    def move(call: _StepCall) -> tuple[SimmeringState, SimmeringInfo]:
+        state, start = call.state, call.start
         dtype, temp = start.dtype, start.temperature
         if resample_every is not None:
-            redraw_key, noise_key = jax.random.split(key)
+            redraw_key, noise_key = jax.random.split(call.key)
         else:  # a split costs a little every step; only split when both consumers exist
-            redraw_key = noise_key = key
+            redraw_key = noise_key = call.key
         scale = jnp.ones((), dtype)
-        sync = _synchronise(
-            start, state, scale, start.ke2, redraw_key, potential, shared_step, resample_every
-        )
+        sync = _synchronise(call, scale, start.ke2, redraw_key, resample_every)
 
         # start the next step: B A O A
         decay = jnp.exp(-jnp.asarray(friction, dtype) * start.dt)
@@ -558,7 +571,7 @@ def langevin_step(
         info = SimmeringInfo(sync.ke2 / start.num_dof, conserved, temp, sync.diverged)
         return _advanced(state, out, state.xi, state.p_xi, start.n, sync.diverged), info
 
-    return step
+    return _thermostat_step(move, metric_for, temperature_at, step_size)
 
 
 # ---------------------------------------------------------------------------------------------

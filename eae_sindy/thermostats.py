@@ -3,6 +3,7 @@
 Pure functions on scalars and single arrays, shared by the step builders of
 :mod:`eae_sindy.simmering`:
 
+- :class:`ChainSettings` holds what the chain reads at a step (T, N, τ) and gives its masses Q;
 - :func:`nhc_half_step` propagates one global Nosé–Hoover chain (NHC) by dt/2 (MTK 1996,
   Suzuki–Yoshida factorised, weights from :func:`chain_weights`);
 - :func:`nhc_conserved_energy` is the NHC extended energy H_ext;
@@ -14,10 +15,13 @@ Units: T in the loss's units, τ and dt in time units, masses m so that ω = √
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 __all__ = [
+    "ChainSettings",
     "SUZUKI_YOSHIDA",
     "UNROLL_LIMIT",
     "baoa_update",
@@ -54,6 +58,19 @@ def chain_weights(sy_order: int, chain_steps: int) -> tuple[float, ...]:
     return tuple(w / chain_steps for w in SUZUKI_YOSHIDA[sy_order]) * chain_steps
 
 
+class ChainSettings(NamedTuple):
+    """What the Nosé–Hoover chain reads at a step, as arrays of the chain's dtype."""
+
+    temperature: Array  # T
+    num_dof: Array  # N, the number of scalars the chain couples, as a float
+    tau: Array  # τ, the thermostat timescale
+
+    def masses(self, k: int) -> list[Array]:
+        """The thermostat masses of a chain of ``k`` links: Q_1 = N T τ², Q_j = T τ²."""
+        q_link = self.temperature * self.tau**2
+        return [self.num_dof * self.temperature * self.tau**2] + [q_link] * (k - 1)
+
+
 def _chain_substep(d, scale, ke2, xi, p, q, num_dof, temperature):
     """One Suzuki–Yoshida sub-step of length d (see :func:`nhc_half_step`) on the chain
     ``xi``, ``p`` (lists of K scalars, thermostat masses ``q``)."""
@@ -82,14 +99,7 @@ def _chain_substep(d, scale, ke2, xi, p, q, num_dof, temperature):
 
 
 def nhc_half_step(
-    ke2: Array,
-    xi: Array,
-    p_xi: Array,
-    temperature: Array,
-    num_dof: Array,
-    tau: Array,
-    weights: tuple[float, ...],
-    h: Array,
+    ke2: Array, xi: Array, p_xi: Array, chain: ChainSettings, weights: tuple[float, ...], h: Array
 ) -> tuple[Array, Array, Array, Array]:
     """Propagate the chain by h = dt/2 (MTK 1996 / Tuckerman's book, Suzuki–Yoshida factorised).
 
@@ -101,13 +111,14 @@ def nhc_half_step(
 
     Only scalars are touched: the particle velocities are not rescaled here; the accumulated
     factor is returned and applied lazily in the next elementwise pass. ``ke2`` is Σ m v²
-    (vᵀ M v), ``num_dof`` is N.
+    (vᵀ M v); ``chain`` gives T, N and τ.
 
     Returns:
         (velocity scale factor, new ξ, new p_ξ, new Σ m v²).
     """
     k = xi.shape[0]
-    q = [num_dof * temperature * tau**2] + [temperature * tau**2] * (k - 1)
+    temperature, num_dof = chain.temperature, chain.num_dof
+    q = chain.masses(k)
     scale = jnp.ones_like(ke2)
     if k * len(weights) <= UNROLL_LIMIT:
         xi, p = [xi[j] for j in range(k)], [p_xi[j] for j in range(k)]
@@ -130,22 +141,12 @@ def nhc_half_step(
 
 
 def nhc_conserved_energy(
-    potential: Array,
-    ke2: Array,
-    xi: Array,
-    p_xi: Array,
-    temperature: Array,
-    num_dof: Array,
-    tau: Array,
+    potential: Array, ke2: Array, xi: Array, p_xi: Array, chain: ChainSettings
 ) -> Array:
     """The NHC extended energy H_ext = U + ½ vᵀMv + Σ_j p_ξj²/(2 Q_j) + N T ξ_1 + T Σ_{j≥2} ξ_j,
     with ``ke2`` = vᵀMv and Q_1 = N T τ², Q_j = T τ²; constant along an exact NHC trajectory."""
-    q = jnp.concatenate(
-        [
-            (num_dof * temperature * tau**2)[None],
-            jnp.full((xi.shape[0] - 1,), temperature * tau**2, xi.dtype),
-        ]
-    )
+    temperature, num_dof = chain.temperature, chain.num_dof
+    q = jnp.stack(chain.masses(xi.shape[0]))
     return (
         potential
         + 0.5 * ke2

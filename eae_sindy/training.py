@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax.serialization
 import jax
@@ -136,29 +136,36 @@ def _kept(checkpoint_path: str | os.PathLike | None) -> str:
     return f"; last good checkpoint kept: {checkpoint_path}" if saved else ""
 
 
+class _LoopSettings(NamedTuple):
+    """The settings :func:`run_training` and :func:`run_ladder_training` hand on to
+    :func:`_outer_loop` as they are (the arguments of the same names)."""
+
+    num_outer: int
+    checkpoint_path: str | os.PathLike | None
+    checkpoint_every: int
+    progress: bool
+    description: str
+
+
 def _outer_loop(
     outer_step: Callable[..., tuple[Any, Any]],
     state: Any,
-    *,
     data: Any,
-    num_outer: int,
+    loop: _LoopSettings,
     check: Callable[[int, Any], Any],
     record: Callable[[Any, float], tuple[bool, dict[str, str]]],
-    checkpoint_path: str | os.PathLike | None,
-    checkpoint_every: int,
-    progress: bool,
-    description: str,
 ) -> tuple[Any, str]:
     """Outer iterations of ``jit(outer_step)(state, data)`` from the state's counter to
-    ``num_outer``, with a progress bar: after each step ``check(iteration, info)`` raises if it
-    diverged (the state is not taken and nothing is saved: the checkpoint on disk stays the last
-    good one) or returns the iteration's rows, and ``record(rows, elapsed_s)`` logs them and
+    ``loop.num_outer``, with a progress bar: after each step ``check(iteration, info)`` raises if
+    it diverged (the state is not taken and nothing is saved: the checkpoint on disk stays the
+    last good one) or returns the iteration's rows, and ``record(rows, elapsed_s)`` logs them and
     returns (whether training may stop (gradient tolerance), the progress bar's fields).
 
-    The state is checkpointed every ``checkpoint_every`` iterations, after the last one, on an
-    early stop and, in a one-process run, on KeyboardInterrupt (Ctrl-C, SIGTERM), so that every
-    completed iteration is kept. Returns ``(state, stopped)``, ``stopped`` in {"budget",
+    The state is checkpointed every ``loop.checkpoint_every`` iterations, after the last one, on
+    an early stop and, in a one-process run, on KeyboardInterrupt (Ctrl-C, SIGTERM), so that
+    every completed iteration is kept. Returns ``(state, stopped)``, ``stopped`` in {"budget",
     "gradient_tolerance"}."""
+    num_outer, checkpoint_path, checkpoint_every, progress, description = loop
     start = _completed(state)
     step = jax.jit(outer_step)
     started = time.perf_counter()
@@ -238,18 +245,8 @@ def run_training(
         }
         return row["decoder_grad_norm"] < grad_tol, fields
 
-    return _outer_loop(
-        eae.outer_step,
-        state,
-        data=data,
-        num_outer=num_outer,
-        check=check,
-        record=record,
-        checkpoint_path=checkpoint_path,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-        description=description,
-    )
+    loop = _LoopSettings(num_outer, checkpoint_path, checkpoint_every, progress, description)
+    return _outer_loop(eae.outer_step, state, data, loop, check, record)
 
 
 def run_ladder_training(
@@ -304,18 +301,8 @@ def run_ladder_training(
         fields = {"grad": f"{max(row['decoder_grad_norm'] for row in rows):.2g}"}
         return all(row["decoder_grad_norm"] < grad_tol for row in rows), fields
 
-    return _outer_loop(
-        ladder.outer_step,
-        state,
-        data=data,
-        num_outer=num_outer,
-        check=check,
-        record=record,
-        checkpoint_path=checkpoint_path,
-        checkpoint_every=checkpoint_every,
-        progress=progress,
-        description=description,
-    )
+    loop = _LoopSettings(num_outer, checkpoint_path, checkpoint_every, progress, description)
+    return _outer_loop(ladder.outer_step, state, data, loop, check, record)
 
 
 def divergence_message(row: dict[str, float], iteration: int) -> str:

@@ -2,11 +2,11 @@
 oscillator lifted to 64 dimensions by a fixed random linear map."""
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jaxprs import primitive_names
 
 from eae_sindy.chains import (
     chain_keys,
@@ -28,16 +28,6 @@ from eae_sindy.training import load_checkpoint, run_collection, run_training, sa
 OMEGA = 2.0
 N_FEATURES = 64
 WEIGHTS = dict(lambda_x=1.0, lambda_dx=0.1)
-
-
-def primitive_names(jaxpr) -> set[str]:
-    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= primitive_names(sub)
-    return names
 
 
 def _oscillator_data():

@@ -19,10 +19,10 @@ where a chain of length 3 is ergodic enough to cross the barrier.
 import math
 
 import jax
-import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxprs import primitive_names
 
 import eae_sindy.thermostats as thermostats
 from eae_sindy.simmering import (
@@ -67,13 +67,20 @@ def _boltzmann_bins(u, temperature, edges):
     return p / p.sum()
 
 
-def _harmonic_run(algo, k, per, chains, steps, burn, seed):
-    """Per-chain means of x² for each stiffness class and of the kinetic temperature."""
+def _harmonic_run(algo, k, per, chains, steps, burn, seed, start_temperature=None):
+    """Per-chain means of x² for each stiffness class and of the kinetic temperature, of
+    ``chains`` chains over ``per`` springs of each stiffness in ``k``, started at x = 0 or, with
+    ``start_temperature`` T, from the law N(0, T/k) scaled by 1/2 (the chain must heat it)."""
     kvec = jnp.repeat(jnp.asarray(k, jnp.float32), per)
 
     def chain(key):
-        k_init, k_run = jax.random.split(key)
-        state = algo.init(jnp.zeros(kvec.shape, jnp.float32), k_init)
+        if start_temperature is None:
+            k_init, k_run = jax.random.split(key)
+            x0 = jnp.zeros(kvec.shape, jnp.float32)
+        else:
+            k_x, k_init, k_run = jax.random.split(key, 3)
+            x0 = 0.5 * jnp.sqrt(start_temperature / kvec) * jax.random.normal(k_x, kvec.shape)
+        state = algo.init(x0, k_init)
 
         def body(carry, key):
             state, acc, kt = carry
@@ -85,11 +92,12 @@ def _harmonic_run(algo, k, per, chains, steps, burn, seed):
         init = (state, jnp.zeros(kvec.shape), jnp.zeros(()))
         (state, acc, kt), _ = jax.lax.scan(body, init, jax.random.split(k_run, steps))
         n = steps - burn
-        return (acc / n).reshape(len(k), per).mean(axis=1), kt / n, state.diverged
+        return (acc / n).reshape(len(k), per).mean(axis=1), kt / n, state
 
     keys = jax.random.split(jax.random.key(seed), chains)
-    x2, kt, diverged = jax.jit(jax.vmap(chain))(keys)
-    assert not np.any(np.asarray(diverged))
+    x2, kt, state = jax.jit(jax.vmap(chain))(keys)
+    assert state.position.dtype == state.velocity.dtype == state.p_xi.dtype == jnp.float32
+    assert not np.any(np.asarray(state.diverged))
     return np.asarray(x2, np.float64), np.asarray(kt, np.float64)
 
 
@@ -427,16 +435,6 @@ def test_velocity_redraw():
     assert abs(v[5].mean()) < Z * math.sqrt(temperature / mass / n)
 
 
-def _primitive_names(jaxpr) -> set[str]:
-    """Names of the primitives of ``jaxpr`` and of all its sub-jaxprs (scan, cond, ...)."""
-    names = set()
-    for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
-        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
-            names |= _primitive_names(sub)
-    return names
-
-
 @pytest.mark.parametrize("thermostat", ["nose_hoover", "langevin"])
 def test_lockstep_chains_redraw_only_at_scheduled_steps(thermostat):
     """C chains vmapped with their common counter passed unbatched (``shared_step``): the
@@ -461,7 +459,7 @@ def test_lockstep_chains_redraw_only_at_scheduled_steps(thermostat):
         return jax.lax.scan(body, state, keys)
 
     state0 = jax.vmap(algo.init, (None, 0))(zeros, init_keys)
-    assert "cond" in _primitive_names(jax.make_jaxpr(lockstep)(state0, step_keys[0]).jaxpr)
+    assert "cond" in primitive_names(jax.make_jaxpr(lockstep)(state0, step_keys[0]).jaxpr)
     final, (before, after, infos) = jax.jit(lambda s: run(lockstep, s, step_keys))(state0)
     np.testing.assert_array_equal(np.asarray(final.step), steps)
 
@@ -582,32 +580,13 @@ def test_paper_scale_float32():
     avoid the start-up energy redistribution between uncoupled modes described in the module
     docstring (a few % at ω τ ≈ 10-20 when starting from x = 0).
     """
-    temperature, mass, dt, per, chains = 1e-4, 1e-6, 1e-5, 1000, 16
+    temperature, mass, dt = 1e-4, 1e-6, 1e-5
     k = np.array([100.0, 400.0, 1600.0])
-    kvec = jnp.repeat(jnp.asarray(k, jnp.float32), per)
     truth = temperature / (k * (1.0 - k * dt**2 / (4.0 * mass)))
     algo = simmering(temperature, mass, dt)
-    steps, burn = 2000, 1000
-
-    def chain(key):
-        k_x, k_init, k_run = jax.random.split(key, 3)
-        x0 = 0.5 * jnp.sqrt(temperature / kvec) * jax.random.normal(k_x, kvec.shape)
-        state = algo.init(x0, k_init)
-
-        def body(carry, _):
-            state, acc, kt = carry
-            state, info = algo.step(state, kvec * state.position, k_run)
-            on = (state.step > burn).astype(jnp.float32)
-            return (state, acc + on * state.position**2, kt + on * info.kinetic_temperature), None
-
-        init = (state, jnp.zeros(kvec.shape), jnp.zeros(()))
-        (state, acc, kt), _ = jax.lax.scan(body, init, None, length=steps)
-        return (acc / (steps - burn)).reshape(3, per).mean(axis=1), kt / (steps - burn), state
-
-    x2, kt, state = jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(17), chains))
-    assert state.position.dtype == state.velocity.dtype == state.p_xi.dtype == jnp.float32
-    assert not np.any(np.asarray(state.diverged))
-    x2, kt = np.asarray(x2, np.float64), np.asarray(kt, np.float64)
+    x2, kt = _harmonic_run(
+        algo, k, per=1000, chains=16, steps=2000, burn=1000, seed=17, start_temperature=temperature
+    )
     _check_mean(x2, truth, max_rel_se=0.02, label="paper-scale <x^2>")
     assert np.all(np.abs(x2.mean(axis=0) / truth - 1.0) < 0.05)
     assert abs(kt.mean() / temperature - 1.0) < 0.01

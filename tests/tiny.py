@@ -1,22 +1,20 @@
 """A tiny run shared by the discovery tests: 12×12 lambda-omega, 200 snapshots, 4×4 steps."""
 
-from eae_sindy.config import CollectionConfig, DataConfig, ModelConfig, TrainConfig, preset
+from eae_sindy.config import CollectionConfig, config_from_dict, preset
 from simulators.lambda_omega import generate_dataset
 
-TINY = preset("quick").replace(
-    data=DataConfig(n=12, n_snapshots=200, dt=0.1, n_train=150, n_val=20),
-    model=ModelConfig(encoder_widths=(8,), decoder_widths=(8,)),
-    train=TrainConfig(
-        batch_size=32,
-        inner_steps=4,
-        outer_iterations=4,
-        n_samples=6,
-        thin=1,
-        chunk_size=3,
-        checkpoint_every=1,
-        n_eval=12,
-        n_examples=2,
-    ),
+# the tiny run's settings as a config file would give them, overlaid on the quick preset
+# (the learning rate is the default, 1e-3, not the quick preset's)
+_TINY_SETTINGS = {
+    "data": {"n": 12, "n_snapshots": 200, "dt": 0.1, "n_train": 150, "n_val": 20},
+    "model": {"encoder_widths": [8], "decoder_widths": [8]},
+    "train": {
+        "batch_size": 32, "inner_steps": 4, "outer_iterations": 4, "learning_rate": 1e-3,
+        "n_samples": 6, "thin": 1, "chunk_size": 3, "checkpoint_every": 1, "n_eval": 12,
+        "n_examples": 2,
+    },
+}
+TINY = config_from_dict(_TINY_SETTINGS, preset("quick"), source="tests/tiny.py").replace(
     collection=CollectionConfig(),  # collected as trained: one program less to compile
 )
 TINY = TINY.replace(sampler=TINY.sampler.replace(max_omega_dt=None))

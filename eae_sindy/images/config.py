@@ -171,7 +171,8 @@ def _sampler(temperature: float, mass: float) -> SamplerConfig:
 
 # Nominal training-set sizes of the paper's splits (CelebA: the default pool).
 _N_TRAIN = {"digits": 1437, "mnist5k": 4000, "mnist": 50000, "frey": 1572, "celeba": 4096}
-_CELEBA_MODEL = ImageModelConfig(arch="conv", latent_dim=256)  # both presets' CelebA network
+# what both CelebA presets share: the data set and its conv network
+_CELEBA = ImagesConfig(dataset="celeba", model=ImageModelConfig(arch="conv", latent_dim=256))
 
 
 def _paper(dataset: str) -> ImagesConfig:
@@ -186,10 +187,8 @@ def _paper(dataset: str) -> ImagesConfig:
             sampler=_sampler(3e-8, 1e-6),
         )
     if dataset == "celeba":
-        return ImagesConfig(
-            dataset=dataset,
+        return _CELEBA.replace(
             data=ImageDataConfig(pool_size=4096, n_eval=1000, n_probe=1000),
-            model=_CELEBA_MODEL,
             ae=AEConfig(steps=_epochs(140, n, 32)), vae=VAEConfig(steps=_epochs(70, n, 32)),
             eae=EAEConfig(inner_steps=5087, outer_iterations=700, n_samples=1000, chunk_size=10),
             sampler=_sampler(3e-8, 1e-6),
@@ -225,10 +224,8 @@ def _quick(dataset: str) -> ImagesConfig:
             sampler=_sampler(1e-8, 1e-8),
         )
     if dataset == "celeba":
-        return ImagesConfig(
-            dataset=dataset,
+        return _CELEBA.replace(
             data=ImageDataConfig(pool_size=1024, n_eval=256, n_probe=256),
-            model=_CELEBA_MODEL,
             ae=AEConfig(steps=400, log_every=100), vae=VAEConfig(steps=400, log_every=100),
             eae=EAEConfig(inner_steps=20, outer_iterations=20, n_samples=20, thin=5,
                           chunk_size=10, checkpoint_every=5),
