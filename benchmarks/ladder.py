@@ -33,9 +33,10 @@ from eae_sindy.sindy_eae import build_sindy_eae
 
 
 def build_problem(chains: int, seed: int = 0, preset_name: str = "quick"):
-    """``(build, model, config)``: ``build(T)`` is the preset's SINDy-EAE sampling at T (built
-    as a run builds it, :func:`eae_sindy.sindy_eae.build_sindy_eae`, on random snapshots of the
-    preset's shapes in standardised units; without the step control, as measured before)."""
+    """``(build, model, config, data)``: ``build(T)`` is the preset's SINDy-EAE sampling at T
+    (built as a run builds it, :func:`eae_sindy.sindy_eae.build_sindy_eae`, on random snapshots
+    of the preset's shapes in standardised units; without the step control, as measured
+    before); ``data``: the snapshots its programs take as an argument."""
     config = preset(preset_name)
     config = config.replace(
         train=config.train.replace(num_chains=chains),
@@ -54,13 +55,13 @@ def build_problem(chains: int, seed: int = 0, preset_name: str = "quick"):
         sampler = simmering(**{**sampler_settings, "temperature": temperature})
         return build_sindy_eae(x, dx, *the_plan, config, sampler=sampler, data=shared.data).eae
 
-    return build, shared.model, config
+    return build, shared.model, config, shared.data
 
 
-def compiled(fn, state):
+def compiled(fn, state, data):
     """``(compiled fn, seconds to lower and compile)``."""
     start = time.perf_counter()
-    program = jax.jit(fn).lower(state).compile()
+    program = jax.jit(fn).lower(state, data).compile()
     return program, time.perf_counter() - start
 
 
@@ -72,7 +73,7 @@ def main() -> None:
     parser.add_argument("--preset", default="quick", choices=["quick", "paper"])
     args = parser.parse_args()
     chains = args.chains or preset(args.preset).train.num_chains
-    build, model, config = build_problem(chains, preset_name=args.preset)
+    build, model, config, data = build_problem(chains, preset_name=args.preset)
     t0 = config.sampler.temperature
     # A geometric ladder around the preset's temperature, T_0 / 3 ... (one decade per 2 rungs).
     temperatures = tuple(t0 * 10 ** (0.5 * (k - 1)) for k in range(args.rungs))
@@ -81,7 +82,7 @@ def main() -> None:
 
     single = build(t0)
     ladder = temperature_ladder(build, temperatures)
-    pooled_build, _, _ = build_problem(chains * args.rungs, preset_name=args.preset)
+    pooled_build, _, _, _ = build_problem(chains * args.rungs, preset_name=args.preset)
     pooled = pooled_build(t0)
     programs = {
         "single": (single, jax.jit(single.init)(enc, dec, key)),
@@ -90,8 +91,8 @@ def main() -> None:
     }
     states, steps, compile_s = {}, {}, {}
     for name, (eae, state) in programs.items():
-        steps[name], compile_s[name] = compiled(eae.outer_step, state)
-        states[name], _ = steps[name](state)  # warm-up call
+        steps[name], compile_s[name] = compiled(eae.outer_step, state, data)
+        states[name], _ = steps[name](state, data)  # warm-up call
     jax.block_until_ready(states)
 
     # Alternating timed calls; CPU time / wall time tells how many cores a program kept busy.
@@ -100,7 +101,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for name in programs:
             start, cpu = time.perf_counter(), time.process_time()
-            states[name], _ = steps[name](states[name])
+            states[name], _ = steps[name](states[name], data)
             jax.block_until_ready(states[name])
             times[name].append(time.perf_counter() - start)
             cores[name].append((time.process_time() - cpu) / times[name][-1])
