@@ -237,7 +237,7 @@ def fit(
       SamplerDivergedError: the sampler diverged (the last good checkpoint is kept).
     """
     prepared = prepare(x, t, x_dot, config, seed, data_path)
-    record = record or prepared.record(data_path=data_path)
+    record = record or prepared.records([prepared.config], data_path)[0]
     grid_shape = grid_shape or (prepared.data.x.shape[1],)
     if prepared.config.sweep.enabled:
         found = train_and_collect_sweep(

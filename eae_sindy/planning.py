@@ -4,8 +4,7 @@ when not given), the snapshots are split (:func:`split_indices`) and the library
 against the batch size and the least-squares fits (:func:`plan`); :func:`run_record` and
 :func:`data_digest` say what ``config.json`` records, :func:`data_record` what ``summary.json``
 says about the data; :class:`Scaling` puts every data set in the units the temperatures were
-tuned in. :func:`prepare` does all of it for :func:`eae_sindy.fit` and
-:func:`eae_sindy.sweep.fit_sweep`."""
+tuned in. :func:`prepare` does the checks for :func:`eae_sindy.fit`."""
 
 from __future__ import annotations
 
@@ -253,19 +252,22 @@ class Scaling(NamedTuple):
 
 class PreparedRun(NamedTuple):
     """A run checked before compute: its configuration (``seed`` applied), the data as checked
-    trajectories, the split and library, and what ``config.json`` records."""
+    trajectories, the split and library, and whether the data brought their derivatives."""
 
     config: DiscoverConfig
     data: Trajectories
     plan: Plan
-    data_sha256: str
     derivatives_given: bool
 
-    def record(self, config: DiscoverConfig | None = None, data_path: str | None = None):
-        """:func:`run_record` of ``config`` (default: the run's) for these data."""
-        return run_record(
-            config or self.config, data_path, self.data_sha256, self.derivatives_given
-        )
+    def records(
+        self, configs: list[DiscoverConfig], data_path: str | None = None
+    ) -> list[dict[str, Any]]:
+        """:func:`run_record` of each of ``configs`` for these data (their content hashed
+        once, only here: a caller that brings its record pays nothing)."""
+        data = self.data
+        dx = data.dx if self.derivatives_given else None
+        digest = data_digest(data.x, dx, data.t, data.trajectory)
+        return [run_record(c, data_path, digest, self.derivatives_given) for c in configs]
 
 
 def prepare(
@@ -276,15 +278,12 @@ def prepare(
     seed: int | None,
     data_path: str | None,
 ) -> PreparedRun:
-    """The checks :func:`eae_sindy.fit` and :func:`eae_sindy.sweep.fit_sweep` make before
-    computing anything: ``seed`` applied to ``config`` (default ``preset("quick")``), the data
-    checked (:func:`as_data`), split and library planned (:func:`plan`, errors naming
-    ``data_path``), and the data's content hash."""
+    """The checks :func:`eae_sindy.fit` makes before computing anything: ``seed`` applied to
+    ``config`` (default ``preset("quick")``), the data checked (:func:`as_data`), split and
+    library planned (:func:`plan`, errors naming ``data_path``)."""
     config = config or preset("quick")
     if seed is not None:
         config = config_from_dict({"seed": seed}, base=config, source="seed")
     given = as_data(x, t, x_dot, config)
     the_plan = plan(config, len(given.t), data_path or "the data", given.trajectory)
-    given_dx = None if x_dot is None else given.dx
-    digest = data_digest(given.x, given_dx, given.t, given.trajectory)
-    return PreparedRun(config, given, the_plan, digest, x_dot is not None)
+    return PreparedRun(config, given, the_plan, x_dot is not None)

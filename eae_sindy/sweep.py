@@ -241,7 +241,7 @@ def train_and_collect_sweep(
     split, library = the_plan
     temperatures = [float(v) for v in config.sweep.temperatures]
     configs = [rung_config(config, temperature) for temperature in temperatures]
-    records = [prepared.record(c, data_path) for c in configs]
+    records = prepared.records(configs, data_path)
     rung_dirs: list[Path] = []
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
